@@ -1,7 +1,283 @@
-#include "lib/log.h"
+/* snowflake-server: command line, tor's managed-proxy setup, listeners, signals. Mirrors the
+ * sequence of upstream's main() (protocols.md §1.4); the data path lives in the server library. */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-int main(void)
+#include "lib/flags.h"
+#include "lib/log.h"
+#include "net/listener.h"
+#include "pt/env.h"
+#include "pt/output.h"
+#include "snowflake/server.h"
+#include "tor/srcaddr.h"
+
+#define METHOD_NAME "snowflake"
+#define STATS_INTERVAL_S 86400
+
+static const char usage_header_fmt[] =
+	"Usage: %s [OPTIONS]\n"
+	"\n"
+	"WebSocket server pluggable transport for Snowflake. Works only as a managed\n"
+	"proxy. Uses TLS with ACME (Let's Encrypt) by default. Set the certificate\n"
+	"hostnames with the --acme-hostnames option. Use ServerTransportListenAddr in\n"
+	"torrc to choose the listening port. When using TLS, this program will open an\n"
+	"additional HTTP listener on port 80 to work with ACME.\n"
+	"\n";
+
+struct options {
+	const char *acme_email;
+	const char *acme_hostnames;
+	bool disable_tls;
+	const char *log_path;
+	bool unsafe_logging;
+	bool version;
+};
+
+struct app {
+	struct event_base *base;
+	struct sf_server *server;
+	struct event *sigterm, *sigint, *stdin_ev, *stats_ev;
+	const char *exit_reason;
+};
+
+static void usage(FILE *out, const struct sf_flags *fs, const char *argv0)
 {
+	char header[sizeof usage_header_fmt + 256];
+	snprintf(header, sizeof header, usage_header_fmt, argv0);
+	sf_flags_print_usage(out, fs, header);
+}
+
+static void parse_flags(int argc, char **argv, struct options *o)
+{
+	struct sf_flags fs;
+	sf_flags_init(&fs);
+	sf_flags_string(&fs, &o->acme_email, "acme-email", "",
+			"optional contact email for Let's Encrypt notifications");
+	sf_flags_string(&fs, &o->acme_hostnames, "acme-hostnames", "",
+			"comma-separated hostnames for TLS certificate");
+	sf_flags_bool(&fs, &o->disable_tls, "disable-tls", false, "don't use HTTPS");
+	sf_flags_string(&fs, &o->log_path, "log", "", "log file to write to");
+	sf_flags_bool(&fs, &o->unsafe_logging, "unsafe-logging", false,
+		      "prevent logs from being scrubbed");
+	sf_flags_bool(&fs, &o->version, "version", false, "display version info to stderr and quit");
+	int positional;
+	switch (sf_flags_parse(&fs, argc - 1, argv + 1, &positional)) {
+	case SF_FLAGS_OK:
+		return;
+	case SF_FLAGS_HELP:
+		usage(stderr, &fs, argv[0]);
+		exit(0);
+	case SF_FLAGS_ERROR:
+		fprintf(stderr, "%s\n", sf_flags_error(&fs));
+		usage(stderr, &fs, argv[0]);
+		exit(2);
+	}
+}
+
+static void shutdown_app(struct app *app, const char *why)
+{
+	if (app->exit_reason)
+		return;
+	app->exit_reason = why;
+	event_base_loopbreak(app->base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct app *app = arg;
+	/* Go prints a signal with its String(): "terminated", "interrupt". */
+	sf_logf("caught signal \"%s\", exiting", sig == SIGTERM ? "terminated" : "interrupt");
+	shutdown_app(app, "signal");
+}
+
+static void on_stdin(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct app *app = arg;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof buf);
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return;
+	sf_logf("synthesizing SIGTERM because of stdin close");
+	shutdown_app(app, "stdin closed");
+}
+
+static void on_stats(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct app *app = arg;
+	uint64_t total = 0, with_addr = 0;
+	if (app->server)
+		sf_server_take_stats(app->server, &total, &with_addr);
+	sf_logf("in the past %d s, %llu/%llu connections had client_ip", STATS_INTERVAL_S,
+		(unsigned long long)with_addr, (unsigned long long)total);
+}
+
+/* One bindaddr of our method: checks, listener, server. Returns NULL after printing
+ * SMETHOD-ERROR; never exits (tor keeps the proxy for its other bindaddrs). */
+static bool start_bindaddr(struct app *app, const struct options *o,
+			   const struct sf_pt_server_info *info, const struct sf_pt_bindaddr *b)
+{
+	char err[512];
+	if (!o->disable_tls) {
+		/* wss:// with ACME certificates is not built yet: say so where tor logs it. */
+		sf_logf("error opening listener: TLS with ACME is not implemented yet; use --disable-tls");
+		sf_pt_smethod_error(stdout, METHOD_NAME,
+				    "TLS with ACME is not implemented yet; use --disable-tls");
+		return false;
+	}
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&b->addr;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&b->addr;
+	unsigned port = ntohs(b->addr.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
+	if (port == 0) {
+		sf_pt_smethod_error(stdout, METHOD_NAME,
+				    "cannot listen on port 0; configure a port using ServerTransportListenAddr");
+		return false;
+	}
+
+	struct sf_server_config cfg = {
+		.has_extorport = info->has_extorport,
+		.extorport = info->extorport,
+		.extorport_len = info->extorport_len,
+		.cookie_path = info->auth_cookie_file,
+		.has_orport = info->has_orport,
+		.orport = info->orport,
+		.orport_len = info->orport_len,
+	};
+	const char *srcaddr = sf_pt_args_get(b->options, "orport-srcaddr");
+	if (srcaddr) {
+		struct sf_tor_srcaddr range;
+		if (sf_tor_srcaddr_parse(srcaddr, &range, err, sizeof err) < 0) {
+			char msg[600];
+			snprintf(msg, sizeof msg, "parsing srcaddr: %s", err);
+			sf_pt_smethod_error(stdout, METHOD_NAME, msg);
+			return false;
+		}
+		cfg.orport_srcaddr = srcaddr;
+	}
+	const char *nshards = sf_pt_args_get(b->options, "num-turbotunnel");
+	if (nshards) {
+		int n;
+		if (sf_pt_parse_num_turbotunnel(nshards, &n, err, sizeof err) < 0) {
+			char msg[600];
+			snprintf(msg, sizeof msg, "parsing num-turbotunnel: %s", err);
+			sf_pt_smethod_error(stdout, METHOD_NAME, msg);
+			return false;
+		}
+		cfg.num_shards = (unsigned)n;
+	}
+
+	sf_logf("listening with plain HTTP on %s", b->addr_text);
+	int fd = sf_net_listen((const struct sockaddr *)&b->addr, b->addrlen, err, sizeof err);
+	if (fd < 0) {
+		sf_logf("error opening listener: %s", err);
+		sf_pt_smethod_error(stdout, METHOD_NAME, err);
+		return false;
+	}
+	if (!app->server) {
+		app->server = sf_server_new(app->base, &cfg, err, sizeof err);
+		if (!app->server) {
+			close(fd);
+			sf_logf("error opening listener: %s", err);
+			sf_pt_smethod_error(stdout, METHOD_NAME, err);
+			return false;
+		}
+	}
+	sf_server_add_listener(app->server, fd);
+
+	struct sf_pt_args *args = sf_pt_args_new();
+	if (args)
+		sf_pt_args_add(args, "tls", "no");
+	sf_pt_smethod_args(stdout, METHOD_NAME, b->addr_text, args);
+	sf_pt_args_free(args);
+	return true;
+}
+
+static void watch_process_events(struct app *app, bool exit_on_stdin_close)
+{
+	app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
+	app->sigint = evsignal_new(app->base, SIGINT, on_signal, app);
+	evsignal_add(app->sigterm, NULL);
+	evsignal_add(app->sigint, NULL);
+	if (exit_on_stdin_close) {
+		app->stdin_ev = event_new(app->base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, app);
+		if (!app->stdin_ev || event_add(app->stdin_ev, NULL) < 0)
+			sf_logf("cannot watch stdin for TOR_PT_EXIT_ON_STDIN_CLOSE");
+	}
+	struct timeval day = { .tv_sec = STATS_INTERVAL_S };
+	app->stats_ev = event_new(app->base, -1, EV_PERSIST, on_stats, app);
+	event_add(app->stats_ev, &day);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	parse_flags(argc, argv, &o);
+	if (o.version) {
+		fprintf(stderr, "snowflake-server %s\n", SF_VERSION);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	int log_fd = STDERR_FILENO;
+	if (o.log_path[0]) {
+		log_fd = sf_log_open_file(o.log_path);
+		if (log_fd < 0) {
+			sf_logf("can't open log file: open %s: %s", o.log_path, strerror(errno));
+			return 1;
+		}
+	}
+	sf_log_setup(log_fd, !o.unsafe_logging);
 	sf_logf("snowflake-server %s", SF_VERSION);
+
+	if (!o.disable_tls && !o.acme_hostnames[0]) {
+		sf_logf("the --acme-hostnames option is required");
+		return 1;
+	}
+
+	sf_logf("starting");
+	struct sf_pt_server_info info;
+	if (sf_pt_server_setup(sf_pt_process_getenv, NULL, stdout, &info) < 0) {
+		sf_logf("error in setup: see the ENV-ERROR line given to tor");
+		return 1;
+	}
+	sf_pt_report_version(stdout, "snowflake-server", SF_VERSION);
+
+	struct app app = { 0 };
+	app.base = event_base_new();
+	if (!app.base) {
+		sf_logf("cannot create the event loop");
+		return 1;
+	}
+	for (size_t i = 0; i < info.n_bindaddrs; i++) {
+		const struct sf_pt_bindaddr *b = &info.bindaddrs[i];
+		if (strcmp(b->method, METHOD_NAME) != 0) {
+			sf_pt_smethod_error(stdout, b->method, "no such method");
+			continue;
+		}
+		start_bindaddr(&app, &o, &info, b);
+	}
+	sf_pt_smethods_done(stdout);
+
+	watch_process_events(&app, info.exit_on_stdin_close);
+	event_base_dispatch(app.base);
+
+	if (app.server)
+		sf_server_free(app.server);
+	if (app.stdin_ev)
+		event_free(app.stdin_ev);
+	event_free(app.sigterm);
+	event_free(app.sigint);
+	event_free(app.stats_ev);
+	event_base_free(app.base);
+	sf_pt_server_info_free(&info);
+	sf_logf("exited cleanly (%s)", app.exit_reason ? app.exit_reason : "event loop ended");
 	return 0;
 }

@@ -1,0 +1,49 @@
+/* Embedding API of the Snowflake server: a WebSocket listener whose clients' turbotunnel sessions
+ * (KCP + smux) are relayed, one smux stream per connection, to tor's Extended ORPort or ORPort.
+ *
+ * The caller owns the main libevent loop (struct event_base) and runs it; the server adds its
+ * listener to that loop and starts its own shard threads. Everything of one client lives on one
+ * shard thread. Logging goes through the process logger (sf_log_setup in src/lib/log.h). */
+#ifndef SNOWFLAKE_SERVER_H
+#define SNOWFLAKE_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct sf_server;
+
+struct sf_server_config {
+	/* Where tor is. ExtORPort is used when has_extorport and cookie_path are set, else ORPort. */
+	bool has_extorport;
+	struct sockaddr_storage extorport;
+	socklen_t extorport_len;
+	const char *cookie_path;
+	bool has_orport;
+	struct sockaddr_storage orport;
+	socklen_t orport_len;
+	/* orport-srcaddr option text (IPv4/IPv6 address or CIDR), or NULL. */
+	const char *orport_srcaddr;
+	/* Number of shard threads; 0 = number of online CPUs. */
+	unsigned num_shards;
+};
+
+/* Creates the server and starts its shard threads. Returns NULL with a message in err. */
+struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_config *cfg,
+				char *err, size_t errlen);
+
+/* Accepts WebSocket connections on an already listening, non-blocking socket, which the server
+ * then owns. Plain HTTP (wss:// is terminated in front of the same code path). */
+int sf_server_add_listener(struct sf_server *srv, int listen_fd);
+
+/* Counters for the daily statistics line: smux streams handed to the ORPort dialer, and how many
+ * of them carried a client address. Reading resets both. */
+void sf_server_take_stats(struct sf_server *srv, uint64_t *streams, uint64_t *with_addr);
+
+/* Closes the listeners, stops the shard threads (connections are not drained, as upstream) and
+ * frees everything. Call from the thread that runs base, outside of its callbacks or inside. */
+void sf_server_free(struct sf_server *srv);
+
+#endif

@@ -1,0 +1,17 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: dependencies, a release build and a sanitizer build
+# (ASan + UBSan), each with every unit, interop and tor test.
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release
+cmake --build build/release -j "$jobs"
+ctest --test-dir build/release --output-on-failure -j "$jobs"
+
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSF_SANITIZE=ON \
+	-DSF_SFPEER_BIN="$PWD/build/release/sfpeer/sfpeer"
+cmake --build build/asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+SF_TEST_SCALE=asan ctest --test-dir build/asan --output-on-failure -j "$jobs"

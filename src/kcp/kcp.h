@@ -1,0 +1,103 @@
+/* KCP engine, wire-compatible with kcp-go v5 as snowflake-server configures it (stream mode, MTU
+ * 1400, windows 65535, NoDelay(0, 10, 0, 1), no crypto, no FEC). No I/O and no clock of its own:
+ * the caller passes time in (u32 ms, any epoch, wrapping) and receives packets through out().
+ *
+ * Timing model (docs/kcp.md): feed every packet of one read event with sf_kcp_input, then call
+ * sf_kcp_flush once; call sf_kcp_flush after sf_kcp_send; otherwise keep ONE timer armed at
+ * sf_kcp_next_due() and flush when it fires. No periodic 10 ms tick is needed.
+ *
+ * A session is a single-threaded object. out() must copy the packet and must not call back into
+ * any sf_kcp of the same thread (the packet lives in a per-thread scratch buffer). */
+#ifndef SF_KCP_KCP_H
+#define SF_KCP_KCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SF_KCP_MTU 1400
+#define SF_KCP_OVERHEAD 24
+#define SF_KCP_MSS (SF_KCP_MTU - SF_KCP_OVERHEAD)
+#define SF_KCP_WND 65535        /* snd_wnd = rcv_wnd, in segments */
+
+struct sf_kcp;
+
+/* pkt is LENT for the duration of the call only (it is a scratch buffer reused for the next
+ * packet): the callee must copy it. This rule is what prevents upstream bug #40260. */
+typedef void (*sf_kcp_output_fn)(const uint8_t *pkt, size_t len, void *user);
+
+/* Counters, for stats and tests. */
+struct sf_kcp_stats {
+	uint64_t in_pkts;          /* packets given to sf_kcp_input */
+	uint64_t in_bad_pkts;      /* ... of which rejected (short, wrong conv, bad cmd/len) */
+	uint64_t in_segs;          /* segments accepted */
+	uint64_t in_dup_segs;      /* PUSH already received (ACKed again, not stored) */
+	uint64_t in_beyond_wnd;    /* PUSH beyond rcv_nxt + rcv_wnd (dropped, not ACKed) */
+	uint64_t out_pkts;         /* calls to out() */
+	uint64_t out_segs;         /* segments encoded (ACK, WASK, WINS, PUSH) */
+	uint64_t out_data_segs;    /* PUSH segments, first transmissions */
+	uint64_t retrans_rto;      /* PUSH resent because its RTO expired */
+	uint64_t retrans_early;    /* PUSH resent by early retransmit (later sn ACKed) */
+	uint64_t acks_dropped;     /* ACKs not queued because the ACK list was full (abuse only) */
+	uint64_t flushes;          /* calls to sf_kcp_flush */
+	uint64_t mem_bytes;        /* bytes currently held in segments, rings and lists */
+	uint32_t max_xmit;         /* most transmissions of one segment (kcp-go "dead link" at 20) */
+};
+
+/* A server session with the final settings already in force. NULL on allocation failure. */
+struct sf_kcp *sf_kcp_new(uint32_t conv, sf_kcp_output_fn out, void *user);
+void sf_kcp_free(struct sf_kcp *k);
+
+/* Processes one packet (one or more segments). Returns 0, or <0 when the packet was rejected:
+ * -1 shorter than a header, -2 wrong conv, -3 bad len (more than the rest of the packet or than
+ * the mss), -4 bad cmd. As in kcp-go, segments before the bad one stay processed, and a rejected
+ * packet yields no RTT sample. */
+int sf_kcp_input(struct sf_kcp *k, const uint8_t *pkt, size_t len, uint32_t now);
+
+/* Copies up to cap in-order stream bytes into buf; returns how many (0 = none). */
+size_t sf_kcp_recv(struct sf_kcp *k, uint8_t *buf, size_t cap);
+/* Bytes sf_kcp_recv can return now. */
+size_t sf_kcp_readable(const struct sf_kcp *k);
+
+/* Appends len bytes to the stream (filling the last unsent segment first). Always accepts the
+ * whole buffer, as kcp-go's Write does once admitted: the caller bounds what it queues with
+ * sf_kcp_send_room. Returns 0, or -1 on allocation failure (nothing queued then). */
+int sf_kcp_send(struct sf_kcp *k, const uint8_t *data, size_t len);
+/* Segments that may still be queued before reaching min(snd_wnd, rmt_wnd); 0 = stop feeding
+ * (kcp-go's Write blocks exactly then). When >0, a write of any size would be admitted. */
+size_t sf_kcp_send_room(const struct sf_kcp *k);
+/* Segments sent and not yet covered by the peer's una, plus segments still queued. */
+size_t sf_kcp_waitsnd(const struct sf_kcp *k);
+
+/* Emits pending ACKs, WASK/WINS, new data that fits the window and due retransmissions. */
+void sf_kcp_flush(struct sf_kcp *k, uint32_t now);
+/* True when a flush would send something now (ACKs, WINS owed, queued data that fits the
+ * window, an early retransmission). */
+bool sf_kcp_flush_wanted(const struct sf_kcp *k);
+/* Milliseconds until the next timer-driven flush (0 = flush now), or -1 when nothing is pending
+ * at all: an idle session needs no timer. */
+int32_t sf_kcp_next_due(const struct sf_kcp *k, uint32_t now);
+
+uint32_t sf_kcp_conv(const struct sf_kcp *k);
+uint32_t sf_kcp_rto(const struct sf_kcp *k);
+uint32_t sf_kcp_rmt_wnd(const struct sf_kcp *k);
+const struct sf_kcp_stats *sf_kcp_stats(const struct sf_kcp *k);
+/* Bytes this session holds: its struct plus every segment, ring and list (malloc overhead not
+ * counted). An idle session holds only the struct. */
+size_t sf_kcp_footprint(const struct sf_kcp *k);
+
+/* conv of a packet of at least 4 bytes (demux). */
+static inline uint32_t sf_kcp_peek_conv(const uint8_t *pkt)
+{
+	return (uint32_t)pkt[0] | (uint32_t)pkt[1] << 8 | (uint32_t)pkt[2] << 16 |
+	       (uint32_t)pkt[3] << 24;
+}
+
+/* sn of the first segment of a packet of at least 16 bytes (the conv-change rule, §5.2). */
+static inline uint32_t sf_kcp_peek_sn(const uint8_t *pkt)
+{
+	return (uint32_t)pkt[12] | (uint32_t)pkt[13] << 8 | (uint32_t)pkt[14] << 16 |
+	       (uint32_t)pkt[15] << 24;
+}
+
+#endif

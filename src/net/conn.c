@@ -1,0 +1,499 @@
+#include "net/conn.h"
+
+#include "lib/clock.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define FLUSH_IOVECS 16
+#define FLUSH_ROUNDS 64
+
+/* Lives on the stack of an event handler while it runs a user callback: a close or detach made
+ * inside the callback is recorded here, so the handler stops without touching a connection that
+ * is freed or now belongs to another thread. */
+struct guard {
+	bool released;	/* sf_conn_close ran: the handler frees the struct */
+	bool detached;	/* sf_conn_detach ran: hands off */
+};
+
+struct sf_conn {
+	int fd;
+	struct event_base *base;
+	struct event *ev_read, *ev_write, *ev_timer;
+	bool read_on, write_on;
+
+	const struct sf_conn_transport *tr;
+	void *tr_ctx;
+	struct sf_conn_callbacks cb;
+	void *user;
+
+	struct evbuffer *out;
+	size_t out_cap;
+	size_t drained_below;
+	bool above_mark;
+
+	bool paused;
+	bool read_wants_write;	/* the transport's read needs the socket writable (TLS) */
+	bool write_wants_read;
+	bool ended;		/* socket closed after EOF, error or timeout */
+	bool flushing;		/* sf_conn_close_flush: owns itself until the output is out */
+	uint64_t deadline;	/* sf_clock_ms() value, 0 for none */
+
+	struct guard *guard;
+};
+
+static _Thread_local uint8_t scratch[SF_CONN_READ_CHUNK];
+
+/* ---- plain socket transport ---- */
+
+static ssize_t plain_read(void *ctx, int fd, void *buf, size_t len)
+{
+	(void)ctx;
+	ssize_t n = recv(fd, buf, len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return SF_CONN_WANT_READ;
+	return n;
+}
+
+static ssize_t plain_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt)
+{
+	(void)ctx;
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return SF_CONN_WANT_WRITE;
+	return n;
+}
+
+const struct sf_conn_transport sf_conn_plain = {
+	.read = plain_read,
+	.writev = plain_writev,
+};
+
+/* ---- events ---- */
+
+static void free_events(struct sf_conn *c)
+{
+	struct event **evs[] = { &c->ev_read, &c->ev_write, &c->ev_timer };
+	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
+		if (*evs[i]) {
+			event_free(*evs[i]);
+			*evs[i] = NULL;
+		}
+	}
+	c->read_on = c->write_on = false;
+}
+
+static void set_events(struct sf_conn *c)
+{
+	if (!c->base || c->ended)
+		return;
+	bool want_read = !c->paused || c->flushing || c->write_wants_read;
+	bool want_write = evbuffer_get_length(c->out) > 0 || c->read_wants_write;
+	if (want_read != c->read_on) {
+		if (want_read)
+			event_add(c->ev_read, NULL);
+		else
+			event_del(c->ev_read);
+		c->read_on = want_read;
+	}
+	if (want_write != c->write_on) {
+		if (want_write)
+			event_add(c->ev_write, NULL);
+		else
+			event_del(c->ev_write);
+		c->write_on = want_write;
+	}
+}
+
+static void arm_timer(struct sf_conn *c)
+{
+	if (!c->base || c->ended)
+		return;
+	if (!c->deadline) {
+		evtimer_del(c->ev_timer);
+		return;
+	}
+	uint64_t now = sf_clock_ms();
+	uint64_t left = c->deadline > now ? c->deadline - now : 0;
+	struct timeval tv = { .tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000 };
+	evtimer_add(c->ev_timer, &tv);
+}
+
+static void kick_pending(struct sf_conn *c)
+{
+	/* TLS may hold decrypted bytes no socket event will announce. */
+	if (c->base && !c->ended && !c->paused && c->tr->pending && c->tr->pending(c->tr_ctx) > 0)
+		event_active(c->ev_read, EV_READ, 1);
+}
+
+/* ---- lifecycle ---- */
+
+/* Closes the socket and drops its events; the struct stays for the owner to release. */
+static void shut(struct sf_conn *c)
+{
+	if (c->ended)
+		return;
+	free_events(c);
+	close(c->fd);
+	c->fd = -1;
+	c->ended = true;
+}
+
+/* Everything but the struct itself. */
+static void teardown(struct sf_conn *c)
+{
+	shut(c);
+	if (c->out) {
+		evbuffer_free(c->out);
+		c->out = NULL;
+	}
+	if (c->tr->free && c->tr_ctx)
+		c->tr->free(c->tr_ctx);
+	c->tr_ctx = NULL;
+}
+
+static void enter(struct sf_conn *c, struct guard *g)
+{
+	g->released = g->detached = false;
+	c->guard = g;
+}
+
+/* Returns false if the handler must not touch c any more. */
+static bool leave(struct sf_conn *c, struct guard *g)
+{
+	if (g->released) {
+		free(c);
+		return false;
+	}
+	if (g->detached)
+		return false;
+	c->guard = NULL;
+	return true;
+}
+
+static bool end(struct sf_conn *c, const char *reason)
+{
+	shut(c);
+	if (c->flushing) {
+		teardown(c);
+		free(c);
+		return false;
+	}
+	if (!c->cb.on_close)
+		return true;
+	struct guard g;
+	enter(c, &g);
+	c->cb.on_close(c->user, reason);
+	return leave(c, &g);
+}
+
+static bool end_errno(struct sf_conn *c, const char *op, int e)
+{
+	char text[96], reason[128];
+	const char *s = strerror_r(e, text, sizeof text);
+	snprintf(reason, sizeof reason, "%s: %s", op, s);
+	size_t off = strlen(op) + 2;
+	reason[off] = (char)tolower((unsigned char)reason[off]);
+	return end(c, reason);
+}
+
+/* ---- I/O ---- */
+
+static bool do_read(struct sf_conn *c)
+{
+	ssize_t n = c->tr->read(c->tr_ctx, c->fd, scratch, sizeof scratch);
+	if (n > 0) {
+		if (c->flushing || !c->cb.on_read)
+			return true;
+		struct guard g;
+		enter(c, &g);
+		c->cb.on_read(c->user, scratch, (size_t)n);
+		return leave(c, &g);
+	}
+	if (n == 0)
+		return end(c, "EOF");
+	if (n == SF_CONN_WANT_READ)
+		return true;
+	if (n == SF_CONN_WANT_WRITE) {
+		c->read_wants_write = true;
+		set_events(c);
+		return true;
+	}
+	return end_errno(c, "read", errno);
+}
+
+static bool flush(struct sf_conn *c)
+{
+	for (int round = 0; round < FLUSH_ROUNDS && evbuffer_get_length(c->out) > 0; round++) {
+		struct evbuffer_iovec vec[FLUSH_IOVECS];
+		struct iovec iov[FLUSH_IOVECS];
+		int cnt = evbuffer_peek(c->out, -1, NULL, vec, FLUSH_IOVECS);
+		if (cnt > FLUSH_IOVECS)
+			cnt = FLUSH_IOVECS;
+		for (int i = 0; i < cnt; i++) {
+			iov[i].iov_base = vec[i].iov_base;
+			iov[i].iov_len = vec[i].iov_len;
+		}
+		ssize_t n = c->tr->writev(c->tr_ctx, c->fd, iov, cnt);
+		if (n > 0) {
+			evbuffer_drain(c->out, (size_t)n);
+			continue;
+		}
+		if (n == SF_CONN_WANT_WRITE)
+			break;
+		if (n == SF_CONN_WANT_READ) {
+			c->write_wants_read = true;
+			break;
+		}
+		return end_errno(c, "write", n < 0 ? errno : EIO);
+	}
+
+	size_t left = evbuffer_get_length(c->out);
+	if (c->flushing && left == 0) {
+		teardown(c);
+		free(c);
+		return false;
+	}
+	set_events(c);
+	if (c->above_mark && left <= c->drained_below) {
+		c->above_mark = false;
+		if (c->cb.on_drained) {
+			struct guard g;
+			enter(c, &g);
+			c->cb.on_drained(c->user);
+			return leave(c, &g);
+		}
+	}
+	return true;
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sf_conn *c = arg;
+	if (c->write_wants_read) {
+		c->write_wants_read = false;
+		if (!flush(c) || c->ended)
+			return;
+	}
+	if (c->paused && !c->flushing) {
+		set_events(c);
+		return;
+	}
+	if (!do_read(c) || c->ended)
+		return;
+	kick_pending(c);
+	set_events(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sf_conn *c = arg;
+	if (c->read_wants_write) {
+		c->read_wants_write = false;
+		if (!do_read(c) || c->ended)
+			return;
+		kick_pending(c);
+	}
+	flush(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sf_conn *c = arg;
+	c->deadline = 0;
+	end(c, "timeout");
+}
+
+/* ---- public ---- */
+
+struct sf_conn *sf_conn_new_transport(struct event_base *base, int fd,
+				      const struct sf_conn_transport *tr, void *tr_ctx,
+				      const struct sf_conn_callbacks *cb, void *user)
+{
+	struct sf_conn *c = calloc(1, sizeof *c);
+	if (!c || !(c->out = evbuffer_new())) {
+		free(c);
+		if (tr->free && tr_ctx)
+			tr->free(tr_ctx);
+		close(fd);
+		return NULL;
+	}
+	int flags = fcntl(fd, F_GETFL);
+	if (flags >= 0 && !(flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+	c->fd = fd;
+	c->tr = tr;
+	c->tr_ctx = tr_ctx;
+	if (cb)
+		c->cb = *cb;
+	c->user = user;
+	c->out_cap = SF_CONN_OUTPUT_CAP_DEFAULT;
+	if (base && sf_conn_attach(c, base) < 0) {
+		teardown(c);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct sf_conn *sf_conn_new(struct event_base *base, int fd, const struct sf_conn_callbacks *cb,
+			    void *user)
+{
+	return sf_conn_new_transport(base, fd, &sf_conn_plain, NULL, cb, user);
+}
+
+void sf_conn_set_callbacks(struct sf_conn *conn, const struct sf_conn_callbacks *cb, void *user)
+{
+	if (conn->flushing)
+		return;
+	memset(&conn->cb, 0, sizeof conn->cb);
+	if (cb)
+		conn->cb = *cb;
+	conn->user = user;
+}
+
+int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
+{
+	if (conn->ended || conn->flushing)
+		return -1;
+	size_t len = evbuffer_get_length(conn->out);
+	if (n > conn->out_cap || len > conn->out_cap - n)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (evbuffer_add(conn->out, p, n) < 0)
+		return -1;
+	if (conn->drained_below && len + n > conn->drained_below)
+		conn->above_mark = true;
+	set_events(conn);
+	return 0;
+}
+
+size_t sf_conn_output_len(const struct sf_conn *conn)
+{
+	return conn->out ? evbuffer_get_length(conn->out) : 0;
+}
+
+void sf_conn_set_output_cap(struct sf_conn *conn, size_t cap)
+{
+	conn->out_cap = cap;
+}
+
+void sf_conn_set_drained(struct sf_conn *conn, size_t below)
+{
+	conn->drained_below = below;
+	conn->above_mark = below && sf_conn_output_len(conn) > below;
+}
+
+void sf_conn_pause_read(struct sf_conn *conn)
+{
+	conn->paused = true;
+	set_events(conn);
+}
+
+void sf_conn_resume_read(struct sf_conn *conn)
+{
+	if (!conn->paused)
+		return;
+	conn->paused = false;
+	set_events(conn);
+	kick_pending(conn);
+}
+
+void sf_conn_set_deadline(struct sf_conn *conn, uint64_t ms)
+{
+	conn->deadline = ms ? sf_clock_ms() + ms : 0;
+	arm_timer(conn);
+}
+
+void sf_conn_detach(struct sf_conn *conn)
+{
+	free_events(conn);
+	conn->base = NULL;
+	if (conn->guard) {
+		conn->guard->detached = true;
+		conn->guard = NULL;
+	}
+}
+
+int sf_conn_attach(struct sf_conn *conn, struct event_base *base)
+{
+	if (conn->base)
+		return conn->base == base ? 0 : -1;
+	if (conn->ended) {
+		conn->base = base;
+		return 0;
+	}
+	conn->ev_read = event_new(base, conn->fd, EV_READ | EV_PERSIST, on_readable, conn);
+	conn->ev_write = event_new(base, conn->fd, EV_WRITE | EV_PERSIST, on_writable, conn);
+	conn->ev_timer = evtimer_new(base, on_timer, conn);
+	if (!conn->ev_read || !conn->ev_write || !conn->ev_timer) {
+		free_events(conn);
+		return -1;
+	}
+	conn->base = base;
+	set_events(conn);
+	arm_timer(conn);
+	kick_pending(conn);
+	return 0;
+}
+
+void sf_conn_close(struct sf_conn *conn)
+{
+	teardown(conn);
+	if (conn->guard) {
+		conn->guard->released = true;
+		conn->guard = NULL;
+		return;
+	}
+	free(conn);
+}
+
+void sf_conn_close_flush(struct sf_conn *conn, uint64_t bound_ms)
+{
+	if (conn->ended || !conn->base || bound_ms == 0 || sf_conn_output_len(conn) == 0) {
+		sf_conn_close(conn);
+		return;
+	}
+	memset(&conn->cb, 0, sizeof conn->cb);
+	conn->user = NULL;
+	conn->flushing = true;
+	conn->above_mark = false;
+	sf_conn_set_deadline(conn, bound_ms);
+	set_events(conn);
+}
+
+int sf_conn_fd(const struct sf_conn *conn)
+{
+	return conn->fd;
+}
+
+struct event_base *sf_conn_base(const struct sf_conn *conn)
+{
+	return conn->base;
+}
+
+bool sf_conn_is_open(const struct sf_conn *conn)
+{
+	return !conn->ended;
+}

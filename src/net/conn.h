@@ -1,0 +1,100 @@
+/* One non-blocking connection driven by the libevent base it is attached to.
+ *
+ * Reads hand the owner up to SF_CONN_READ_CHUNK bytes per callback (lent for the call, from a
+ * per-thread scratch buffer); writes are copied into an output buffer that is flushed whenever the
+ * socket is writable. The connection belongs to one thread at a time: the front thread may
+ * sf_conn_detach() it and another thread sf_conn_attach() it to its own base; buffered output,
+ * pause state and the deadline travel with it.
+ *
+ * Lifecycle: on_close(reason) tells the owner the connection ended by itself ("EOF", "timeout",
+ * "read: connection reset by peer", "write: broken pipe", ...); the socket is already closed then.
+ * The owner always ends with sf_conn_close() (or sf_conn_close_flush()), which releases the object;
+ * both may be called from inside any callback of this connection. */
+#ifndef SF_NET_CONN_H
+#define SF_NET_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct event_base;
+struct sf_conn;
+
+#define SF_CONN_READ_CHUNK 16384
+#define SF_CONN_OUTPUT_CAP_DEFAULT (4u << 20)
+
+/* How bytes move on the socket: the plain socket now, TLS later, without changing callers.
+ * read/writev return a byte count > 0, 0 for EOF (read only), SF_CONN_WANT_READ or
+ * SF_CONN_WANT_WRITE when they cannot progress until the socket is readable/writable, or -1 with
+ * errno set on a fatal error. */
+enum { SF_CONN_WANT_READ = -2, SF_CONN_WANT_WRITE = -3 };
+
+struct sf_conn_transport {
+	ssize_t (*read)(void *ctx, int fd, void *buf, size_t len);
+	ssize_t (*writev)(void *ctx, int fd, const struct iovec *iov, int iovcnt);
+	/* Bytes the transport already holds that no socket event will announce (TLS records);
+	 * NULL means never any. */
+	size_t (*pending)(void *ctx);
+	/* Releases ctx; called once, when the connection is released. NULL if nothing to do. */
+	void (*free)(void *ctx);
+};
+
+/* recv() / sendmsg(MSG_NOSIGNAL) on the fd; ctx unused. */
+extern const struct sf_conn_transport sf_conn_plain;
+
+struct sf_conn_callbacks {
+	void (*on_read)(void *user, const uint8_t *p, size_t n);
+	/* Output fell to or below the sf_conn_set_drained() mark after having been above it. */
+	void (*on_drained)(void *user);
+	void (*on_close)(void *user, const char *reason);
+};
+
+/* Takes ownership of fd (made non-blocking and TCP_NODELAY, as Go does for accepted conns).
+ * base may be NULL: the connection then starts detached. Returns NULL on allocation failure (fd is
+ * closed then). */
+struct sf_conn *sf_conn_new(struct event_base *base, int fd, const struct sf_conn_callbacks *cb,
+			    void *user);
+struct sf_conn *sf_conn_new_transport(struct event_base *base, int fd,
+				      const struct sf_conn_transport *tr, void *tr_ctx,
+				      const struct sf_conn_callbacks *cb, void *user);
+
+/* New owner, e.g. after a hand-over to a shard. */
+void sf_conn_set_callbacks(struct sf_conn *conn, const struct sf_conn_callbacks *cb, void *user);
+
+/* Copies n bytes to the output buffer. Returns 0, or -1 (nothing queued) if the connection has
+ * ended or the output would exceed its cap. */
+int sf_conn_write(struct sf_conn *conn, const void *p, size_t n);
+size_t sf_conn_output_len(const struct sf_conn *conn);
+void sf_conn_set_output_cap(struct sf_conn *conn, size_t cap);
+/* Arms on_drained for output <= below (0 disables). */
+void sf_conn_set_drained(struct sf_conn *conn, size_t below);
+
+void sf_conn_pause_read(struct sf_conn *conn);
+void sf_conn_resume_read(struct sf_conn *conn);
+
+/* on_close(user, "timeout") fires ms from now unless cleared (0) or replaced first. */
+void sf_conn_set_deadline(struct sf_conn *conn, uint64_t ms);
+
+/* Removes every event from the current base (buffers, pause state and deadline are kept). Only on
+ * the thread running that base. May be called from this connection's own callbacks: this module
+ * does not touch the connection again after a detach, so the callback may hand it to another
+ * thread at once, provided the callback itself does not touch it afterwards either. */
+void sf_conn_detach(struct sf_conn *conn);
+/* Attaches a detached connection to base (on the thread running base). Returns 0, or -1 on
+ * allocation failure (the connection stays detached). */
+int sf_conn_attach(struct sf_conn *conn, struct event_base *base);
+
+/* Closes at once, dropping pending output, and releases the connection. */
+void sf_conn_close(struct sf_conn *conn);
+/* Keeps flushing pending output (for at most bound_ms, discarding input meanwhile), then closes and
+ * releases the connection. No callback fires any more. Closes at once if detached or empty. */
+void sf_conn_close_flush(struct sf_conn *conn, uint64_t bound_ms);
+
+int sf_conn_fd(const struct sf_conn *conn);
+struct event_base *sf_conn_base(const struct sf_conn *conn);
+/* False once the connection has ended (on_close fired). */
+bool sf_conn_is_open(const struct sf_conn *conn);
+
+#endif

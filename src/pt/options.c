@@ -1,0 +1,230 @@
+#include "pt/args.h"
+#include "pt/gostr.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sf_pt_options_clear(struct sf_pt_options *opts)
+{
+	for (size_t i = 0; i < opts->n; i++) {
+		free(opts->v[i].method);
+		sf_pt_args_free(opts->v[i].args);
+	}
+	free(opts->v);
+	opts->v = NULL;
+	opts->n = 0;
+}
+
+static struct sf_pt_method_options *options_find(const struct sf_pt_options *opts,
+						 const char *method)
+{
+	for (size_t i = 0; i < opts->n; i++)
+		if (opts->v[i].method && strcmp(opts->v[i].method, method) == 0)
+			return &opts->v[i];
+	return NULL;
+}
+
+struct sf_pt_args *sf_pt_options_get(const struct sf_pt_options *opts, const char *method)
+{
+	struct sf_pt_method_options *m = options_find(opts, method);
+	return m ? m->args : NULL;
+}
+
+struct sf_pt_args *sf_pt_options_take(struct sf_pt_options *opts, const char *method)
+{
+	struct sf_pt_method_options *m = options_find(opts, method);
+	if (!m)
+		return NULL;
+	struct sf_pt_args *args = m->args;
+	m->args = NULL;
+	return args;
+}
+
+static int options_add(struct sf_pt_options *opts, const char *method, const char *key,
+		       const char *value)
+{
+	struct sf_pt_method_options *m = options_find(opts, method);
+	if (!m) {
+		struct sf_pt_method_options *v = sf_pt_grow(opts->v, opts->n, sizeof *v);
+		if (!v)
+			return -1;
+		opts->v = v;
+		m = &v[opts->n];
+		m->method = strdup(method);
+		m->args = sf_pt_args_new();
+		if (!m->method || !m->args) {
+			free(m->method);
+			sf_pt_args_free(m->args);
+			return -1;
+		}
+		opts->n++;
+	}
+	return sf_pt_args_add(m->args, key, value);
+}
+
+/* goptlib indexUnescaped: scans s[from..) up to the first unescaped byte of term, unescaping
+ * into *field. Returns the stop index, or -1 on a trailing lone backslash (error text set). */
+static long scan_unescaped(const char *s, size_t len, size_t from, const char *term,
+			   struct sf_pt_str *field, struct sf_pt_str *err)
+{
+	size_t i;
+	sf_pt_str_free(field);
+	sf_pt_str_addn(field, "", 0);
+	for (i = from; i < len; i++) {
+		char b = s[i];
+		if (strchr(term, b))
+			break;
+		if (b == '\\') {
+			i++;
+			if (i >= len) {
+				sf_pt_str_add(err, "nothing following final escape in ");
+				sf_pt_str_add_quoted(err, s + from, len - from);
+				return -1;
+			}
+			b = s[i];
+		}
+		sf_pt_str_addc(field, b);
+	}
+	return (long)i;
+}
+
+static void quoted_error(struct sf_pt_str *err, const char *what, const char *s, size_t from,
+			 size_t to)
+{
+	sf_pt_str_add(err, what);
+	sf_pt_str_add_quoted(err, s + from, to - from);
+}
+
+int sf_pt_options_parse(const char *s, struct sf_pt_options *out, char **errp)
+{
+	struct sf_pt_str method = {0}, key = {0}, value = {0}, err = {0};
+	size_t len = strlen(s);
+	size_t i = 0;
+	long r;
+
+	*errp = NULL;
+	if (len == 0)
+		return 0;
+	for (;;) {
+		size_t begin = i;
+		if ((r = scan_unescaped(s, len, i, ":=;", &method, &err)) < 0)
+			goto fail;
+		i = (size_t)r;
+		if (i >= len || s[i] != ':') {
+			quoted_error(&err, "no colon in ", s, begin, i);
+			goto fail;
+		}
+		i++;
+		if ((r = scan_unescaped(s, len, i, "=;", &key, &err)) < 0)
+			goto fail;
+		i = (size_t)r;
+		if (i >= len || s[i] != '=') {
+			quoted_error(&err, "no equals sign in ", s, begin, i);
+			goto fail;
+		}
+		i++;
+		if ((r = scan_unescaped(s, len, i, ";", &value, &err)) < 0)
+			goto fail;
+		i = (size_t)r;
+		if (method.len == 0) {
+			quoted_error(&err, "empty method name in ", s, begin, i);
+			goto fail;
+		}
+		if (key.len == 0) {
+			quoted_error(&err, "empty key in ", s, begin, i);
+			goto fail;
+		}
+		if (method.oom || key.oom || value.oom ||
+		    options_add(out, method.p, key.p, value.p) < 0) {
+			sf_pt_str_add(&err, "out of memory");
+			goto fail;
+		}
+		if (i >= len)
+			break;
+		i++;
+	}
+	sf_pt_str_free(&method);
+	sf_pt_str_free(&key);
+	sf_pt_str_free(&value);
+	return 0;
+fail:
+	sf_pt_str_free(&method);
+	sf_pt_str_free(&key);
+	sf_pt_str_free(&value);
+	sf_pt_options_clear(out);
+	*errp = sf_pt_str_take(&err);
+	return -1;
+}
+
+/* Go's strconv NumError text: strconv.<fn>: parsing "<s>": <why>. */
+static void num_error(char *err, size_t errlen, const char *fn, const char *s, const char *why)
+{
+	struct sf_pt_str sb = {0};
+	sf_pt_str_add(&sb, "strconv.");
+	sf_pt_str_add(&sb, fn);
+	sf_pt_str_add(&sb, ": parsing ");
+	sf_pt_str_add_quoted(&sb, s, strlen(s));
+	sf_pt_str_add(&sb, ": ");
+	sf_pt_str_add(&sb, why);
+	if (errlen > 0)
+		snprintf(err, errlen, "%s", sb.oom ? why : sb.p);
+	sf_pt_str_free(&sb);
+}
+
+/* strconv.Atoi on a 64-bit Go: returns 0, or -1 for a syntax error, -2 for out of range. The
+ * first bad byte decides between the two, in order, as Go's digit loop does. */
+static int go_atoi(const char *s, long long *out)
+{
+	const char *p = s;
+	bool neg = false;
+	uint64_t n = 0;
+
+	if (*p == '+' || *p == '-') {
+		neg = *p == '-';
+		p++;
+	}
+	if (*p == '\0')
+		return -1;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		unsigned d = (unsigned)(*p - '0');
+		if (n > (UINT64_MAX - d) / 10)
+			return -2;
+		n = n * 10 + d;
+	}
+	if (!neg && n > (uint64_t)INT64_MAX)
+		return -2;
+	if (neg && n > (uint64_t)INT64_MAX + 1)
+		return -2;
+	*out = neg ? (long long)(0 - n) : (long long)n;
+	return 0;
+}
+
+int sf_pt_parse_num_turbotunnel(const char *s, int *out, char *err, size_t errlen)
+{
+	long long n;
+	int rc = go_atoi(s, &n);
+
+	if (rc == 0 && n > INT_MAX)
+		rc = -2;
+	if (rc == -1) {
+		num_error(err, errlen, "Atoi", s, "invalid syntax");
+		return -1;
+	}
+	if (rc == -2) {
+		num_error(err, errlen, "Atoi", s, "value out of range");
+		return -1;
+	}
+	if (n < 1) {
+		if (errlen > 0)
+			snprintf(err, errlen, "cannot be less than 1");
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}

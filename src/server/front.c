@@ -1,0 +1,246 @@
+/* Per-connection work on the main loop: HTTP upgrade (10 s deadline, as upstream's ReadTimeout),
+ * WebSocket framing, the 16-byte turbotunnel preamble, then hand-over to the ClientID's shard. */
+#include "server/front.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/upgrade.h"
+#include "lib/log.h"
+#include "net/conn.h"
+#include "tor/useraddr.h"
+#include "turbotunnel/encap.h"
+#include "ws/ws.h"
+
+#define REQUEST_DEADLINE_MS 10000
+/* Upstream waits for the preamble forever; a proxy sends it at once, so a minute is generous. */
+#define PREAMBLE_DEADLINE_MS 60000
+#define CLOSE_FLUSH_MS 1000
+/* Payload that followed the preamble in the same read; at most one read's worth. */
+#define PENDING_MAX (2 * SF_CONN_READ_CHUNK)
+
+struct sf_front_conn {
+	struct sf_front_conn *next, *prev;
+	struct sf_server *srv;
+	struct sf_conn *conn;
+	struct sf_http_upgrade *http;
+	struct sf_ws *ws;
+	struct sf_tt_preamble preamble;
+	char useraddr[SF_TOR_USERADDR_MAX];
+	size_t pending_len;
+	bool bad_token;
+	bool overflow;
+	uint8_t pending[PENDING_MAX];
+};
+
+static void front_unlink(struct sf_front_conn *fc)
+{
+	struct sf_server *srv = fc->srv;
+	if (fc->prev)
+		fc->prev->next = fc->next;
+	else
+		srv->front_conns = fc->next;
+	if (fc->next)
+		fc->next->prev = fc->prev;
+}
+
+/* Forgets fc; the connection itself is closed (flushing what was queued) unless handed over. */
+static void front_release(struct sf_front_conn *fc, bool flush)
+{
+	front_unlink(fc);
+	if (fc->conn) {
+		if (flush)
+			sf_conn_close_flush(fc->conn, CLOSE_FLUSH_MS);
+		else
+			sf_conn_close(fc->conn);
+	}
+	if (fc->ws)
+		sf_ws_free(fc->ws);
+	if (fc->http)
+		sf_http_upgrade_free(fc->http);
+	free(fc);
+}
+
+static void ws_on_data(void *user, const uint8_t *p, size_t n)
+{
+	struct sf_front_conn *fc = user;
+	if (fc->bad_token)
+		return;
+	if (!sf_tt_preamble_done(&fc->preamble)) {
+		size_t used = 0;
+		int rc = sf_tt_preamble_feed(&fc->preamble, p, n, &used);
+		if (rc == SF_TT_ERR_BAD_TOKEN) {
+			fc->bad_token = true;
+			return;
+		}
+		p += used;
+		n -= used;
+	}
+	if (n == 0)
+		return;
+	if (fc->pending_len + n > sizeof fc->pending) {
+		fc->overflow = true;
+		return;
+	}
+	memcpy(fc->pending + fc->pending_len, p, n);
+	fc->pending_len += n;
+}
+
+static void ws_on_output(void *user, const uint8_t *p, size_t n)
+{
+	struct sf_front_conn *fc = user;
+	sf_conn_write(fc->conn, p, n);
+}
+
+static void ws_on_close(void *user, uint16_t code)
+{
+	(void)user;
+	(void)code;
+}
+
+static const struct sf_ws_callbacks front_ws_callbacks = {
+	.on_data = ws_on_data,
+	.on_output = ws_on_output,
+	.on_close = ws_on_close,
+};
+
+static void hand_over(struct sf_front_conn *fc)
+{
+	struct sf_server *srv = fc->srv;
+	struct sf_handover *h = malloc(sizeof *h + fc->pending_len);
+	if (!h) {
+		front_release(fc, false);
+		return;
+	}
+	const uint8_t *id = sf_tt_preamble_clientid(&fc->preamble);
+	sf_conn_set_deadline(fc->conn, 0);
+	sf_conn_detach(fc->conn);
+	h->next = NULL;
+	h->conn = fc->conn;
+	h->ws = fc->ws;
+	memcpy(h->clientid, id, sizeof h->clientid);
+	snprintf(h->useraddr, sizeof h->useraddr, "%s", fc->useraddr);
+	h->pending_len = fc->pending_len;
+	memcpy(h->pending, fc->pending, fc->pending_len);
+	fc->conn = NULL;
+	fc->ws = NULL;
+	unsigned shard = sf_tt_shard_of(srv->shard_key, id, srv->nshards);
+	front_release(fc, false);
+	sf_shard_post(srv->shards[shard], h);
+}
+
+static void on_websocket_bytes(struct sf_front_conn *fc, const uint8_t *p, size_t n)
+{
+	if (sf_ws_feed(fc->ws, p, n) < 0) {
+		front_release(fc, true); /* the ws layer queued its Close 1002 */
+		return;
+	}
+	if (fc->bad_token) {
+		sf_logf("Received unsupported oneshot connection");
+		sf_ws_close(fc->ws);
+		front_release(fc, true);
+		return;
+	}
+	if (fc->overflow) {
+		front_release(fc, false);
+		return;
+	}
+	if (sf_tt_preamble_done(&fc->preamble))
+		hand_over(fc);
+}
+
+static void on_http_bytes(struct sf_front_conn *fc, const uint8_t *p, size_t n)
+{
+	size_t used = 0, len;
+	const uint8_t *resp;
+	switch (sf_http_upgrade_feed(fc->http, p, n, &used)) {
+	case SF_HTTP_UPGRADE_MORE:
+		return;
+	case SF_HTTP_UPGRADE_REJECT:
+		resp = sf_http_upgrade_response(fc->http, &len);
+		if (resp)
+			sf_conn_write(fc->conn, resp, len);
+		front_release(fc, true);
+		return;
+	case SF_HTTP_UPGRADE_CLOSE:
+		front_release(fc, false);
+		return;
+	case SF_HTTP_UPGRADE_ACCEPT:
+		break;
+	}
+	resp = sf_http_upgrade_response(fc->http, &len);
+	size_t iplen = 0;
+	const char *ip = sf_http_upgrade_client_ip(fc->http, &iplen);
+	/* A decoded NUL inside client_ip makes it invalid, as Go's ParseIP would say. */
+	if (ip && strlen(ip) == iplen)
+		sf_tor_useraddr_from_client_ip(ip, fc->useraddr, sizeof fc->useraddr);
+	fc->ws = sf_ws_new(&front_ws_callbacks, fc);
+	if (!fc->ws || sf_conn_write(fc->conn, resp, len) < 0) {
+		front_release(fc, false);
+		return;
+	}
+	sf_http_upgrade_free(fc->http);
+	fc->http = NULL;
+	sf_conn_set_deadline(fc->conn, PREAMBLE_DEADLINE_MS);
+	if (used < n)
+		on_websocket_bytes(fc, p + used, n - used);
+}
+
+static void conn_on_read(void *user, const uint8_t *p, size_t n)
+{
+	struct sf_front_conn *fc = user;
+	if (fc->http)
+		on_http_bytes(fc, p, n);
+	else
+		on_websocket_bytes(fc, p, n);
+}
+
+static void conn_on_close(void *user, const char *reason)
+{
+	struct sf_front_conn *fc = user;
+	if (fc->ws && !sf_tt_preamble_done(&fc->preamble)) {
+		const char *msg = sf_tt_preamble_eof_message(&fc->preamble);
+		if (msg)
+			sf_logf("%s", msg);
+	}
+	(void)reason;
+	front_release(fc, false);
+}
+
+static const struct sf_conn_callbacks front_conn_callbacks = {
+	.on_read = conn_on_read,
+	.on_close = conn_on_close,
+};
+
+void sf_front_accept(struct sf_server *srv, int fd)
+{
+	struct sf_front_conn *fc = calloc(1, sizeof *fc);
+	if (!fc) {
+		close(fd);
+		return;
+	}
+	fc->srv = srv;
+	fc->http = sf_http_upgrade_new();
+	fc->conn = sf_conn_new(srv->base, fd, &front_conn_callbacks, fc);
+	if (!fc->http || !fc->conn) {
+		if (fc->conn)
+			sf_conn_close(fc->conn);
+		if (fc->http)
+			sf_http_upgrade_free(fc->http);
+		free(fc);
+		return;
+	}
+	fc->next = srv->front_conns;
+	if (fc->next)
+		fc->next->prev = fc;
+	srv->front_conns = fc;
+	sf_conn_set_deadline(fc->conn, REQUEST_DEADLINE_MS);
+}
+
+void sf_front_close_all(struct sf_server *srv)
+{
+	while (srv->front_conns)
+		front_release(srv->front_conns, false);
+}

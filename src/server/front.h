@@ -1,0 +1,39 @@
+/* The front: every accepted connection lives on the main event loop until its HTTP upgrade is
+ * done and the turbotunnel preamble (token + ClientID) is read; then it is handed to the shard
+ * that owns its ClientID and the front forgets it. */
+#ifndef SF_SERVER_FRONT_H
+#define SF_SERVER_FRONT_H
+
+#include <stdint.h>
+
+#include "shard/shard.h"
+#include "snowflake/server.h"
+#include "tor/dial.h"
+#include "tor/srcaddr.h"
+#include "turbotunnel/shardmap.h"
+
+struct listener;
+struct sf_front_conn;
+
+struct sf_server {
+	struct event_base *base;
+	struct listener *listeners;
+	size_t nlisteners;
+	struct sf_tor_target tor;
+	struct sf_tor_srcaddr srcaddr;
+	char *cookie_path;
+	uint8_t shard_key[SF_TT_SHARD_KEY_LEN];
+	unsigned nshards;
+	struct sf_shard **shards;
+	struct sf_shard_counters counters;
+	struct sf_front_conn *front_conns;	/* connections not yet handed over */
+	uint64_t last_accept_error_ms;
+};
+
+/* A connection was accepted on a listener: the front owns fd now. */
+void sf_front_accept(struct sf_server *srv, int fd);
+
+/* Shutdown: closes every connection still in the front. */
+void sf_front_close_all(struct sf_server *srv);
+
+#endif

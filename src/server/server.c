@@ -1,0 +1,149 @@
+/* The embeddable server (include/snowflake/server.h): listeners on the caller's event loop, the
+ * front (front.c) that reads each WebSocket's preamble there, and the shard threads. */
+#include "server/front.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "turbotunnel/clientmap.h"
+
+#define MAX_LISTENERS 8
+#define ACCEPTS_PER_EVENT 64
+/* Per shard: how many ClientID records it keeps at most. A record is small; this bounds a flood
+ * of fresh ClientIDs (each real client uses one). */
+#define MAX_CLIENTS_PER_SHARD 200000
+
+struct listener {
+	int fd;
+	struct event *ev;
+};
+
+static unsigned online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct sf_server *srv = arg;
+	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				uint64_t now = sf_clock_ms();
+				if (now - srv->last_accept_error_ms > 10000) {
+					sf_logf("accept: %s", strerror(errno));
+					srv->last_accept_error_ms = now;
+				}
+			}
+			return;
+		}
+		sf_front_accept(srv, cfd);
+	}
+}
+
+struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_config *cfg,
+				char *err, size_t errlen)
+{
+	struct sf_server *srv = calloc(1, sizeof *srv);
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->base = base;
+	srv->listeners = calloc(MAX_LISTENERS, sizeof *srv->listeners);
+	srv->tor.has_extor = cfg->has_extorport;
+	srv->tor.extor = cfg->extorport;
+	srv->tor.extor_len = cfg->extorport_len;
+	srv->tor.has_orport = cfg->has_orport;
+	srv->tor.orport = cfg->orport;
+	srv->tor.orport_len = cfg->orport_len;
+	srv->tor.transport = "snowflake";
+	if (cfg->cookie_path) {
+		srv->cookie_path = strdup(cfg->cookie_path);
+		srv->tor.cookie_path = srv->cookie_path;
+	}
+	if (cfg->orport_srcaddr) {
+		if (sf_tor_srcaddr_parse(cfg->orport_srcaddr, &srv->srcaddr, err, errlen) < 0)
+			goto fail;
+		srv->tor.srcaddr = &srv->srcaddr;
+	}
+	if (sf_tt_shard_key_init(srv->shard_key) < 0) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		goto fail;
+	}
+	srv->nshards = cfg->num_shards ? cfg->num_shards : online_cpus();
+	srv->shards = calloc(srv->nshards, sizeof *srv->shards);
+	if (!srv->listeners || !srv->shards) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* Upstream's one ClientID → address map holds 98304 records; each shard keeps its share. */
+	struct sf_shard_params params = {
+		.tor = &srv->tor,
+		.clientmap_capacity = (SF_TT_CLIENTMAP_CAPACITY + srv->nshards - 1) / srv->nshards,
+		.max_clients = MAX_CLIENTS_PER_SHARD,
+		.counters = &srv->counters,
+	};
+	for (unsigned i = 0; i < srv->nshards; i++) {
+		srv->shards[i] = sf_shard_start(&params, i, err, errlen);
+		if (!srv->shards[i])
+			goto fail;
+	}
+	return srv;
+fail:
+	sf_server_free(srv);
+	return NULL;
+}
+
+int sf_server_add_listener(struct sf_server *srv, int listen_fd)
+{
+	if (srv->nlisteners == MAX_LISTENERS)
+		return -1;
+	struct listener *l = &srv->listeners[srv->nlisteners];
+	l->ev = event_new(srv->base, listen_fd, EV_READ | EV_PERSIST, on_accept, srv);
+	if (!l->ev || event_add(l->ev, NULL) < 0) {
+		if (l->ev)
+			event_free(l->ev);
+		l->ev = NULL;
+		return -1;
+	}
+	l->fd = listen_fd;
+	srv->nlisteners++;
+	return 0;
+}
+
+void sf_server_take_stats(struct sf_server *srv, uint64_t *streams, uint64_t *with_addr)
+{
+	*streams = atomic_exchange_explicit(&srv->counters.streams, 0, memory_order_relaxed);
+	*with_addr = atomic_exchange_explicit(&srv->counters.streams_with_addr, 0, memory_order_relaxed);
+}
+
+void sf_server_free(struct sf_server *srv)
+{
+	if (!srv)
+		return;
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		event_free(srv->listeners[i].ev);
+		close(srv->listeners[i].fd);
+	}
+	sf_front_close_all(srv);
+	if (srv->shards) {
+		for (unsigned i = 0; i < srv->nshards; i++)
+			if (srv->shards[i])
+				sf_shard_stop(srv->shards[i]);
+	}
+	free(srv->shards);
+	free(srv->listeners);
+	free(srv->cookie_path);
+	free(srv);
+}

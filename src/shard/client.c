@@ -1,0 +1,312 @@
+/* One record per ClientID: where KCP meets the WebSockets below it and smux above it.
+ *
+ * Upstream packets: link → decoder → sf_client_packet_in → KCP; then sf_client_pump moves the
+ * in-order KCP bytes into smux, which calls the stream callbacks (stream.c).
+ * Downstream packets: smux frames → KCP → kcp_output → straight into a WebSocket with room, or
+ * into the ClientID's queue (cap 512) until one has room or attaches. */
+#include "shard/client.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "turbotunnel/clientmap.h"
+
+static void client_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* ---- Table of clients (chained hash, keyed so peers cannot aim for one chain). ---- */
+
+static size_t client_slot(const struct sf_shard_state *sh, const uint8_t id[8])
+{
+	uint64_t x;
+	memcpy(&x, id, 8);
+	x ^= sh->hash_k0;
+	x *= sh->hash_k1;
+	x ^= x >> 31;
+	x *= 0x9e3779b97f4a7c15ull;
+	x ^= x >> 29;
+	return (size_t)x & sh->table_mask;
+}
+
+struct sf_client *sf_client_find(struct sf_shard_state *sh, const uint8_t id[8])
+{
+	for (struct sf_client *c = sh->table[client_slot(sh, id)]; c; c = c->hnext)
+		if (memcmp(c->id, id, 8) == 0)
+			return c;
+	return NULL;
+}
+
+static void table_grow(struct sf_shard_state *sh)
+{
+	size_t nslots = (sh->table_mask + 1) * 2;
+	struct sf_client **t = calloc(nslots, sizeof *t);
+	if (!t)
+		return; /* keep the longer chains */
+	struct sf_client **old = sh->table;
+	size_t oldslots = sh->table_mask + 1;
+	sh->table = t;
+	sh->table_mask = nslots - 1;
+	for (size_t i = 0; i < oldslots; i++) {
+		struct sf_client *c = old[i];
+		while (c) {
+			struct sf_client *next = c->hnext;
+			size_t slot = client_slot(sh, c->id);
+			c->hnext = t[slot];
+			t[slot] = c;
+			c = next;
+		}
+	}
+	free(old);
+}
+
+struct sf_client *sf_client_get(struct sf_shard_state *sh, const uint8_t id[8])
+{
+	struct sf_client *c = sf_client_find(sh, id);
+	if (c)
+		return c;
+	if (sh->nclients >= sh->params->max_clients)
+		return NULL;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->timer = evtimer_new(sh->base, client_timer_cb, c);
+	if (!c->timer) {
+		free(c);
+		return NULL;
+	}
+	c->sh = sh;
+	memcpy(c->id, id, 8);
+	sf_tt_queue_init(&c->queue, sh->pool, SF_TT_QUEUE_CAP, sh->now_ms);
+	if (sh->nclients + 1 > sh->table_mask + 1)
+		table_grow(sh);
+	size_t slot = client_slot(sh, id);
+	c->hnext = sh->table[slot];
+	sh->table[slot] = c;
+	sh->nclients++;
+	return c;
+}
+
+/* ---- KCP and smux session of a client. ---- */
+
+static void kcp_output(const uint8_t *pkt, size_t len, void *arg)
+{
+	struct sf_client *c = arg;
+	struct sf_shard_state *sh = c->sh;
+	/* Fast path: nothing queued and a WebSocket has room. The packet is copied into the
+	 * WebSocket's output buffer during this call; KCP's scratch buffer is never retained. */
+	if (sf_tt_queue_len(&c->queue) == 0) {
+		for (struct sf_link *l = c->links; l; l = l->next) {
+			if (!sf_link_has_room(l))
+				continue;
+			if (len > SF_TT_MTU)
+				len = SF_TT_MTU;
+			size_t n = sf_tt_encode_packet(pkt, len, sh->encoded, sizeof sh->encoded);
+			if (n > 0 && sf_link_send(l, sh->encoded, n) == 0) {
+				sf_tt_queue_touch(&c->queue, sh->now_ms);
+				return;
+			}
+		}
+	}
+	/* A full queue drops the packet, as upstream; KCP retransmits it. */
+	sf_tt_queue_push(&c->queue, pkt, len, sh->now_ms);
+	if (c->links)
+		sf_client_output_ready(c);
+}
+
+static void smux_output(void *arg, const uint8_t *frame, size_t len)
+{
+	struct sf_client *c = arg;
+	if (c->kcp && sf_kcp_send(c->kcp, frame, len) < 0)
+		c->session_dead = true;
+}
+
+static const struct sf_smux_callbacks smux_callbacks = {
+	.output = smux_output,
+	.stream_open = sf_stream_open,
+	.stream_data = sf_stream_data,
+	.stream_fin = sf_stream_fin,
+	.stream_writable = sf_stream_writable,
+};
+
+static int session_start(struct sf_client *c, uint32_t conv)
+{
+	struct sf_shard_state *sh = c->sh;
+	c->kcp = sf_kcp_new(conv, kcp_output, c);
+	c->smux = sf_smux_session_new(&smux_callbacks, c, sh->now_ms);
+	if (!c->kcp || !c->smux) {
+		sf_kcp_free(c->kcp);
+		sf_smux_session_free(c->smux);
+		c->kcp = NULL;
+		c->smux = NULL;
+		return -1;
+	}
+	/* Looked up once per session, as upstream: every stream of it gets this address. */
+	char addr[SF_TT_ADDR_MAX + 1];
+	if (sf_tt_clientmap_get(sh->clientmap, c->id, addr))
+		snprintf(c->useraddr, sizeof c->useraddr, "%s", addr);
+	else
+		c->useraddr[0] = '\0';
+	c->session_dead = false;
+	return 0;
+}
+
+static void session_end(struct sf_client *c)
+{
+	while (c->streams)
+		sf_stream_free(c->streams);
+	sf_smux_session_free(c->smux);
+	sf_kcp_free(c->kcp);
+	c->smux = NULL;
+	c->kcp = NULL;
+	c->session_dead = false;
+	c->tor_paused_any = false;
+}
+
+void sf_client_free(struct sf_client *c)
+{
+	struct sf_shard_state *sh = c->sh;
+	while (c->links)
+		sf_link_close(c->links, NULL);
+	if (c->kcp)
+		session_end(c);
+	sf_tt_queue_clear(&c->queue);
+	event_free(c->timer);
+	struct sf_client **pp = &sh->table[client_slot(sh, c->id)];
+	while (*pp && *pp != c)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = c->hnext;
+	sh->nclients--;
+	free(c);
+}
+
+void sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len)
+{
+	if (len < SF_KCP_OVERHEAD)
+		return; /* kcp-go ignores packets shorter than a header */
+	uint32_t conv = sf_kcp_peek_conv(pkt);
+	if (c->kcp && sf_kcp_conv(c->kcp) != conv) {
+		/* A new conversation replaces the session only if it starts at sn 0 (§5.2). */
+		if (sf_kcp_peek_sn(pkt) != 0)
+			return;
+		session_end(c);
+	}
+	if (!c->kcp && session_start(c, conv) < 0) {
+		sf_logf("out of memory for a new KCP session");
+		return;
+	}
+	sf_kcp_input(c->kcp, pkt, len, (uint32_t)c->sh->now_ms);
+}
+
+/* Streams stop reading tor while smux's or KCP's send window is full; input (UPD frames, ACKs)
+ * is what opens them again. A client has few streams (the Go client opens one). */
+static void resume_paused_streams(struct sf_client *c)
+{
+	if (!c->tor_paused_any || sf_kcp_send_room(c->kcp) == 0)
+		return;
+	c->tor_paused_any = false;
+	for (struct sf_stream *st = c->streams; st; st = st->next) {
+		if (!st->tor_paused)
+			continue;
+		if (st->smux && sf_smux_stream_write_room(st->smux) > 0)
+			sf_stream_resume_tor(st);
+		else
+			c->tor_paused_any = true;
+	}
+}
+
+/* Moves in-order KCP bytes into smux (bounded by smux's session buffer, as upstream's token
+ * bucket), sends what that produced, and re-arms the timer. */
+void sf_client_pump(struct sf_client *c)
+{
+	struct sf_shard_state *sh = c->sh;
+	if (c->pumping)
+		return;
+	c->pumping = true;
+	while (c->kcp && !c->session_dead && sf_smux_unconsumed(c->smux) < SF_SMUX_SESSION_BUFFER) {
+		size_t n = sf_kcp_recv(c->kcp, sh->scratch, sizeof sh->scratch);
+		if (n == 0)
+			break;
+		if (sf_smux_input(c->smux, sh->scratch, n, sh->now_ms) < 0) {
+			sf_logf("smux: protocol error from a client; closing its session");
+			c->session_dead = true;
+		}
+	}
+	c->pumping = false;
+	if (c->session_dead) {
+		session_end(c);
+	} else if (c->kcp) {
+		resume_paused_streams(c);
+		sf_kcp_flush(c->kcp, (uint32_t)sh->now_ms);
+	}
+	sf_client_reschedule(c);
+}
+
+/* A WebSocket has room again, or a new one attached: move queued packets into it. */
+void sf_client_output_ready(struct sf_client *c)
+{
+	struct sf_link *l = c->links;
+	while (l && sf_tt_queue_len(&c->queue) > 0) {
+		if (!sf_link_has_room(l)) {
+			l = l->next;
+			continue;
+		}
+		struct sf_tt_pkt pkt = sf_tt_queue_pop(&c->queue);
+		int rc = sf_link_send(l, pkt.data, pkt.len);
+		sf_tt_pkt_release(&pkt);
+		sf_tt_queue_touch(&c->queue, c->sh->now_ms);
+		if (rc < 0)
+			l = l->next;
+	}
+}
+
+void sf_client_reschedule(struct sf_client *c)
+{
+	struct sf_shard_state *sh = c->sh;
+	uint64_t now = sh->now_ms, due;
+	if (c->kcp) {
+		int64_t d = sf_smux_next_due(c->smux, now);
+		int32_t k = sf_kcp_next_due(c->kcp, (uint32_t)now);
+		if (k >= 0 && k < d)
+			d = k;
+		due = now + (uint64_t)(d < 0 ? 0 : d);
+	} else {
+		/* No session: the record lives until its queue has been idle for a minute. */
+		due = c->queue.last_seen_ms + SF_TT_QUEUE_TIMEOUT_MS;
+		if (due < now)
+			due = now;
+	}
+	if (due == c->timer_due)
+		return;
+	uint64_t delay = due - now;
+	struct timeval tv = { .tv_sec = (time_t)(delay / 1000), .tv_usec = (suseconds_t)(delay % 1000) * 1000 };
+	evtimer_add(c->timer, &tv);
+	c->timer_due = due;
+}
+
+static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sf_client *c = arg;
+	struct sf_shard_state *sh = c->sh;
+	sh->now_ms = sf_clock_ms();
+	c->timer_due = 0;
+	if (c->kcp) {
+		if (sf_smux_tick(c->smux, sh->now_ms) < 0)
+			c->session_dead = true;
+		if (c->session_dead)
+			session_end(c);
+		else
+			sf_kcp_flush(c->kcp, (uint32_t)sh->now_ms);
+	}
+	if (!c->kcp && sf_tt_queue_expired(&c->queue, sh->now_ms)) {
+		/* Upstream closes the queue, and with it every WebSocket waiting on it. */
+		sf_client_free(c);
+		sf_link_free_dead(sh);
+		return;
+	}
+	sf_client_reschedule(c);
+}

@@ -1,0 +1,108 @@
+/* Inside a shard: one record per ClientID, its WebSocket links and its smux streams. Everything
+ * here belongs to the shard's thread. */
+#ifndef SF_SHARD_CLIENT_H
+#define SF_SHARD_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kcp/kcp.h"
+#include "smux/smux.h"
+#include "turbotunnel/encap.h"
+#include "turbotunnel/clientmap.h"
+#include "turbotunnel/pktqueue.h"
+#include "shard/shard.h"
+
+struct event;
+struct event_base;
+struct evbuffer;
+struct sf_tt_clientmap;
+
+/* Stop reading a client's WebSocket while the KCP receive side holds this much unread data, and
+ * stop moving queued packets into a WebSocket whose socket buffer holds this much. */
+#define SF_LINK_OUTPUT_HIGH (128 * 1024)
+/* Tor → client reads, at most one smux frame at a time. */
+#define SF_RELAY_READ_MAX SF_SMUX_MAX_FRAME
+
+struct sf_shard_state {
+	struct event_base *base;
+	const struct sf_shard_params *params;
+	struct sf_tt_pool *pool;
+	struct sf_tt_clientmap *clientmap;
+	struct sf_client **table;		/* ClientID hash table, chained */
+	size_t table_mask;
+	size_t nclients;
+	uint64_t hash_k0, hash_k1;		/* random key of the table's hash */
+	struct sf_link *dead_links;		/* closed links to free outside callbacks */
+	uint64_t now_ms;			/* clock of the current callback */
+	uint8_t scratch[SF_RELAY_READ_MAX];	/* tor reads and KCP → smux copies */
+	uint8_t encoded[SF_TT_ENCODED_MAX];	/* one encapsulated packet on its way out */
+};
+
+/* One WebSocket of a client. A client usually has one; it gets another when its proxy changes. */
+struct sf_link {
+	struct sf_link *next;			/* in client->links, or in dead_links */
+	struct sf_client *client;
+	struct sf_conn *conn;
+	struct sf_ws *ws;
+	struct sf_tt_decoder dec;
+	bool closing;
+	bool bad_stream;			/* the decoder failed: close after this read */
+	bool peer_closed;			/* the peer sent a Close frame */
+};
+
+/* One smux stream and its connection to tor. */
+struct sf_stream {
+	struct sf_stream *next, *prev;
+	struct sf_client *client;
+	struct sf_smux_stream *smux;		/* NULL once our side sent FIN */
+	struct sf_tor_dial *dial;		/* while connecting */
+	int fd;					/* tor connection, -1 before/after */
+	struct event *ev_read, *ev_write;
+	struct evbuffer *to_tor;		/* client bytes not yet written to tor */
+	bool client_fin;			/* shut down our write side once to_tor drains */
+	bool tor_paused;			/* tor reads wait for smux or KCP room */
+};
+
+struct sf_client {
+	struct sf_client *hnext;
+	struct sf_shard_state *sh;
+	uint8_t id[8];
+	struct sf_link *links;
+	struct sf_tt_queue queue;		/* downstream packets waiting for a WebSocket */
+	struct sf_kcp *kcp;			/* NULL until the first packet, and after the session ends */
+	struct sf_smux_session *smux;
+	struct sf_stream *streams;
+	char useraddr[SF_TT_ADDR_MAX + 1];	/* looked up once, when the KCP session starts */
+	struct event *timer;
+	uint64_t timer_due;			/* 0 = not armed */
+	bool session_dead;			/* end the session when the current callback is done */
+	bool tor_paused_any;			/* some stream waits for KCP send room */
+	bool pumping;				/* inside sf_client_pump: no re-entry */
+};
+
+/* client.c */
+struct sf_client *sf_client_find(struct sf_shard_state *sh, const uint8_t id[8]);
+struct sf_client *sf_client_get(struct sf_shard_state *sh, const uint8_t id[8]);
+void sf_client_free(struct sf_client *c);
+void sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len);
+void sf_client_pump(struct sf_client *c);
+void sf_client_output_ready(struct sf_client *c);
+void sf_client_reschedule(struct sf_client *c);
+
+/* link.c */
+void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h);
+int sf_link_send(struct sf_link *l, const uint8_t *msg, size_t len);
+bool sf_link_has_room(const struct sf_link *l);
+void sf_link_close(struct sf_link *l, const char *why);
+void sf_link_free_dead(struct sf_shard_state *sh);
+
+/* stream.c */
+void *sf_stream_open(void *client, struct sf_smux_stream *s);
+void sf_stream_data(void *stream, const uint8_t *data, size_t len);
+void sf_stream_fin(void *stream);
+void sf_stream_writable(void *stream);
+void sf_stream_free(struct sf_stream *st);
+void sf_stream_resume_tor(struct sf_stream *st);
+
+#endif

@@ -1,0 +1,181 @@
+/* A client's WebSocket on its shard: socket bytes → WebSocket frames → turbotunnel decoder →
+ * KCP packets, and encapsulated downstream packets → one Binary message each. Closing a link
+ * never ends the client's KCP session: the client comes back through another proxy. */
+#include <stdlib.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "net/conn.h"
+#include "shard/client.h"
+#include "ws/ws.h"
+
+#define CLOSE_FLUSH_MS 1000
+
+static void link_drop(struct sf_link *l, const char *why, bool socket_gone);
+
+static int on_packet(void *arg, const uint8_t *pkt, size_t len)
+{
+	struct sf_link *l = arg;
+	if (!l->closing)
+		sf_client_packet_in(l->client, pkt, len);
+	return 0;
+}
+
+static void ws_on_data(void *user, const uint8_t *p, size_t n)
+{
+	struct sf_link *l = user;
+	if (l->closing || l->bad_stream)
+		return;
+	if (sf_tt_decoder_feed(&l->dec, p, n, NULL) == SF_TT_ERR_TOO_LONG)
+		l->bad_stream = true;
+}
+
+static void ws_on_output(void *user, const uint8_t *p, size_t n)
+{
+	struct sf_link *l = user;
+	if (l->conn)
+		sf_conn_write(l->conn, p, n);
+}
+
+static void ws_on_close(void *user, uint16_t code)
+{
+	struct sf_link *l = user;
+	(void)code;
+	l->peer_closed = true;
+}
+
+static const struct sf_ws_callbacks link_ws_callbacks = {
+	.on_data = ws_on_data,
+	.on_output = ws_on_output,
+	.on_close = ws_on_close,
+};
+
+static void conn_on_read(void *user, const uint8_t *p, size_t n)
+{
+	struct sf_link *l = user;
+	struct sf_client *c = l->client;
+	struct sf_shard_state *sh = c->sh;
+	sh->now_ms = sf_clock_ms();
+	int rc = sf_ws_feed(l->ws, p, n);
+	if (rc < 0)
+		sf_link_close(l, "WebSocket protocol error");
+	else if (l->bad_stream)
+		sf_link_close(l, "encapsulation: length prefix too long");
+	else if (l->peer_closed)
+		sf_link_close(l, NULL);
+	sf_client_pump(c);
+	sf_link_free_dead(sh);
+}
+
+static void conn_on_drained(void *user)
+{
+	struct sf_link *l = user;
+	l->client->sh->now_ms = sf_clock_ms();
+	sf_client_output_ready(l->client);
+}
+
+static void conn_on_close(void *user, const char *reason)
+{
+	struct sf_link *l = user;
+	struct sf_shard_state *sh = l->client->sh;
+	(void)reason;
+	sh->now_ms = sf_clock_ms();
+	link_drop(l, NULL, true);
+	sf_link_free_dead(sh);
+}
+
+static const struct sf_conn_callbacks link_conn_callbacks = {
+	.on_read = conn_on_read,
+	.on_drained = conn_on_drained,
+	.on_close = conn_on_close,
+};
+
+void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)
+{
+	struct sf_client *c = sf_client_get(sh, h->clientid);
+	struct sf_link *l = c ? calloc(1, sizeof *l) : NULL;
+	if (!l) {
+		sf_logf("shard full or out of memory: refusing a WebSocket");
+		sf_handover_free(h);
+		return;
+	}
+	/* Upstream records the address for every WebSocket; the newest wins for its ClientID. */
+	sf_tt_clientmap_put(sh->clientmap, h->clientid, h->useraddr);
+	l->client = c;
+	l->conn = h->conn;
+	l->ws = h->ws;
+	sf_tt_decoder_init(&l->dec, on_packet, l);
+	sf_conn_set_callbacks(l->conn, &link_conn_callbacks, l);
+	sf_ws_set_callbacks(l->ws, &link_ws_callbacks, l);
+	sf_conn_set_drained(l->conn, SF_LINK_OUTPUT_HIGH / 2);
+	l->next = c->links;
+	c->links = l;
+	if (sf_conn_attach(l->conn, sh->base) < 0) {
+		sf_link_close(l, "cannot attach to the shard's event loop");
+	} else {
+		sf_tt_queue_touch(&c->queue, sh->now_ms);
+		if (h->pending_len > 0)
+			ws_on_data(l, h->pending, h->pending_len);
+		if (l->bad_stream)
+			sf_link_close(l, "encapsulation: length prefix too long");
+	}
+	free(h);
+	sf_client_pump(c);
+	sf_client_output_ready(c);
+}
+
+bool sf_link_has_room(const struct sf_link *l)
+{
+	return !l->closing && sf_conn_output_len(l->conn) < SF_LINK_OUTPUT_HIGH;
+}
+
+int sf_link_send(struct sf_link *l, const uint8_t *msg, size_t len)
+{
+	if (l->closing)
+		return -1;
+	return sf_ws_send_binary(l->ws, msg, len);
+}
+
+/* Unlinks l from its client and closes its socket (flushing what is queued, e.g. a Close frame,
+ * unless the socket is already gone); the memory goes to the dead list, freed outside of any
+ * callback of l. */
+static void link_drop(struct sf_link *l, const char *why, bool socket_gone)
+{
+	if (l->closing)
+		return;
+	l->closing = true;
+	struct sf_client *c = l->client;
+	struct sf_link **pp = &c->links;
+	while (*pp && *pp != l)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = l->next;
+	if (why)
+		sf_logf("closing a WebSocket: %s", why);
+	if (socket_gone) {
+		sf_conn_close(l->conn);
+	} else {
+		if (!l->peer_closed)
+			sf_ws_close(l->ws); /* upstream's empty Close frame */
+		sf_conn_close_flush(l->conn, CLOSE_FLUSH_MS);
+	}
+	l->conn = NULL;
+	l->next = c->sh->dead_links;
+	c->sh->dead_links = l;
+	sf_client_reschedule(c);
+}
+
+void sf_link_close(struct sf_link *l, const char *why)
+{
+	link_drop(l, why, false);
+}
+
+void sf_link_free_dead(struct sf_shard_state *sh)
+{
+	while (sh->dead_links) {
+		struct sf_link *l = sh->dead_links;
+		sh->dead_links = l->next;
+		sf_ws_free(l->ws);
+		free(l);
+	}
+}

@@ -1,0 +1,198 @@
+/* Shard thread: an event loop, an inbox of handed-over WebSockets, and the clients it owns.
+ * The inbox is the only structure touched by two threads (a mutex and an eventfd, once per
+ * WebSocket connection, never per packet). */
+#include "shard/shard.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "net/conn.h"
+#include "shard/client.h"
+#include "turbotunnel/clientmap.h"
+#include "ws/ws.h"
+
+#define SHARD_TABLE_INITIAL 1024
+
+struct sf_shard {
+	struct sf_shard_state st;
+	struct sf_shard_params params;
+	unsigned index;
+	pthread_t thread;
+	int wake_fd;
+	struct event *wake_ev;
+	pthread_mutex_t lock;
+	struct sf_handover *inbox;		/* guarded by lock */
+	bool stopping;				/* guarded by lock */
+};
+
+static void shard_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct sf_shard *sh = arg;
+	uint64_t v;
+	ssize_t r = read(fd, &v, sizeof v);
+	(void)r;
+
+	pthread_mutex_lock(&sh->lock);
+	struct sf_handover *list = sh->inbox;
+	sh->inbox = NULL;
+	bool stopping = sh->stopping;
+	pthread_mutex_unlock(&sh->lock);
+
+	/* The inbox is a stack: reverse it so WebSockets are adopted in arrival order. */
+	struct sf_handover *ordered = NULL;
+	while (list) {
+		struct sf_handover *next = list->next;
+		list->next = ordered;
+		ordered = list;
+		list = next;
+	}
+	sh->st.now_ms = sf_clock_ms();
+	while (ordered) {
+		struct sf_handover *h = ordered;
+		ordered = h->next;
+		if (stopping)
+			sf_handover_free(h);
+		else
+			sf_link_adopt(&sh->st, h);
+	}
+	sf_link_free_dead(&sh->st);
+	if (stopping)
+		event_base_loopbreak(sh->st.base);
+}
+
+static void *shard_main(void *arg)
+{
+	struct sf_shard *sh = arg;
+	event_base_loop(sh->st.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static void shard_free_state(struct sf_shard *sh)
+{
+	struct sf_shard_state *st = &sh->st;
+	if (st->table) {
+		for (size_t i = 0; i <= st->table_mask; i++)
+			while (st->table[i])
+				sf_client_free(st->table[i]);
+		sf_link_free_dead(st);
+		free(st->table);
+	}
+	if (st->clientmap)
+		sf_tt_clientmap_free(st->clientmap);
+	if (st->pool)
+		sf_tt_pool_free(st->pool);
+	if (sh->wake_ev)
+		event_free(sh->wake_ev);
+	if (st->base)
+		event_base_free(st->base);
+	if (sh->wake_fd >= 0)
+		close(sh->wake_fd);
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
+}
+
+struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index, char *err,
+				size_t errlen)
+{
+	struct sf_shard *sh = calloc(1, sizeof *sh);
+	if (!sh) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	sh->params = *p;
+	sh->index = index;
+	sh->wake_fd = -1;
+	pthread_mutex_init(&sh->lock, NULL);
+	struct sf_shard_state *st = &sh->st;
+	st->params = &sh->params;
+	st->base = event_base_new();
+	st->pool = sf_tt_pool_new(0);
+	st->clientmap = sf_tt_clientmap_new(p->clientmap_capacity);
+	st->table = calloc(SHARD_TABLE_INITIAL, sizeof *st->table);
+	st->table_mask = SHARD_TABLE_INITIAL - 1;
+	sh->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (getrandom(&st->hash_k0, sizeof st->hash_k0, 0) != sizeof st->hash_k0 ||
+	    getrandom(&st->hash_k1, sizeof st->hash_k1, 0) != sizeof st->hash_k1) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		shard_free_state(sh);
+		return NULL;
+	}
+	st->hash_k1 |= 1;
+	st->now_ms = sf_clock_ms();
+	if (!st->base || !st->pool || !st->clientmap || !st->table || sh->wake_fd < 0) {
+		snprintf(err, errlen, "shard %u: out of resources", index);
+		shard_free_state(sh);
+		return NULL;
+	}
+	sh->wake_ev = event_new(st->base, sh->wake_fd, EV_READ | EV_PERSIST, shard_wake_cb, sh);
+	if (!sh->wake_ev || event_add(sh->wake_ev, NULL) < 0) {
+		snprintf(err, errlen, "shard %u: cannot watch its inbox", index);
+		shard_free_state(sh);
+		return NULL;
+	}
+	int rc = pthread_create(&sh->thread, NULL, shard_main, sh);
+	if (rc != 0) {
+		snprintf(err, errlen, "shard %u: pthread_create: %s", index, strerror(rc));
+		shard_free_state(sh);
+		return NULL;
+	}
+	return sh;
+}
+
+static void shard_wake(struct sf_shard *sh)
+{
+	uint64_t one = 1;
+	ssize_t w = write(sh->wake_fd, &one, sizeof one);
+	(void)w; /* EAGAIN: the counter is already non-zero, a wake-up is pending */
+}
+
+void sf_shard_post(struct sf_shard *sh, struct sf_handover *h)
+{
+	pthread_mutex_lock(&sh->lock);
+	bool stopping = sh->stopping;
+	if (!stopping) {
+		h->next = sh->inbox;
+		sh->inbox = h;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	if (stopping)
+		sf_handover_free(h);
+	else
+		shard_wake(sh);
+}
+
+void sf_shard_stop(struct sf_shard *sh)
+{
+	pthread_mutex_lock(&sh->lock);
+	sh->stopping = true;
+	pthread_mutex_unlock(&sh->lock);
+	shard_wake(sh);
+	pthread_join(sh->thread, NULL);
+	/* The thread is gone: its state is ours now. */
+	struct sf_handover *h = sh->inbox;
+	while (h) {
+		struct sf_handover *next = h->next;
+		sf_handover_free(h);
+		h = next;
+	}
+	shard_free_state(sh);
+}
+
+void sf_handover_free(struct sf_handover *h)
+{
+	if (h->ws)
+		sf_ws_free(h->ws);
+	if (h->conn)
+		sf_conn_close(h->conn);
+	free(h);
+}

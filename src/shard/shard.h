@@ -1,0 +1,56 @@
+/* A shard: one thread with its own event loop that owns every client whose ClientID maps to it —
+ * the client's WebSockets, its downstream queue, its KCP and smux sessions, its streams and their
+ * tor connections. Nothing on the data path is shared with another thread; the only way in is
+ * sf_shard_post, which hands over a WebSocket whose turbotunnel preamble was read elsewhere. */
+#ifndef SF_SHARD_SHARD_H
+#define SF_SHARD_SHARD_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tor/dial.h"
+
+struct sf_conn;
+struct sf_ws;
+struct sf_shard;
+
+/* Process-wide counters, updated with relaxed atomics (once per stream, not per packet). */
+struct sf_shard_counters {
+	atomic_uint_fast64_t streams;		/* smux streams handed to the ORPort dialer */
+	atomic_uint_fast64_t streams_with_addr;	/* ... of which with a client address */
+};
+
+struct sf_shard_params {
+	const struct sf_tor_target *tor;	/* read-only, shared by all shards */
+	size_t clientmap_capacity;		/* ClientID → address records kept by this shard */
+	size_t max_clients;			/* ClientID records this shard accepts */
+	struct sf_shard_counters *counters;
+};
+
+/* A WebSocket whose preamble (token + ClientID) has been read: everything the shard needs to
+ * take it over. The front fills it, the shard owns it from sf_shard_post on. */
+struct sf_handover {
+	struct sf_handover *next;
+	struct sf_conn *conn;			/* detached from the front's event loop */
+	struct sf_ws *ws;
+	uint8_t clientid[8];
+	char useraddr[48];			/* USERADDR text from client_ip, or "" */
+	size_t pending_len;			/* payload bytes that followed the preamble */
+	uint8_t pending[];
+};
+
+/* Starts the thread. NULL with a message in err on failure. */
+struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index, char *err,
+				size_t errlen);
+
+/* Thread-safe: queues h for the shard's thread, which attaches it to its client. */
+void sf_shard_post(struct sf_shard *sh, struct sf_handover *h);
+
+/* Stops the thread, closes every connection of the shard and frees it. */
+void sf_shard_stop(struct sf_shard *sh);
+
+/* Frees a handover that never reached a shard (closes its connection). */
+void sf_handover_free(struct sf_handover *h);
+
+#endif

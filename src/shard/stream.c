@@ -1,0 +1,241 @@
+/* One smux stream relayed to one tor connection, as upstream's proxy() does:
+ *  - client → tor: stream bytes are appended to to_tor and written when tor's socket takes them;
+ *    only then does smux hear they were consumed (so its window, not our memory, absorbs a slow
+ *    tor). The client's FIN half-closes toward tor and is answered with our FIN at once.
+ *  - tor → client: read only while both the stream's window and KCP's send window have room (a
+ *    slow client stops us reading tor). Tor's EOF or error sends FIN and ends the stream. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "shard/client.h"
+
+static void on_tor_read(evutil_socket_t fd, short what, void *arg);
+static void on_tor_write(evutil_socket_t fd, short what, void *arg);
+
+static void stream_unlink(struct sf_stream *st)
+{
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		st->client->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	st->next = st->prev = NULL;
+}
+
+void sf_stream_free(struct sf_stream *st)
+{
+	if (st->dial)
+		sf_tor_dial_cancel(st->dial);
+	if (st->ev_read)
+		event_free(st->ev_read);
+	if (st->ev_write)
+		event_free(st->ev_write);
+	if (st->fd >= 0)
+		close(st->fd);
+	evbuffer_free(st->to_tor);
+	stream_unlink(st);
+	free(st);
+}
+
+/* Our FIN to the client, then forget the stream entirely. */
+static void stream_end(struct sf_stream *st)
+{
+	struct sf_client *c = st->client;
+	if (st->smux)
+		sf_smux_stream_close(st->smux);
+	st->smux = NULL;
+	sf_stream_free(st);
+	if (c->kcp)
+		sf_kcp_flush(c->kcp, (uint32_t)c->sh->now_ms);
+}
+
+/* Writes what tor's socket takes. Returns -1 when the connection to tor failed. */
+static int write_to_tor(struct sf_stream *st)
+{
+	size_t pending = evbuffer_get_length(st->to_tor);
+	if (pending > 0) {
+		int n = evbuffer_write(st->to_tor, st->fd);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (n > 0 && st->smux)
+			sf_smux_stream_consumed(st->smux, (size_t)n);
+	}
+	if (evbuffer_get_length(st->to_tor) > 0) {
+		event_add(st->ev_write, NULL);
+	} else {
+		event_del(st->ev_write);
+		if (st->client_fin)
+			shutdown(st->fd, SHUT_WR);
+	}
+	return 0;
+}
+
+static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, const char *err, void *arg)
+{
+	struct sf_stream *st = arg;
+	struct sf_client *c = st->client;
+	struct sf_shard_state *sh = c->sh;
+	st->dial = NULL;
+	sh->now_ms = sf_clock_ms();
+	if (fd < 0) {
+		sf_logf("handleConn: failed to connect to ORPort: %s", err);
+		stream_end(st);
+		sf_client_reschedule(c);
+		return;
+	}
+	st->fd = fd;
+	st->ev_read = event_new(sh->base, fd, EV_READ | EV_PERSIST, on_tor_read, st);
+	st->ev_write = event_new(sh->base, fd, EV_WRITE | EV_PERSIST, on_tor_write, st);
+	if (!st->ev_read || !st->ev_write) {
+		stream_end(st);
+		sf_client_reschedule(c);
+		return;
+	}
+	if (leftover_len > 0 && st->smux)
+		sf_smux_stream_write(st->smux, leftover, leftover_len);
+	if (write_to_tor(st) < 0) {
+		stream_end(st);
+	} else {
+		event_add(st->ev_read, NULL);
+		if (c->kcp)
+			sf_kcp_flush(c->kcp, (uint32_t)sh->now_ms);
+	}
+	sf_client_reschedule(c);
+}
+
+void *sf_stream_open(void *client, struct sf_smux_stream *s)
+{
+	struct sf_client *c = client;
+	struct sf_shard_state *sh = c->sh;
+	struct sf_stream *st = calloc(1, sizeof *st);
+	if (!st)
+		return NULL;
+	st->to_tor = evbuffer_new();
+	if (!st->to_tor) {
+		free(st);
+		return NULL;
+	}
+	st->client = c;
+	st->smux = s;
+	st->fd = -1;
+	st->next = c->streams;
+	if (c->streams)
+		c->streams->prev = st;
+	c->streams = st;
+
+	struct sf_shard_counters *cnt = sh->params->counters;
+	atomic_fetch_add_explicit(&cnt->streams, 1, memory_order_relaxed);
+	if (c->useraddr[0])
+		atomic_fetch_add_explicit(&cnt->streams_with_addr, 1, memory_order_relaxed);
+
+	st->dial = sf_tor_dial_start(sh->base, sh->params->tor, c->useraddr[0] ? c->useraddr : NULL,
+				     on_dialed, st);
+	if (!st->dial) {
+		st->smux = NULL; /* smux answers a refused stream with FIN itself */
+		sf_stream_free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void sf_stream_data(void *stream, const uint8_t *data, size_t len)
+{
+	struct sf_stream *st = stream;
+	if (evbuffer_add(st->to_tor, data, len) < 0) {
+		st->client->session_dead = true; /* out of memory: give up on this client */
+		return;
+	}
+	/* While dialing, smux's window bounds what can pile up in to_tor. */
+	/* A failed tor socket also wakes on_tor_read, which ends the stream outside smux's call. */
+	if (st->fd >= 0)
+		write_to_tor(st);
+}
+
+void sf_stream_fin(void *stream)
+{
+	struct sf_stream *st = stream;
+	st->client_fin = true;
+	/* Upstream answers the client's FIN with its own at once; tor's later bytes are dropped. */
+	if (st->smux)
+		sf_smux_stream_close(st->smux);
+	st->smux = NULL;
+	if (st->fd >= 0 && evbuffer_get_length(st->to_tor) == 0)
+		shutdown(st->fd, SHUT_WR);
+}
+
+void sf_stream_writable(void *stream)
+{
+	sf_stream_resume_tor(stream);
+}
+
+void sf_stream_resume_tor(struct sf_stream *st)
+{
+	if (!st->tor_paused || st->fd < 0)
+		return;
+	st->tor_paused = false;
+	event_add(st->ev_read, NULL);
+}
+
+static void on_tor_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sf_stream *st = arg;
+	struct sf_client *c = st->client;
+	c->sh->now_ms = sf_clock_ms();
+	if (write_to_tor(st) < 0) {
+		stream_end(st);
+		sf_client_reschedule(c);
+		return;
+	}
+	/* Consuming may have opened smux's session buffer: let more client bytes in. */
+	if (c->kcp && sf_kcp_readable(c->kcp) > 0)
+		sf_client_pump(c);
+	else if (c->kcp)
+		sf_kcp_flush(c->kcp, (uint32_t)c->sh->now_ms);
+}
+
+static void on_tor_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct sf_stream *st = arg;
+	struct sf_client *c = st->client;
+	struct sf_shard_state *sh = c->sh;
+	sh->now_ms = sf_clock_ms();
+
+	if (!st->smux) {
+		/* We already sent FIN: anything more from tor, or its EOF, ends the connection. */
+		sf_stream_free(st);
+		return;
+	}
+	size_t room = sf_smux_stream_write_room(st->smux);
+	if (room == 0 || !c->kcp || sf_kcp_send_room(c->kcp) == 0) {
+		event_del(st->ev_read);
+		st->tor_paused = true;
+		c->tor_paused_any = true;
+		return;
+	}
+	if (room > sizeof sh->scratch)
+		room = sizeof sh->scratch;
+	ssize_t n = recv(fd, sh->scratch, room, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		stream_end(st);
+		sf_client_reschedule(c);
+		return;
+	}
+	sf_smux_stream_write(st->smux, sh->scratch, (size_t)n);
+	if (c->session_dead)
+		sf_client_pump(c); /* ends the session */
+	else
+		sf_kcp_flush(c->kcp, (uint32_t)sh->now_ms);
+	sf_client_reschedule(c);
+}

@@ -1,0 +1,259 @@
+#include "smux/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+
+struct sf_smux_session *sf_smux_session_new(const struct sf_smux_callbacks *cb, void *sess_user,
+					    uint64_t now)
+{
+	struct sf_smux_session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->cb = *cb;
+	s->user = sess_user;
+	s->state = SF_SMUX_WANT_HDR;
+	/* the reference's tickers start with the session */
+	s->next_nop = now + SF_SMUX_KEEPALIVE_INTERVAL_MS;
+	s->next_check = now + SF_SMUX_KEEPALIVE_TIMEOUT_MS;
+	return s;
+}
+
+void sf_smux_session_free(struct sf_smux_session *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nstreams; i++)
+		free(s->streams[i]);
+	free(s->streams);
+	free(s);
+}
+
+void sf_smux_send(struct sf_smux_session *s, uint8_t cmd, uint32_t sid, const uint8_t *payload,
+		  uint16_t len)
+{
+	sf_smux_hdr_encode(s->out, cmd, len, sid);
+	if (len)
+		memcpy(s->out + SF_SMUX_HDR_LEN, payload, len);
+	if (s->cb.output)
+		s->cb.output(s->user, s->out, SF_SMUX_HDR_LEN + (size_t)len);
+}
+
+size_t sf_smux_unconsumed(const struct sf_smux_session *s)
+{
+	return s->unconsumed;
+}
+
+size_t sf_smux_stream_count(const struct sf_smux_session *s)
+{
+	return s->nstreams;
+}
+
+static void refuse_stream(struct sf_smux_session *s, uint32_t sid)
+{
+	sf_smux_send(s, SF_SMUX_FIN, sid, NULL, 0);
+}
+
+static void open_stream(struct sf_smux_session *s, uint32_t sid)
+{
+	if (s->nstreams >= SF_SMUX_MAX_STREAMS) {
+		/* once per session: a flooding peer must not flood the log as well */
+		if (!s->limit_logged) {
+			sf_logf("smux: stream limit (%d) reached, refusing new streams",
+				SF_SMUX_MAX_STREAMS);
+			s->limit_logged = true;
+		}
+		refuse_stream(s, sid);
+		return;
+	}
+	struct sf_smux_stream *st = calloc(1, sizeof *st);
+	if (!st) {
+		refuse_stream(s, sid);
+		return;
+	}
+	st->sess = s;
+	st->id = sid;
+	st->peer_window = SF_SMUX_INITIAL_PEER_WINDOW;
+	if (sf_smux_table_insert(s, st) < 0) {
+		free(st);
+		refuse_stream(s, sid);
+		return;
+	}
+	/* inserted first so that the application may already write from stream_open */
+	s->opening = st;
+	void *user = s->cb.stream_open ? s->cb.stream_open(s->user, st) : NULL;
+	if (!s->opening)
+		return;         /* the application closed it from the callback */
+	s->opening = NULL;
+	if (!user) {
+		sf_smux_stream_close(st);
+		return;
+	}
+	st->user = user;
+}
+
+static void peer_fin(struct sf_smux_session *s, uint32_t sid)
+{
+	struct sf_smux_stream *st = sf_smux_table_find(s, sid);
+	if (!st || st->fin_received)
+		return;
+	st->fin_received = true;
+	st->write_blocked = false;
+	if (s->cb.stream_fin)
+		s->cb.stream_fin(st->user);
+}
+
+/* A complete header: check it and set up what follows. -1 on protocol error. */
+static int handle_header(struct sf_smux_session *s)
+{
+	const struct sf_smux_hdr *h = &s->hdr;
+	if (h->ver != SF_SMUX_VERSION)
+		return -1;
+	switch (h->cmd) {
+	case SF_SMUX_NOP:
+	case SF_SMUX_SYN:
+	case SF_SMUX_FIN:
+		/* v1.5.35 would ignore len here and misparse what follows; >= v1.5.56 rejects it */
+		if (h->len != 0)
+			return -1;
+		if (h->cmd == SF_SMUX_SYN && !sf_smux_table_find(s, h->sid))
+			open_stream(s, h->sid);
+		else if (h->cmd == SF_SMUX_FIN)
+			peer_fin(s, h->sid);
+		return 0;
+	case SF_SMUX_PSH: {
+		if (h->len == 0)
+			return 0;
+		struct sf_smux_stream *st = sf_smux_table_find(s, h->sid);
+		if (st && st->fin_received)
+			st = NULL;
+		/* the peer may have at most one window of bytes beyond our last UPD in flight */
+		if (st && (uint32_t)(st->num_recv - st->upd_consumed) + h->len >
+			  SF_SMUX_STREAM_WINDOW + SF_SMUX_RECV_SLACK)
+			return -1;
+		s->psh_stream = st;
+		s->payload_left = h->len;
+		s->state = SF_SMUX_IN_PSH;
+		return 0;
+	}
+	case SF_SMUX_UPD:
+		if (h->len != SF_SMUX_UPD_LEN)
+			return -1;
+		s->upd_have = 0;
+		s->state = SF_SMUX_IN_UPD;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static int handle_upd(struct sf_smux_session *s)
+{
+	struct sf_smux_stream *st = sf_smux_table_find(s, s->hdr.sid);
+	if (!st)
+		return 0;
+	uint32_t consumed, window;
+	sf_smux_upd_decode(s->upd_buf, &consumed, &window);
+	return sf_smux_stream_peer_update(st, consumed, window);
+}
+
+static void deliver(struct sf_smux_session *s, const uint8_t *data, size_t n)
+{
+	struct sf_smux_stream *st = s->psh_stream;
+	s->payload_left -= n;
+	if (s->payload_left == 0)
+		s->state = SF_SMUX_WANT_HDR;
+	if (!st)
+		return;
+	st->num_recv += (uint32_t)n;
+	st->unconsumed += n;
+	s->unconsumed += n;
+	/* the callback may close st: psh_stream is then cleared and the rest discarded */
+	if (s->cb.stream_data)
+		s->cb.stream_data(st->user, data, n);
+}
+
+int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, uint64_t now)
+{
+	(void)now;
+	if (s->broken)
+		return -1;
+	while (len > 0) {
+		size_t n;
+		switch (s->state) {
+		case SF_SMUX_WANT_HDR:
+			n = SF_SMUX_HDR_LEN - s->hdr_have;
+			if (n > len)
+				n = len;
+			memcpy(s->hdr_buf + s->hdr_have, data, n);
+			s->hdr_have += n;
+			data += n;
+			len -= n;
+			if (s->hdr_have < SF_SMUX_HDR_LEN)
+				break;
+			s->hdr_have = 0;
+			s->header_seen = true;
+			sf_smux_hdr_decode(s->hdr_buf, &s->hdr);
+			if (handle_header(s) < 0)
+				goto fail;
+			break;
+		case SF_SMUX_IN_PSH:
+			n = s->payload_left < len ? s->payload_left : len;
+			deliver(s, data, n);
+			data += n;
+			len -= n;
+			break;
+		case SF_SMUX_IN_UPD:
+			n = SF_SMUX_UPD_LEN - s->upd_have;
+			if (n > len)
+				n = len;
+			memcpy(s->upd_buf + s->upd_have, data, n);
+			s->upd_have += n;
+			data += n;
+			len -= n;
+			if (s->upd_have < SF_SMUX_UPD_LEN)
+				break;
+			s->state = SF_SMUX_WANT_HDR;
+			if (handle_upd(s) < 0)
+				goto fail;
+			break;
+		}
+	}
+	return 0;
+fail:
+	s->broken = true;
+	return -1;
+}
+
+/* The first multiple of period after now, counted from next (tickers keep their phase). */
+static uint64_t advance(uint64_t next, uint64_t now, uint64_t period)
+{
+	return next + ((now - next) / period + 1) * period;
+}
+
+int64_t sf_smux_next_due(const struct sf_smux_session *s, uint64_t now)
+{
+	uint64_t due = s->next_nop < s->next_check ? s->next_nop : s->next_check;
+	return due > now ? (int64_t)(due - now) : 0;
+}
+
+int sf_smux_tick(struct sf_smux_session *s, uint64_t now)
+{
+	if (s->broken)
+		return -1;
+	if (now >= s->next_check) {
+		s->next_check = advance(s->next_check, now, SF_SMUX_KEEPALIVE_TIMEOUT_MS);
+		/* a full bucket means we stopped reading, not that the peer went quiet */
+		if (!s->header_seen && s->unconsumed < SF_SMUX_SESSION_BUFFER) {
+			s->broken = true;
+			return -1;
+		}
+		s->header_seen = false;
+	}
+	if (now >= s->next_nop) {
+		s->next_nop = advance(s->next_nop, now, SF_SMUX_KEEPALIVE_INTERVAL_MS);
+		sf_smux_send(s, SF_SMUX_NOP, 0, NULL, 0);
+	}
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* Sans-I/O WebSocket server endpoint (RFC 6455, as gorilla/websocket enforces it on reads), built
+ * on wslay's frame codec. Data frames stream through as they arrive; Text is treated exactly like
+ * Binary (no UTF-8 check); message boundaries carry no meaning. Pure memory: the object may move
+ * between threads with its connection. */
+#ifndef SF_WS_WS_H
+#define SF_WS_WS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest data frame accepted from the peer (gorilla has no limit; a frame's payload is never
+ * buffered here, the cap only stops absurd announcements). */
+#define SF_WS_MAX_FRAME (1u << 20)
+
+#define SF_WS_CLOSE_NO_STATUS 1005
+
+/* Callbacks may send (sf_ws_send_binary, sf_ws_close) but must not free the object. */
+struct sf_ws_callbacks {
+	/* Payload bytes of Binary/Text/continuation frames, lent for the call. */
+	void (*on_data)(void *user, const uint8_t *p, size_t n);
+	/* Bytes to write to the socket, lent for the call (a frame may come in several pieces). */
+	void (*on_output)(void *user, const uint8_t *p, size_t n);
+	/* The peer's Close arrived and was echoed (its code, no reason; empty if it had none, then
+	 * code is 1005). Nothing more will be read: flush the output and close the connection. */
+	void (*on_close)(void *user, uint16_t code);
+};
+
+struct sf_ws;
+
+struct sf_ws *sf_ws_new(const struct sf_ws_callbacks *cb, void *user);
+void sf_ws_free(struct sf_ws *ws);
+/* New owner (e.g. after the connection moved to a shard). */
+void sf_ws_set_callbacks(struct sf_ws *ws, const struct sf_ws_callbacks *cb, void *user);
+
+/* Consumes bytes read from the socket. Returns 0, or -1 on a protocol error (unmasked frame, RSV
+ * bit, unknown opcode, bad control frame or continuation, bad length, bad Close payload): a Close
+ * with code 1002 (1009 for a data frame over SF_WS_MAX_FRAME) has then been emitted through
+ * on_output for the caller to flush before closing. Once a Close was sent (echo, sf_ws_close or
+ * error) the rest of the input is ignored: 0, or -1 again after an error. */
+int sf_ws_feed(struct sf_ws *ws, const uint8_t *p, size_t n);
+
+/* Emits one unfragmented, unmasked Binary message. -1 once a Close has been sent. */
+int sf_ws_send_binary(struct sf_ws *ws, const uint8_t *p, size_t n);
+
+/* Emits a Close with empty payload (88 00) unless a Close was already sent. */
+void sf_ws_close(struct sf_ws *ws);
+
+bool sf_ws_close_sent(const struct sf_ws *ws);
+
+#endif

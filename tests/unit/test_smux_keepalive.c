@@ -1,0 +1,173 @@
+/* Keepalive (protocols.md §6.5): NOP every 10 s from session creation; every 4 min the session is
+ * dead unless a frame header arrived since the previous check or the receive bucket is full. */
+#include "smux_harness.h"
+
+static const uint8_t nop_bytes[] = { 0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* Ticks whenever next_due says, up to until; returns the time of the first -1, or 0. */
+static uint64_t run_until(struct h_app *app, uint64_t *now, uint64_t until)
+{
+	for (int i = 0; i < 1000 && *now < until; i++) {
+		int64_t due = sf_smux_next_due(app->sess, *now);
+		assert_true(due >= 0);
+		assert_true(due <= SF_SMUX_KEEPALIVE_INTERVAL_MS);
+		*now += due > 0 ? (uint64_t)due : 0;
+		if (*now > until)
+			*now = until;
+		if (sf_smux_tick(app->sess, *now) < 0)
+			return *now;
+	}
+	return 0;
+}
+
+static void test_nop_every_10s(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 1000);
+	assert_int_equal(sf_smux_next_due(app.sess, 1000), 10000);
+	assert_int_equal(sf_smux_next_due(app.sess, 5000), 6000);
+	assert_int_equal(sf_smux_tick(app.sess, 10999), 0);
+	assert_int_equal(app.nframes, 0);
+	assert_int_equal(sf_smux_tick(app.sess, 11000), 0);
+	assert_int_equal(app.nframes, 1);
+	assert_int_equal(app.frames[0].len, sizeof nop_bytes);
+	assert_memory_equal(app.frames[0].bytes, nop_bytes, sizeof nop_bytes);
+	assert_int_equal(sf_smux_next_due(app.sess, 11000), 10000);
+	/* a second tick at the same time sends nothing */
+	assert_int_equal(sf_smux_tick(app.sess, 11000), 0);
+	assert_int_equal(app.nframes, 1);
+
+	/* a late tick sends one NOP and keeps the 10 s phase */
+	assert_int_equal(sf_smux_tick(app.sess, 35000), 0);
+	assert_int_equal(app.nframes, 2);
+	assert_int_equal(sf_smux_next_due(app.sess, 35000), 6000);
+
+	/* driven by next_due: one NOP per 10 s */
+	uint64_t now = 35000;
+	uint8_t client_nop[8];
+	for (int i = 0; i < 30; i++) {
+		size_t before = app.nframes;
+		int64_t due = sf_smux_next_due(app.sess, now);
+		now += (uint64_t)due;
+		assert_int_equal(sf_smux_tick(app.sess, now), 0);
+		if (now % SF_SMUX_KEEPALIVE_INTERVAL_MS == 1000) {
+			assert_int_equal(app.nframes, before + 1);
+			assert_memory_equal(app.frames[before].bytes, nop_bytes, 8);
+		}
+		/* the client keeps the session alive */
+		size_t n = h_frame(client_nop, SF_SMUX_NOP, 0, NULL, 0);
+		assert_int_equal(sf_smux_input(app.sess, client_nop, n, now), 0);
+	}
+	assert_true(now > 241000);
+	/* the 4-min check at 241000 falls on a NOP tick: 30 ticks, 30 NOPs, still alive */
+	assert_int_equal(app.nframes, 2 + 30);
+	h_app_free(&app);
+}
+
+static void test_dead_after_silent_period(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	uint64_t now = 0;
+	uint64_t dead = run_until(&app, &now, 10 * 60 * 1000);
+	assert_int_equal(dead, SF_SMUX_KEEPALIVE_TIMEOUT_MS);
+	assert_int_equal(app.nframes, 23);  /* NOPs at 10 s .. 230 s */
+	for (size_t i = 0; i < app.nframes; i++)
+		assert_memory_equal(app.frames[i].bytes, nop_bytes, 8);
+	/* dead stays dead */
+	assert_int_equal(sf_smux_tick(app.sess, now + 1), -1);
+	h_app_free(&app);
+}
+
+static void test_alive_while_frames_arrive(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	uint64_t now = 0;
+	/* one header somewhere in each 4-min period keeps it alive */
+	static const uint64_t arrivals[] = { 239999, 240000, 470000, 720000 - 1 };
+	for (size_t i = 0; i < sizeof arrivals / sizeof arrivals[0]; i++) {
+		assert_int_equal(run_until(&app, &now, arrivals[i]), 0);
+		uint8_t f[8];
+		h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
+		assert_int_equal(sf_smux_input(app.sess, f, sizeof f, now), 0);
+	}
+	/* the period 720000..960000 stays silent: dead at its end, 4-8 min after the last frame */
+	assert_int_equal(run_until(&app, &now, 2000000), 960000);
+	h_app_free(&app);
+}
+
+static void test_partial_header_is_not_traffic(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	uint8_t f[8];
+	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
+	assert_int_equal(sf_smux_input(app.sess, f, 7, 1000), 0);
+	uint64_t now = 1000;
+	assert_int_equal(run_until(&app, &now, 1000000), SF_SMUX_KEEPALIVE_TIMEOUT_MS);
+	h_app_free(&app);
+}
+
+static void test_full_bucket_is_not_idle(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	/* four streams with a whole window each, nothing consumed: the bucket is empty, the
+	 * reference stops reading and must not call the silence that follows idleness */
+	uint8_t *chunk = calloc(1, SF_SMUX_MAX_FRAME);
+	assert_non_null(chunk);
+	for (uint32_t sid = 1; sid <= 4; sid++) {
+		assert_int_equal(h_feed(&app, SF_SMUX_SYN, sid, NULL, 0, 0), 0);
+		for (int k = 0; k < SF_SMUX_STREAM_WINDOW / SF_SMUX_MAX_FRAME; k++)
+			assert_int_equal(h_feed(&app, SF_SMUX_PSH, sid, chunk, SF_SMUX_MAX_FRAME, 0), 0);
+	}
+	free(chunk);
+	assert_int_equal(sf_smux_unconsumed(app.sess), SF_SMUX_SESSION_BUFFER);
+	uint64_t now = 0;
+	/* first check at 240000 sees the frames above; the next ones see a full bucket */
+	assert_int_equal(run_until(&app, &now, 3 * SF_SMUX_KEEPALIVE_TIMEOUT_MS), 0);
+	/* the app catches up a little: the bucket has room again, silence now counts */
+	struct h_stream *hs = h_app_stream(&app, 1);
+	sf_smux_stream_consumed(hs->st, 1);
+	assert_int_equal(sf_smux_unconsumed(app.sess), SF_SMUX_SESSION_BUFFER - 1);
+	assert_int_equal(run_until(&app, &now, 10 * SF_SMUX_KEEPALIVE_TIMEOUT_MS),
+			 4 * SF_SMUX_KEEPALIVE_TIMEOUT_MS);
+	h_app_free(&app);
+}
+
+static void test_closing_returns_bucket(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	uint8_t data[100] = { 0 };
+	assert_int_equal(h_feed(&app, SF_SMUX_SYN, 3, NULL, 0, 0), 0);
+	assert_int_equal(h_feed(&app, SF_SMUX_SYN, 5, NULL, 0, 0), 0);
+	assert_int_equal(h_feed(&app, SF_SMUX_PSH, 3, data, 100, 0), 0);
+	assert_int_equal(h_feed(&app, SF_SMUX_PSH, 5, data, 60, 0), 0);
+	assert_int_equal(sf_smux_unconsumed(app.sess), 160);
+	struct h_stream *hs = h_app_stream(&app, 3);
+	sf_smux_stream_close(hs->st);
+	hs->st = NULL;
+	assert_int_equal(sf_smux_unconsumed(app.sess), 60);
+	h_app_free(&app);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nop_every_10s),
+		cmocka_unit_test(test_dead_after_silent_period),
+		cmocka_unit_test(test_alive_while_frames_arrive),
+		cmocka_unit_test(test_partial_header_is_not_traffic),
+		cmocka_unit_test(test_full_bucket_is_not_idle),
+		cmocka_unit_test(test_closing_returns_bucket),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
