@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 	--duration) DURATION=${2:-}; shift;;
 	--build-dir) BUILD_DIR=${2:-}; shift;;
 	--keep) KEEP=1;;
-	-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
 	*) echo "demo: unknown argument '$1' (try --help)" >&2; exit 2;;
 	esac
 	shift

@@ -14,4 +14,4 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSF_SANITIZE=ON \
 	-DSF_SFPEER_BIN="$PWD/build/release/sfpeer/sfpeer"
 cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-SF_TEST_SCALE=asan ctest --test-dir build/asan --output-on-failure -j "$jobs"
+SF_TEST_SCALE=0.25 ctest --test-dir build/asan --output-on-failure -j "$jobs"

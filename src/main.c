@@ -105,6 +105,7 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
 	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
 		return;
 	sf_logf("synthesizing SIGTERM because of stdin close");
+	sf_logf("caught signal \"terminated\", exiting");
 	shutdown_app(app, "stdin closed");
 }
 
@@ -269,12 +270,23 @@ int main(int argc, char **argv)
 	watch_process_events(&app, info.exit_on_stdin_close);
 	event_base_dispatch(app.base);
 
+	/* tor sends SIGTERM, then its death sends another (PR_SET_PDEATHSIG): from here on both are
+	 * ignored, or the default action would cut the clean shutdown short. Shard threads block
+	 * every signal, so blocking here first leaves no moment with the default action. */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+
 	if (app.server)
 		sf_server_free(app.server);
 	if (app.stdin_ev)
 		event_free(app.stdin_ev);
 	event_free(app.sigterm);
 	event_free(app.sigint);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	event_free(app.stats_ev);
 	event_base_free(app.base);
 	sf_pt_server_info_free(&info);

@@ -17,10 +17,12 @@ trap 'forward INT' INT
 child=$!
 echo "$child" >"$dir/pt.pid"
 [ -n "$term" ] && kill "-$term" "$child" 2>/dev/null
-# A trapped signal would interrupt `wait` (and bash may then lose the status), so poll until
-# the child is gone and collect it once, when `wait` returns at once.
+# A trapped signal would interrupt `wait "$child"` (and bash may then lose the status), so
+# poll until the child is gone and collect it once, when `wait` returns at once. Waiting on a
+# background sleep lets a trap run (and forward the signal) at once.
 while kill -0 "$child" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$child/stat" 2>/dev/null)" != Z ]; do
-	sleep 0.1
+	sleep 0.1 &
+	wait $!
 done
 wait "$child"
 rc=$?

@@ -158,7 +158,7 @@ static void scan_sent(struct sf_kcp *k, struct packet *p, const struct sf_kcp_hd
 		if (!s)
 			continue;       /* ACKed, waiting for una */
 		bool fast = s->fastack || fast_marked(k, s, &fi);
-		if (fast && n_new != 12345) {
+		if (fast && n_new == 0) {
 			s->fastack = false;
 			s->rto = k->rto;
 			s->resendts = now + s->rto;

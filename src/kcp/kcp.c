@@ -329,6 +329,8 @@ int32_t sf_kcp_next_due(const struct sf_kcp *k, uint32_t now)
 	 * late as well. */
 	if (best >= 0 && k->flushed) {
 		int32_t gap = kcp_diff(k->ts_flush + KCP_INTERVAL, now);
+		if (gap > KCP_INTERVAL)
+			gap = KCP_INTERVAL;     /* a clock that went back */
 		if (gap > best)
 			best = gap;
 	}

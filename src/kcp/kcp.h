@@ -75,7 +75,9 @@ void sf_kcp_flush(struct sf_kcp *k, uint32_t now);
  * window, an early retransmission). */
 bool sf_kcp_flush_wanted(const struct sf_kcp *k);
 /* Milliseconds until the next timer-driven flush (0 = flush now), or -1 when nothing is pending
- * at all: an idle session needs no timer. */
+ * at all: an idle session needs no timer. Timer work (RTO resends, deferred early resends, window
+ * probes) is batched like kcp-go's 10 ms ticks: never due sooner than 10 ms after the last
+ * flush. */
 int32_t sf_kcp_next_due(const struct sf_kcp *k, uint32_t now);
 
 uint32_t sf_kcp_conv(const struct sf_kcp *k);

@@ -12,7 +12,6 @@
 #define KCP_RMT_WND_INIT 32     /* assumed until the peer's first segment */
 #define KCP_PROBE_INIT 7000
 #define KCP_PROBE_LIMIT 120000
-#define KCP_DEAD_LINK 20
 
 #define KCP_ASK_SEND 1          /* owe a WASK */
 #define KCP_ASK_TELL 2          /* owe a WINS */

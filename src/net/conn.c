@@ -47,6 +47,7 @@ struct sf_conn {
 	bool write_wants_read;
 	bool ended;		/* socket closed after EOF, error or timeout */
 	bool flushing;		/* sf_conn_close_flush: owns itself until the output is out */
+	bool read_eof;		/* the peer finished sending while we were flushing */
 	uint64_t deadline;	/* sf_clock_ms() value, 0 for none */
 
 	struct guard *guard;
@@ -98,7 +99,7 @@ static void set_events(struct sf_conn *c)
 {
 	if (!c->base || c->ended)
 		return;
-	bool want_read = !c->paused || c->flushing || c->write_wants_read;
+	bool want_read = c->write_wants_read || (!c->read_eof && (!c->paused || c->flushing));
 	bool want_write = evbuffer_get_length(c->out) > 0 || c->read_wants_write;
 	if (want_read != c->read_on) {
 		if (want_read)
@@ -220,6 +221,12 @@ static bool do_read(struct sf_conn *c)
 		enter(c, &g);
 		c->cb.on_read(c->user, scratch, (size_t)n);
 		return leave(c, &g);
+	}
+	if (n == 0 && c->flushing) {
+		/* A peer that half-closed may still be reading what we flush. */
+		c->read_eof = true;
+		set_events(c);
+		return true;
 	}
 	if (n == 0)
 		return end(c, "EOF");

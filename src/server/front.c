@@ -159,12 +159,16 @@ static void on_http_bytes(struct sf_front_conn *fc, const uint8_t *p, size_t n)
 	case SF_HTTP_UPGRADE_MORE:
 		return;
 	case SF_HTTP_UPGRADE_REJECT:
+		if (sf_http_upgrade_error(fc->http))
+			sf_logf("%s", sf_http_upgrade_error(fc->http));
 		resp = sf_http_upgrade_response(fc->http, &len);
 		if (resp)
 			sf_conn_write(fc->conn, resp, len);
 		front_release(fc, true);
 		return;
 	case SF_HTTP_UPGRADE_CLOSE:
+		if (sf_http_upgrade_error(fc->http))
+			sf_logf("%s", sf_http_upgrade_error(fc->http));
 		front_release(fc, false);
 		return;
 	case SF_HTTP_UPGRADE_ACCEPT:

@@ -182,22 +182,31 @@ void sf_client_free(struct sf_client *c)
 	free(c);
 }
 
-void sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len)
+const char *sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len)
 {
+	if (len == 0)
+		return NULL; /* an empty data chunk is valid and means nothing */
 	if (len < SF_KCP_OVERHEAD)
-		return; /* kcp-go ignores packets shorter than a header */
+		return "shorter than a KCP header";
 	uint32_t conv = sf_kcp_peek_conv(pkt);
 	if (c->kcp && sf_kcp_conv(c->kcp) != conv) {
 		/* A new conversation replaces the session only if it starts at sn 0 (§5.2). */
 		if (sf_kcp_peek_sn(pkt) != 0)
-			return;
+			return "another conversation id in an open session";
 		session_end(c);
 	}
 	if (!c->kcp && session_start(c, conv) < 0) {
 		sf_logf("out of memory for a new KCP session");
-		return;
+		return NULL;
 	}
-	sf_kcp_input(c->kcp, pkt, len, (uint32_t)c->sh->now_ms);
+	switch (sf_kcp_input(c->kcp, pkt, len, (uint32_t)c->sh->now_ms)) {
+	case -3:
+		return "segment length beyond the packet or the MSS";
+	case -4:
+		return "unknown KCP command";
+	default:
+		return NULL;
+	}
 }
 
 /* Streams stop reading tor while smux's or KCP's send window is full; input (UPD frames, ACKs)

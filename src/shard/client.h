@@ -48,6 +48,7 @@ struct sf_link {
 	struct sf_tt_decoder dec;
 	bool closing;
 	bool bad_stream;			/* the decoder failed: close after this read */
+	const char *bad_packet;			/* a malformed KCP packet: close after this read */
 	bool peer_closed;			/* the peer sent a Close frame */
 };
 
@@ -85,7 +86,9 @@ struct sf_client {
 struct sf_client *sf_client_find(struct sf_shard_state *sh, const uint8_t id[8]);
 struct sf_client *sf_client_get(struct sf_shard_state *sh, const uint8_t id[8]);
 void sf_client_free(struct sf_client *c);
-void sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len);
+/* Feeds one decapsulated packet to the client's KCP session (creating it if needed); returns why
+ * the packet is malformed, or NULL. */
+const char *sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len);
 void sf_client_pump(struct sf_client *c);
 void sf_client_output_ready(struct sf_client *c);
 void sf_client_reschedule(struct sf_client *c);

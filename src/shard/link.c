@@ -1,6 +1,7 @@
 /* A client's WebSocket on its shard: socket bytes → WebSocket frames → turbotunnel decoder →
  * KCP packets, and encapsulated downstream packets → one Binary message each. Closing a link
  * never ends the client's KCP session: the client comes back through another proxy. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "lib/clock.h"
@@ -16,15 +17,16 @@ static void link_drop(struct sf_link *l, const char *why, bool socket_gone);
 static int on_packet(void *arg, const uint8_t *pkt, size_t len)
 {
 	struct sf_link *l = arg;
-	if (!l->closing)
-		sf_client_packet_in(l->client, pkt, len);
-	return 0;
+	if (l->closing || l->bad_packet)
+		return 1;
+	l->bad_packet = sf_client_packet_in(l->client, pkt, len);
+	return l->bad_packet ? 1 : 0; /* stop decoding this WebSocket */
 }
 
 static void ws_on_data(void *user, const uint8_t *p, size_t n)
 {
 	struct sf_link *l = user;
-	if (l->closing || l->bad_stream)
+	if (l->closing || l->bad_stream || l->bad_packet)
 		return;
 	if (sf_tt_decoder_feed(&l->dec, p, n, NULL) == SF_TT_ERR_TOO_LONG)
 		l->bad_stream = true;
@@ -50,6 +52,13 @@ static const struct sf_ws_callbacks link_ws_callbacks = {
 	.on_close = ws_on_close,
 };
 
+static void close_bad_packet(struct sf_link *l)
+{
+	char why[128];
+	snprintf(why, sizeof why, "malformed KCP packet: %s", l->bad_packet);
+	sf_link_close(l, why);
+}
+
 static void conn_on_read(void *user, const uint8_t *p, size_t n)
 {
 	struct sf_link *l = user;
@@ -61,6 +70,8 @@ static void conn_on_read(void *user, const uint8_t *p, size_t n)
 		sf_link_close(l, "WebSocket protocol error");
 	else if (l->bad_stream)
 		sf_link_close(l, "encapsulation: length prefix too long");
+	else if (l->bad_packet)
+		close_bad_packet(l);
 	else if (l->peer_closed)
 		sf_link_close(l, NULL);
 	sf_client_pump(c);
@@ -118,6 +129,8 @@ void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)
 			ws_on_data(l, h->pending, h->pending_len);
 		if (l->bad_stream)
 			sf_link_close(l, "encapsulation: length prefix too long");
+		else if (l->bad_packet)
+			close_bad_packet(l);
 	}
 	free(h);
 	sf_client_pump(c);

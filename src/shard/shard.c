@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +141,12 @@ struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index,
 		shard_free_state(sh);
 		return NULL;
 	}
+	/* Signals are the main thread's business: the shard thread starts with all of them blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = pthread_create(&sh->thread, NULL, shard_main, sh);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "shard %u: pthread_create: %s", index, strerror(rc));
 		shard_free_state(sh);

@@ -233,6 +233,54 @@ static void test_reverse_order_flood(void **state)
 	assert_int_equal(sf_kcp_stats(f->k)->mem_bytes, 0);
 }
 
+/* With rcv_queue full (wnd 0), in-window segments are still ACKed and held, and move to the
+ * queue only as the application makes room. */
+static void test_full_queue_holds_in_window_segments(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t pkt[SF_KCP_MTU];
+	struct sf_kcp_hdr h[64];
+	uint32_t sn = 0;
+	while (sn < 65535 + 6) {
+		size_t n = 0;
+		for (int i = 0; i < 50 && sn < 65535 + 6; i++, sn++) {
+			uint8_t b = (uint8_t)sn;
+			n += make_seg(pkt + n, CONV, SF_KCP_CMD_PUSH, 100, 1, sn, 0, &b, 1);
+		}
+		assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), 0);
+		flushed(f, 1, h, 64);
+	}
+	/* The last ACKs: sn 65535..65540 are above una, so each is ACKed; wnd 0. */
+	assert_int_equal(h[0].una, 65535);
+	assert_int_equal(h[0].wnd, 0);
+	assert_int_equal(sf_kcp_readable(f->k), 65535);
+
+	/* Reading 3 segments lets 3 held ones in: the queue is full again, so no WINS yet. */
+	uint8_t *buf = malloc(70000);
+	assert_int_equal(sf_kcp_recv(f->k, buf, 3), 3);
+	assert_int_equal(sf_kcp_readable(f->k), 65535);
+	assert_false(sf_kcp_flush_wanted(f->k));
+	uint8_t last = (uint8_t)65541;
+	size_t n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 65541, 0, &last, 1);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n, 2), 0);
+	assert_int_equal(flushed(f, 2, h, 64), 1);
+	assert_int_equal(h[0].sn, 65541);
+	assert_int_equal(h[0].una, 65538);
+	assert_int_equal(h[0].wnd, 0);
+
+	/* Reading everything delivers the rest in order and owes a WINS. */
+	assert_int_equal(sf_kcp_recv(f->k, buf, 70000), 65535);
+	assert_int_equal(sf_kcp_recv(f->k, buf + 65535, 70000 - 65535), 4);
+	for (uint32_t i = 0; i < 65539; i++)
+		assert_int_equal(buf[i], (uint8_t)(i + 3));
+	free(buf);
+	assert_int_equal(flushed(f, 3, h, 64), 1);
+	assert_int_equal(h[0].cmd, SF_KCP_CMD_WINS);
+	assert_int_equal(h[0].una, 65542);
+	assert_int_equal(h[0].wnd, 65535);
+	assert_int_equal(sf_kcp_stats(f->k)->mem_bytes, 0);
+}
+
 /* Thousands of duplicates in one read event: the ACK list is capped. */
 static void test_duplicate_flood(void **state)
 {
@@ -430,6 +478,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sn_beyond_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reverse_order_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_queue_holds_in_window_segments, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_una_beyond_snd_nxt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_peer, setup, teardown),

@@ -337,6 +337,9 @@ static void test_close_flush(void **state)
 	loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
+	int small = 65536;	/* keep most of the output queued in user space */
+	setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
 	struct owner a = { 0 };
 	a.conn = sf_conn_new(l.base, sfd, &owner_callbacks, &a);
 	size_t total = 3 << 20;
@@ -345,6 +348,10 @@ static void test_close_flush(void **state)
 	assert_int_equal(sf_conn_write(a.conn, data, total), 0);
 	sf_conn_close_flush(a.conn, 20000);
 	a.conn = NULL;
+	/* The peer is done sending; that must not cut the flush short. */
+	assert_int_equal(shutdown(cfd, SHUT_WR), 0);
+	for (int i = 0; i < 5; i++)
+		event_base_loop(l.base, EVLOOP_ONCE);
 	/* Everything arrives, then EOF; no callback fires any more. */
 	uint8_t *got = malloc(total + 1);
 	size_t got_len = 0;
