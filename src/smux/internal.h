@@ -64,7 +64,6 @@ struct sf_smux_session {
 	uint64_t next_check;
 
 	bool limit_logged;
-	uint8_t out[SF_SMUX_HDR_LEN + SF_SMUX_MAX_FRAME];
 };
 
 void sf_smux_send(struct sf_smux_session *s, uint8_t cmd, uint32_t sid, const uint8_t *payload,

@@ -30,14 +30,18 @@ void sf_smux_session_free(struct sf_smux_session *s)
 	free(s);
 }
 
+/* One frame is built here and lent to output(); per thread rather than per session, so that an
+ * idle session does not carry 32 KiB (output must not call back into any session). */
+static _Thread_local uint8_t frame_out[SF_SMUX_HDR_LEN + SF_SMUX_MAX_FRAME];
+
 void sf_smux_send(struct sf_smux_session *s, uint8_t cmd, uint32_t sid, const uint8_t *payload,
 		  uint16_t len)
 {
-	sf_smux_hdr_encode(s->out, cmd, len, sid);
+	sf_smux_hdr_encode(frame_out, cmd, len, sid);
 	if (len)
-		memcpy(s->out + SF_SMUX_HDR_LEN, payload, len);
+		memcpy(frame_out + SF_SMUX_HDR_LEN, payload, len);
 	if (s->cb.output)
-		s->cb.output(s->user, s->out, SF_SMUX_HDR_LEN + (size_t)len);
+		s->cb.output(s->user, frame_out, SF_SMUX_HDR_LEN + (size_t)len);
 }
 
 size_t sf_smux_unconsumed(const struct sf_smux_session *s)
