@@ -41,9 +41,9 @@ import (
 
 // The Snowflake client's settings (client/lib/snowflake.go, newSession).
 const (
-	kcpWindow       = 65535 // packets, send and receive
-	kcpMTU          = 1400  // kcp-go's default, which the client keeps
-	smuxKeepAlive   = 10 * time.Minute
+	kcpWindow        = 65535 // packets, send and receive
+	kcpMTU           = 1400  // kcp-go's default, which the client keeps
+	smuxKeepAlive    = 10 * time.Minute
 	smuxMaxStreamBuf = 1 << 20
 )
 
