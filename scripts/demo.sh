@@ -2,14 +2,17 @@
 # A real local Snowflake bridge, for a few seconds: Debian's tor as a bridge on loopback, with
 # this snowflake-server (--disable-tls) as its ServerTransportPlugin, inside a network
 # namespace of its own (only lo, no route out). Shows tor's registration line and the
-# server's log; with sfpeer, also a client session whose stream reaches tor through the
-# Extended ORPort. Stops everything by itself after --duration seconds (Ctrl-C also cleans up).
+# server's log, then a Snowflake client session whose stream reaches tor through the Extended
+# ORPort: with sftlsprobe, a real TLS handshake answered by tor's ORPort (else, with sfpeer,
+# test bytes that tor's TLS layer rejects). Stops everything by itself after --duration
+# seconds (Ctrl-C also cleans up).
 #
 #   scripts/demo.sh [--duration SECONDS] [--build-dir DIR] [--keep]
 #
 # --duration: total run time, 5..600 s (default 15). --keep: leave tor's and the server's logs.
 #
-# SF_SERVER overrides <build-dir>/src/snowflake-server, SFPEER <build-dir>/sfpeer/sfpeer.
+# SF_SERVER overrides <build-dir>/src/snowflake-server, SFTLSPROBE <build-dir>/sftlsprobe/sftlsprobe,
+# SFPEER <build-dir>/sfpeer/sfpeer.
 # Needs root for `ip netns` (re-runs itself with sudo when it can). See docs/tor-bridge.md.
 set -u
 
@@ -22,7 +25,7 @@ while [ $# -gt 0 ]; do
 	--duration) DURATION=${2:-}; shift;;
 	--build-dir) BUILD_DIR=${2:-}; shift;;
 	--keep) KEEP=1;;
-	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
 	*) echo "demo: unknown argument '$1' (try --help)" >&2; exit 2;;
 	esac
 	shift
@@ -37,13 +40,15 @@ SERVER=${SF_SERVER:-$BUILD_DIR/src/snowflake-server}
 SERVER=$(realpath "$SERVER")
 PEER=${SFPEER:-$BUILD_DIR/sfpeer/sfpeer}
 [ -x "$PEER" ] && PEER=$(realpath "$PEER") || PEER=""
+PROBE=${SFTLSPROBE:-$BUILD_DIR/sftlsprobe/sftlsprobe}
+[ -x "$PROBE" ] && PROBE=$(realpath "$PROBE") || PROBE=""
 
 if [ "$(id -u)" -ne 0 ]; then
 	if command -v sudo >/dev/null 2>&1; then
 		echo "demo: network namespaces need root; re-running with sudo" >&2
 		keep=()
 		[ "$KEEP" = 1 ] && keep=(--keep)
-		exec sudo SF_SERVER="$SERVER" SFPEER="$PEER" bash "$0" --duration "$DURATION" \
+		exec sudo SF_SERVER="$SERVER" SFPEER="$PEER" SFTLSPROBE="$PROBE" bash "$0" --duration "$DURATION" \
 			--build-dir "$BUILD_DIR" "${keep[@]}"
 	fi
 	echo "demo: needs root (for ip netns), and sudo is not available" >&2
@@ -107,12 +112,47 @@ grep -oE "Got a line from managed proxy .*" "$WORK/tor-info.log" | sed 's/^Got a
 step "server log (--log $WORK/server.log)"
 indent <"$WORK/server.log"
 
-if [ -z "$PEER" ]; then
-	step "no sfpeer (build it with: cmake --build <build-dir> --target sfpeer); skipping the client session"
-else
+# tor's view of the stream: the ExtORPort handshake, the address it was told, and the OR
+# connection the stream became.
+show_tor_side()
+{
+	{
+		grep -hE "Received USERADDR|Received DONE|with $CLIENT_IP:1" "$WORK/tor-net-debug.log"
+		grep -hE "with $CLIENT_IP:1" "$WORK/tor-info.log"
+	} 2>/dev/null | awk '!seen[$0]++' | head -n 6 | indent
+}
+
+if [ -n "$PROBE" ]; then
+	step "a Snowflake client session: sftlsprobe --url ws://$PT_ADDR/ --client-ip $CLIENT_IP"
+	echo "   (one turbotunnel session, KCP and smux v2 set up as the Snowflake client does; on its"
+	echo "   one stream, a TLS client handshake with whatever is at the end: here tor's ORPort)"
+	probe_limit=$(left)
+	[ "$probe_limit" -gt 10 ] && probe_limit=10
+	sf_netns_exec timeout -k 2 "$((probe_limit + 5))" "$PROBE" --url "ws://$PT_ADDR/" \
+		--client-ip "$CLIENT_IP" --timeout "${probe_limit}s" >"$WORK/sftlsprobe.out" 2>&1
+	probe_rc=$?
+	echo "   sftlsprobe exit status $probe_rc:"
+	indent <"$WORK/sftlsprobe.out"
+	# "waiting for V3+ handshake" is tor's state for an OR connection once TLS is done.
+	if [ "$probe_rc" = 0 ] &&
+		sf_tor_wait_log "$WORK/tor-net-debug.log" "Received USERADDR.*'$CLIENT_IP:1'" 3 &&
+		sf_tor_wait_log "$WORK/tor-net-debug.log" "\\(waiting for V3\\+ handshake\\) with $CLIENT_IP:1" 3; then
+		echo "   tor, on the Extended ORPort connection the server opened for the stream:"
+		show_tor_side
+		echo "   => the client's stream went WebSocket -> turbotunnel -> KCP -> smux -> the server,"
+		echo "      which passed tor's ExtORPort authentication, reported USERADDR $CLIENT_IP:1,"
+		echo "      finished with DONE; tor's ORPort then completed a TLS handshake with the client"
+		echo "      (which then closed it; a Tor client would go on with the link handshake)"
+	else
+		echo "   the TLS handshake with tor did not complete through the server. tor's side:"
+		show_tor_side
+		ok=0
+	fi
+elif [ -n "$PEER" ]; then
 	step "a Snowflake client session: sfpeer client --url ws://$PT_ADDR/ --client-ip $CLIENT_IP --bytes 100000"
-	echo "   (tor's ORPort speaks Tor's TLS, so nothing is echoed: the stream is expected to fail once"
-	echo "   tor sees sfpeer's test bytes. What matters is that the stream reached tor, see below.)"
+	echo "   (no sftlsprobe: build it with cmake --build <build-dir> --target sftlsprobe. tor's ORPort"
+	echo "   speaks Tor's TLS, so nothing is echoed: the stream is expected to fail once tor sees"
+	echo "   sfpeer's test bytes. What matters is that the stream reached tor, see below.)"
 	peer_limit=$(left)
 	[ "$peer_limit" -gt 10 ] && peer_limit=10
 	sf_netns_exec timeout -k 2 "$((peer_limit + 2))" "$PEER" client --url "ws://$PT_ADDR/" \
@@ -120,11 +160,9 @@ else
 		>"$WORK/sfpeer.out" 2>&1
 	echo "   sfpeer exit status $?:"
 	grep -v '^{' "$WORK/sfpeer.out" | tail -n 5 | indent
-	# tor's net-domain debug log: the ExtORPort handshake and the address it was told.
 	if sf_tor_wait_log "$WORK/tor-net-debug.log" "Received USERADDR.*'$CLIENT_IP:1'" 3; then
 		echo "   tor, on the Extended ORPort connection the server opened for the stream:"
-		grep -E "Received USERADDR|Received DONE|TLS error while handshaking with $CLIENT_IP" \
-			"$WORK/tor-net-debug.log" "$WORK/tor-info.log" | sed 's/^[^:]*://' | sort -u | head -n 6 | indent
+		show_tor_side
 		echo "   => the client's stream went WebSocket -> turbotunnel -> KCP -> smux -> the server,"
 		echo "      which passed tor's ExtORPort authentication, reported USERADDR $CLIENT_IP:1,"
 		echo "      finished with DONE, and handed tor the stream's bytes (tor's TLS layer rejects"
@@ -133,6 +171,8 @@ else
 		echo "   tor saw no ExtORPort connection from the server: the client session did not get through"
 		ok=0
 	fi
+else
+	step "no sftlsprobe or sfpeer (build with: cmake --build <build-dir>); skipping the client session"
 fi
 
 rest=$((START + DURATION - SECONDS))

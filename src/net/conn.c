@@ -30,7 +30,9 @@ struct sf_conn {
 	int fd;
 	struct event_base *base;
 	struct event *ev_read, *ev_write, *ev_timer;
+	struct event *ev_flush;	/* activated by hand: flushes once the current callbacks are done */
 	bool read_on, write_on;
+	bool write_blocked;	/* the last write met a full socket: wait for EV_WRITE */
 
 	const struct sf_conn_transport *tr;
 	void *tr_ctx;
@@ -85,7 +87,7 @@ const struct sf_conn_transport sf_conn_plain = {
 
 static void free_events(struct sf_conn *c)
 {
-	struct event **evs[] = { &c->ev_read, &c->ev_write, &c->ev_timer };
+	struct event **evs[] = { &c->ev_read, &c->ev_write, &c->ev_timer, &c->ev_flush };
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
 		if (*evs[i]) {
 			event_free(*evs[i]);
@@ -100,7 +102,9 @@ static void set_events(struct sf_conn *c)
 	if (!c->base || c->ended)
 		return;
 	bool want_read = c->write_wants_read || (!c->read_eof && (!c->paused || c->flushing));
-	bool want_write = evbuffer_get_length(c->out) > 0 || c->read_wants_write;
+	/* Only a socket that refused bytes is watched for writability; otherwise writes go out
+	 * through ev_flush, with no epoll_ctl per write. */
+	bool want_write = (c->write_blocked && evbuffer_get_length(c->out) > 0) || c->read_wants_write;
 	if (want_read != c->read_on) {
 		if (want_read)
 			event_add(c->ev_read, NULL);
@@ -129,6 +133,15 @@ static void arm_timer(struct sf_conn *c)
 	uint64_t left = c->deadline > now ? c->deadline - now : 0;
 	struct timeval tv = { .tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000 };
 	evtimer_add(c->ev_timer, &tv);
+}
+
+/* Output was queued: write it once the callbacks of this loop iteration have run, so everything
+ * they queued leaves in one writev. */
+static void schedule_flush(struct sf_conn *c)
+{
+	if (c->base && !c->ended && !c->write_blocked && c->ev_flush &&
+	    evbuffer_get_length(c->out) > 0)
+		event_active(c->ev_flush, EV_WRITE, 1);
 }
 
 static void kick_pending(struct sf_conn *c)
@@ -257,8 +270,10 @@ static bool flush(struct sf_conn *c)
 			evbuffer_drain(c->out, (size_t)n);
 			continue;
 		}
-		if (n == SF_CONN_WANT_WRITE)
+		if (n == SF_CONN_WANT_WRITE) {
+			c->write_blocked = true;
 			break;
+		}
 		if (n == SF_CONN_WANT_READ) {
 			c->write_wants_read = true;
 			break;
@@ -305,11 +320,21 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 	set_events(c);
 }
 
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sf_conn *c = arg;
+	if (!c->write_blocked)
+		flush(c);
+}
+
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct sf_conn *c = arg;
+	c->write_blocked = false;
 	if (c->read_wants_write) {
 		c->read_wants_write = false;
 		if (!do_read(c) || c->ended)
@@ -392,7 +417,7 @@ int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
 		return -1;
 	if (conn->drained_below && len + n > conn->drained_below)
 		conn->above_mark = true;
-	set_events(conn);
+	schedule_flush(conn);
 	return 0;
 }
 
@@ -454,12 +479,15 @@ int sf_conn_attach(struct sf_conn *conn, struct event_base *base)
 	conn->ev_read = event_new(base, conn->fd, EV_READ | EV_PERSIST, on_readable, conn);
 	conn->ev_write = event_new(base, conn->fd, EV_WRITE | EV_PERSIST, on_writable, conn);
 	conn->ev_timer = evtimer_new(base, on_timer, conn);
-	if (!conn->ev_read || !conn->ev_write || !conn->ev_timer) {
+	conn->ev_flush = event_new(base, -1, 0, on_flush, conn);
+	if (!conn->ev_read || !conn->ev_write || !conn->ev_timer || !conn->ev_flush) {
 		free_events(conn);
 		return -1;
 	}
 	conn->base = base;
+	conn->write_blocked = false;
 	set_events(conn);
+	schedule_flush(conn);
 	arm_timer(conn);
 	kick_pending(conn);
 	return 0;
@@ -488,6 +516,7 @@ void sf_conn_close_flush(struct sf_conn *conn, uint64_t bound_ms)
 	conn->above_mark = false;
 	sf_conn_set_deadline(conn, bound_ms);
 	set_events(conn);
+	schedule_flush(conn);
 }
 
 int sf_conn_fd(const struct sf_conn *conn)

@@ -22,7 +22,7 @@
 struct event_base;
 struct sf_conn;
 
-#define SF_CONN_READ_CHUNK 16384
+#define SF_CONN_READ_CHUNK 65536
 #define SF_CONN_OUTPUT_CAP_DEFAULT (4u << 20)
 
 /* How bytes move on the socket: the plain socket now, TLS later, without changing callers.

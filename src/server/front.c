@@ -19,7 +19,7 @@
 #define PREAMBLE_DEADLINE_MS 60000
 #define CLOSE_FLUSH_MS 1000
 /* Payload that followed the preamble in the same read; at most one read's worth. */
-#define PENDING_MAX (2 * SF_CONN_READ_CHUNK)
+#define PENDING_MAX SF_CONN_READ_CHUNK
 
 struct sf_front_conn {
 	struct sf_front_conn *next, *prev;
@@ -32,7 +32,7 @@ struct sf_front_conn {
 	size_t pending_len;
 	bool bad_token;
 	bool overflow;
-	uint8_t pending[PENDING_MAX];
+	uint8_t *pending;			/* allocated only when payload follows the preamble */
 };
 
 static void front_unlink(struct sf_front_conn *fc)
@@ -60,6 +60,7 @@ static void front_release(struct sf_front_conn *fc, bool flush)
 		sf_ws_free(fc->ws);
 	if (fc->http)
 		sf_http_upgrade_free(fc->http);
+	free(fc->pending);
 	free(fc);
 }
 
@@ -80,7 +81,11 @@ static void ws_on_data(void *user, const uint8_t *p, size_t n)
 	}
 	if (n == 0)
 		return;
-	if (fc->pending_len + n > sizeof fc->pending) {
+	if (fc->pending_len + n > PENDING_MAX) {
+		fc->overflow = true;
+		return;
+	}
+	if (!fc->pending && !(fc->pending = malloc(PENDING_MAX))) {
 		fc->overflow = true;
 		return;
 	}
@@ -123,7 +128,8 @@ static void hand_over(struct sf_front_conn *fc)
 	memcpy(h->clientid, id, sizeof h->clientid);
 	snprintf(h->useraddr, sizeof h->useraddr, "%s", fc->useraddr);
 	h->pending_len = fc->pending_len;
-	memcpy(h->pending, fc->pending, fc->pending_len);
+	if (fc->pending_len)
+		memcpy(h->pending, fc->pending, fc->pending_len);
 	fc->conn = NULL;
 	fc->ws = NULL;
 	unsigned shard = sf_tt_shard_of(srv->shard_key, id, srv->nshards);

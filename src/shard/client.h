@@ -21,8 +21,8 @@ struct sf_tt_clientmap;
 /* Stop reading a client's WebSocket while the KCP receive side holds this much unread data, and
  * stop moving queued packets into a WebSocket whose socket buffer holds this much. */
 #define SF_LINK_OUTPUT_HIGH (128 * 1024)
-/* Tor → client reads, at most one smux frame at a time. */
-#define SF_RELAY_READ_MAX SF_SMUX_MAX_FRAME
+/* Tor → client reads: up to two full smux frames per read. */
+#define SF_RELAY_READ_MAX (2 * SF_SMUX_MAX_FRAME)
 
 struct sf_shard_state {
 	struct event_base *base;

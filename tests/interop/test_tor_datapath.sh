@@ -13,9 +13,11 @@
 #   2. tor's net debug log: the ExtORPort USERADDR rewrite to '192.0.2.7:1', then DONE, then the
 #      OR connection with 192.0.2.7:1 in state "waiting for V3+ handshake" (tor's state after
 #      its TLS handshake); tor's info log has no TLS error for 192.0.2.7:1;
-#   3. the server survived, logged no client address, and exits with status 0 when tor is
-#      SIGTERMed (through scripts/lib/pt-exit-status.sh); no sanitizer report (ASAN_OPTIONS /
-#      UBSAN_OPTIONS get a log_path in the work dir; tor passes its environment to the PT).
+#   3. the server survived the session, logged no client address, and when tor is SIGTERMed
+#      it exits, logging "exited cleanly", with no sanitizer report (ASAN_OPTIONS and
+#      UBSAN_OPTIONS get a log_path in the work dir; tor passes its environment on to the PT,
+#      which is checked). Its exit status is test_tor_bridge.sh's business: seen through
+#      scripts/lib/pt-exit-status.sh it is racy (see docs/tor-bridge.md).
 # Needs root and `ip netns`; without them it FAILS (tor must never run outside a namespace).
 # Environment (set by ctest): SF_SERVER, SFTLSPROBE, SF_SOURCE_DIR. SF_KEEP_WORK=1 keeps logs.
 set -u
@@ -105,7 +107,6 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer.
 sf_netns_create || fail "cannot create a network namespace (root and 'ip netns' needed)"
 say "namespace $SF_NETNS, work dir $WORK"
 sf_tor_write_torrc "$WORK" "$OR_ADDR" "$PT_ADDR" "" \
-	/bin/bash "$SRC/scripts/lib/pt-exit-status.sh" "$WORK" \
 	"$SERVER" --disable-tls --log "$WORK/server.log" || fail "cannot write torrc"
 sf_tor_start "$WORK" || fail "cannot start tor"
 say "tor pid $SF_TOR_PID"
@@ -116,12 +117,13 @@ sf_tor_wait_log "$WORK/tor-notice.log" "Registered server transport 'snowflake' 
 	fail "tor did not register the snowflake transport at $PT_ADDR"
 sf_tor_wait_log "$WORK/tor-info.log" "Server managed proxy '.*' configuration completed!" \
 	"$(budget 5)" || fail "tor did not finish configuring the managed proxy"
-server_pid=""
-for ((i = 0; i < 50; i++)); do
-	[ -s "$WORK/pt.pid" ] && server_pid=$(cat "$WORK/pt.pid") && break
-	sleep 0.1
-done
-[ -n "$server_pid" ] || fail "the exit-status wrapper did not report the server's pid"
+server_pid=$(sf_tor_children)
+[ "$(echo "$server_pid" | grep -c .)" = 1 ] ||
+	fail "tor has children '$server_pid', expected exactly the server"
+tr '\0' '\n' <"/proc/$server_pid/cmdline" | grep -qxF "$SERVER" ||
+	fail "tor's child $server_pid is not $SERVER"
+tr '\0' '\n' <"/proc/$server_pid/environ" | grep -qxF "ASAN_OPTIONS=$ASAN_OPTIONS" ||
+	fail "tor did not pass ASAN_OPTIONS on to the server: its sanitizer reports would be missed"
 say "snowflake registered at $PT_ADDR, server pid $server_pid"
 
 # ---- 1. one session, one stream, a TLS handshake with tor's ORPort
@@ -176,26 +178,21 @@ if grep -E "$PT_DIED" "$WORK/tor-info.log"; then
 	fail "tor reports a problem with the server (above)"
 fi
 
-# ---- 3. the server: alive, no client address in its log, clean exit on tor's SIGTERM
+# ---- 3. the server: alive, no client address in its log, clean exit when tor stops
 kill -0 "$server_pid" 2>/dev/null || fail "the server (pid $server_pid) died during the session"
 sleep 0.5 # let the server log the session's end before it is stopped
 sf_tor_stop "$(budget 10)" || fail "tor did not stop on SIGTERM"
 sf_wait_pid_gone "$server_pid" "$(budget 15)" ||
 	fail "the server (pid $server_pid) still runs 15 s after tor went away"
-for ((i = 0; i < 50; i++)); do
-	[ -s "$WORK/pt.status" ] && break
-	sleep 0.1
-done
-[ -s "$WORK/pt.status" ] || fail "no exit status recorded for the server"
-status=$(cat "$WORK/pt.status")
-[ "$status" = 0 ] || fail "the server exited with status $status after tor's SIGTERM, expected 0"
+grep -Eq "exited cleanly" "$WORK/server.log" ||
+	fail "the server's log lacks 'exited cleanly' after tor's SIGTERM"
 if grep -Fn -- "$CLIENT_IP" "$WORK/server.log"; then
 	fail "the server's log shows the client address $CLIENT_IP (it must be scrubbed)"
 fi
 for f in "$WORK"/sanitizer.*; do
 	[ -e "$f" ] && fail "sanitizer report from the server: $f"
 done
-say "server exited with status 0, no sanitizer report"
+say "server exited cleanly, no sanitizer report"
 
 PASSED=1
 say "PASS"

@@ -1,0 +1,57 @@
+/* Shared between the files of src/tls; not part of the API. */
+#ifndef SF_TLS_INTERNAL_H
+#define SF_TLS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "tls/hello.h"
+#include "tls/tls.h"
+
+/* A handshake suspended until its certificate is published (see wait.c). */
+struct sf_tls_waiter {
+	struct sf_tls_waiter *prev, *next;
+	char name[SF_TLS_NAME_BUF];
+	int wake_fd;	/* eventfd written by sf_tls_resume(); -1 until first needed */
+	bool linked;
+};
+
+struct sf_tls_ctx {
+	SSL_CTX *ssl;
+	char **hosts;
+	size_t n_hosts;
+	sf_tls_lookup_fn lookup;
+	void *store;
+	bool quiet;
+	struct sf_tls_table *challenges;
+
+	pthread_mutex_t wait_lock;
+	struct sf_tls_waiter *waiters;
+	size_t n_waiters;
+	atomic_uint_fast64_t wake_gen;	/* bumped by each sf_tls_resume(), under wait_lock */
+};
+
+/* What the ClientHello callback tells the handshake driver; hung on the SSL* as ex_data. */
+struct sf_tls_hs_state {
+	char reason[320];	/* why the callback failed the handshake, "" if it did not */
+	bool acme;		/* a challenge certificate was installed: select acme-tls/1 */
+	struct sf_tls_waiter waiter;
+};
+
+/* ex_data index of the struct sf_tls_hs_state on an SSL*; -1 if OpenSSL refused one. */
+int sf_tls_hs_index(void);
+
+/* Installs the ClientHello and ALPN callbacks on ctx->ssl. */
+void sf_tls_select_install(struct sf_tls_ctx *ctx);
+
+/* A socket BIO that never raises SIGPIPE and never closes fd. */
+BIO *sf_tls_bio_new(int fd);
+
+/* Queues w under name, after a lookup that began when wake_gen was gen. If a resume happened
+ * since, w's eventfd is written at once instead, so that no wake-up is lost. Returns 0, or -1 if
+ * too many handshakes wait or no eventfd could be made. */
+int sf_tls_wait(struct sf_tls_ctx *ctx, struct sf_tls_waiter *w, const char *name, uint64_t gen);
+/* Dequeues w if queued and closes its eventfd. */
+void sf_tls_wait_done(struct sf_tls_ctx *ctx, struct sf_tls_waiter *w);
+
+#endif
