@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/flags.h"
 #include "lib/log.h"
 #include "net/listener.h"
@@ -41,7 +42,8 @@ struct options {
 struct app {
 	struct event_base *base;
 	struct sf_server *server;
-	struct event *sigterm, *sigint, *stdin_ev, *stats_ev;
+	struct event *sigterm, *sigint, *sigusr1, *stdin_ev, *stats_ev;
+	uint64_t last_stats_ms;
 	const char *exit_reason;
 };
 
@@ -109,16 +111,21 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
 	shutdown_app(app, "stdin closed");
 }
 
+/* Upstream's daily line; SIGUSR1 asks for it now (the period then restarts). */
 static void on_stats(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct app *app = arg;
-	uint64_t total = 0, with_addr = 0;
+	uint64_t total = 0, with_addr = 0, now = sf_clock_ms();
 	if (app->server)
 		sf_server_take_stats(app->server, &total, &with_addr);
-	sf_logf("in the past %d s, %llu/%llu connections had client_ip", STATS_INTERVAL_S,
-		(unsigned long long)with_addr, (unsigned long long)total);
+	sf_logf("in the past %.f s, %llu/%llu connections had client_ip",
+		(double)(now - app->last_stats_ms) / 1000.0, (unsigned long long)with_addr,
+		(unsigned long long)total);
+	app->last_stats_ms = now;
+	struct timeval day = { .tv_sec = STATS_INTERVAL_S };
+	event_add(app->stats_ev, &day);
 }
 
 /* One bindaddr of our method: checks, listener, server. Returns NULL after printing
@@ -205,15 +212,18 @@ static void watch_process_events(struct app *app, bool exit_on_stdin_close)
 {
 	app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
 	app->sigint = evsignal_new(app->base, SIGINT, on_signal, app);
+	app->sigusr1 = evsignal_new(app->base, SIGUSR1, on_stats, app);
 	evsignal_add(app->sigterm, NULL);
 	evsignal_add(app->sigint, NULL);
+	evsignal_add(app->sigusr1, NULL);
 	if (exit_on_stdin_close) {
 		app->stdin_ev = event_new(app->base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, app);
 		if (!app->stdin_ev || event_add(app->stdin_ev, NULL) < 0)
 			sf_logf("cannot watch stdin for TOR_PT_EXIT_ON_STDIN_CLOSE");
 	}
 	struct timeval day = { .tv_sec = STATS_INTERVAL_S };
-	app->stats_ev = event_new(app->base, -1, EV_PERSIST, on_stats, app);
+	app->last_stats_ms = sf_clock_ms();
+	app->stats_ev = evtimer_new(app->base, on_stats, app);
 	event_add(app->stats_ev, &day);
 }
 
@@ -277,6 +287,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
 	if (app.server)
@@ -285,6 +296,7 @@ int main(int argc, char **argv)
 		event_free(app.stdin_ev);
 	event_free(app.sigterm);
 	event_free(app.sigint);
+	event_free(app.sigusr1);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	event_free(app.stats_ev);

@@ -163,7 +163,7 @@ void client_problem(struct sf_acme_client *c, long status, json_t *problem, long
 	copy_clean(e->detail, sizeof e->detail, json_str(problem, "detail"));
 	/* a compound error names the real cause in its first subproblem */
 	json_t *sub = json_array_get(json_object_get(problem, "subproblems"), 0);
-	char subtext[300] = "";
+	char subtext[340] = "";
 	if (sub) {
 		char st[128], sd[200];
 		copy_clean(st, sizeof st, json_str(sub, "type"));
