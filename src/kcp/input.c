@@ -99,6 +99,10 @@ static void parse_push(struct sf_kcp *k, const struct sf_kcp_hdr *h, const uint8
 		k->st.in_beyond_wnd++;
 		return;
 	}
+	if (kcp_diff(h->sn, k->rcv_nxt) >= 0 && kcp_thread_seg_bytes + h->len > kcp_thread_rx_budget) {
+		k->st.in_over_budget++;	/* not ACKed: the peer sends it again */
+		return;
+	}
 	ack_push(k, h->sn, h->ts);
 	if (kcp_diff(h->sn, k->rcv_nxt) < 0) {
 		k->st.in_dup_segs++;

@@ -50,6 +50,19 @@ void sf_kcp_free(struct sf_kcp *k)
 
 /* ---- memory ---- */
 
+_Thread_local uint64_t kcp_thread_seg_bytes;
+_Thread_local uint64_t kcp_thread_rx_budget = SF_KCP_THREAD_RX_BUDGET;
+
+void sf_kcp_set_thread_rx_budget(uint64_t bytes)
+{
+	kcp_thread_rx_budget = bytes;
+}
+
+uint64_t sf_kcp_thread_seg_bytes(void)
+{
+	return kcp_thread_seg_bytes;
+}
+
 struct kcp_seg *kcp_seg_new(struct sf_kcp *k, uint16_t cap)
 {
 	struct kcp_seg *s = malloc(sizeof *s + cap);
@@ -58,12 +71,14 @@ struct kcp_seg *kcp_seg_new(struct sf_kcp *k, uint16_t cap)
 	memset(s, 0, sizeof *s);
 	s->cap = cap;
 	k->st.mem_bytes += sizeof *s + cap;
+	kcp_thread_seg_bytes += sizeof *s + cap;
 	return s;
 }
 
 void kcp_seg_free(struct sf_kcp *k, struct kcp_seg *s)
 {
 	k->st.mem_bytes -= sizeof *s + s->cap;
+	kcp_thread_seg_bytes -= sizeof *s + s->cap;
 	free(s);
 }
 
@@ -75,6 +90,7 @@ struct kcp_seg *kcp_seg_shrink(struct sf_kcp *k, struct kcp_seg *s)
 	if (!n)
 		return s;       /* keeping the bigger block is harmless */
 	k->st.mem_bytes -= n->cap - n->len;
+	kcp_thread_seg_bytes -= n->cap - n->len;
 	n->cap = n->len;
 	return n;
 }

@@ -22,6 +22,12 @@
 
 struct sf_kcp;
 
+/* Default cap on the segment memory of all sessions of one thread beyond which received PUSH
+ * segments are dropped unACKed (the peer resends them). */
+#define SF_KCP_THREAD_RX_BUDGET (256ull << 20)
+void sf_kcp_set_thread_rx_budget(uint64_t bytes);
+uint64_t sf_kcp_thread_seg_bytes(void);
+
 /* pkt is LENT for the duration of the call only (it is a scratch buffer reused for the next
  * packet): the callee must copy it. This rule is what prevents upstream bug #40260. */
 typedef void (*sf_kcp_output_fn)(const uint8_t *pkt, size_t len, void *user);
@@ -33,6 +39,7 @@ struct sf_kcp_stats {
 	uint64_t in_segs;          /* segments accepted */
 	uint64_t in_dup_segs;      /* PUSH already received (ACKed again, not stored) */
 	uint64_t in_beyond_wnd;    /* PUSH beyond rcv_nxt + rcv_wnd (dropped, not ACKed) */
+	uint64_t in_over_budget;   /* PUSH dropped (not ACKed): the thread's receive budget was spent */
 	uint64_t out_pkts;         /* calls to out() */
 	uint64_t out_segs;         /* segments encoded (ACK, WASK, WINS, PUSH) */
 	uint64_t out_data_segs;    /* PUSH segments, first transmissions */

@@ -136,4 +136,10 @@ void kcp_rcv_store(struct sf_kcp *k, uint32_t sn, const uint8_t *data, uint16_t 
 /* Sets fastack on every segment an ACK point marks and forgets the points. */
 void kcp_fast_apply(struct sf_kcp *k);
 
+/* Segment memory of every session of this thread, and the cap on it for received data: past
+ * it, new PUSH segments are dropped unACKed (the peer resends), so a flood of sessions or of
+ * out-of-order segments cannot grow a shard without bound. */
+extern _Thread_local uint64_t kcp_thread_seg_bytes;
+extern _Thread_local uint64_t kcp_thread_rx_budget;
+
 #endif

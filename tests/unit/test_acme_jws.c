@@ -100,15 +100,19 @@ static void test_rfc7638_thumbprint(void **state)
 	EVP_PKEY_free(key);
 }
 
-/* RFC 7515 A.3's P-256 key: JWK members in RFC 7638 order, coordinates 32 bytes each. */
-static EVP_PKEY *rfc7515_ec_key(void)
+/* A fixed P-256 key; x, y and the thumbprint were computed independently with python3-cryptography
+ * (d = SHA-256("snowflake acme jws test key")). */
+#define TEST_X "vbisO7bGwNiDdE5c8s6CpdyM-A1V9dtutU4cPlID_yE"
+#define TEST_Y "O3JgA7pYtmxp53i1ONLRXuyHsCkOliC1XpKQo1zA-Zc"
+#define TEST_THUMB "EW0i3I9LgQhGTls2SVviHeAL0nUcoB4b5Zh462jri4o"
+static EVP_PKEY *fixed_ec_key(void)
 {
 	uint8_t x[32], y[32], point[65] = { 0x04 };
-	assert_int_equal(sf_acme_b64url_decode("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", 43, x, 32), 32);
-	assert_int_equal(sf_acme_b64url_decode("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", 43, y, 32), 32);
+	assert_int_equal(sf_acme_b64url_decode(TEST_X, 43, x, 32), 32);
+	assert_int_equal(sf_acme_b64url_decode(TEST_Y, 43, y, 32), 32);
 	memcpy(point + 1, x, 32);
 	memcpy(point + 33, y, 32);
-	BIGNUM *d = bn_from_b64url("jpsQnnGQmL-YBIffH1136cLWPf2DwbvpvUZatr8jdPc");
+	BIGNUM *d = bn_from_b64url("Dje6n_W39OFnrx2Z8kzFNLgpQY5YPw2UE1Km_5Kr0bs");
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0);
 	OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point);
@@ -121,10 +125,8 @@ static EVP_PKEY *rfc7515_ec_key(void)
 static void test_ec_jwk_and_thumbprint(void **state)
 {
 	(void)state;
-	EVP_PKEY *key = rfc7515_ec_key();
-	static const char want[] = "{\"crv\":\"P-256\",\"kty\":\"EC\","
-				   "\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
-				   "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}";
+	EVP_PKEY *key = fixed_ec_key();
+	static const char want[] = "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" TEST_X "\",\"y\":\"" TEST_Y "\"}";
 	char jwk[512], thumb[SF_ACME_THUMBPRINT_LEN], want_thumb[SF_ACME_THUMBPRINT_LEN];
 	assert_int_equal(sf_acme_jwk(key, jwk, sizeof jwk), (long)strlen(want));
 	assert_string_equal(jwk, want);
@@ -133,7 +135,7 @@ static void test_ec_jwk_and_thumbprint(void **state)
 	sf_acme_b64url_encode(digest, 32, want_thumb, sizeof want_thumb);
 	assert_int_equal(sf_acme_thumbprint(key, thumb), 0);
 	assert_string_equal(thumb, want_thumb);
-	assert_int_equal(strlen(thumb), 43);
+	assert_string_equal(thumb, TEST_THUMB);
 	assert_int_equal(sf_acme_jwk(key, jwk, 20), -1);
 
 	char *ka = sf_acme_key_authorization(key, "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA");
@@ -216,7 +218,7 @@ static void test_es256_jws_kid(void **state)
 static void test_es256_jws_jwk_post_as_get(void **state)
 {
 	(void)state;
-	EVP_PKEY *key = rfc7515_ec_key();
+	EVP_PKEY *key = fixed_ec_key();
 	char *jws = sf_acme_jws(key, NULL, "n2", "https://ca.test/new-acct", NULL);
 	json_t *o = json_loads(jws, 0, NULL);
 	assert_non_null(o);
@@ -229,8 +231,8 @@ static void test_es256_jws_jwk_post_as_get(void **state)
 	json_t *jwk = json_object_get(h, "jwk");
 	assert_string_equal(json_string_value(json_object_get(jwk, "kty")), "EC");
 	assert_string_equal(json_string_value(json_object_get(jwk, "crv")), "P-256");
-	assert_string_equal(json_string_value(json_object_get(jwk, "x")), "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU");
-	assert_string_equal(json_string_value(json_object_get(jwk, "y")), "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0");
+	assert_string_equal(json_string_value(json_object_get(jwk, "x")), TEST_X);
+	assert_string_equal(json_string_value(json_object_get(jwk, "y")), TEST_Y);
 	assert_true(verify_es256(key, json_string_value(json_object_get(o, "protected")), "", (uint8_t *)sig, sl));
 	json_decref(h);
 	json_decref(o);

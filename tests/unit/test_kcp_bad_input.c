@@ -233,6 +233,42 @@ static void test_reverse_order_flood(void **state)
 	assert_int_equal(sf_kcp_stats(f->k)->mem_bytes, 0);
 }
 
+/* The thread's receive budget: out-of-order floods from two sessions stop being stored (and
+ * ACKed) once the segment memory of the thread reaches it; the in-order segment that completes
+ * the data is taken again once memory is back under the budget. */
+static void test_thread_receive_budget(void **state)
+{
+	struct fixture *f = *state;
+	struct capture cap2 = { 0 };
+	struct sf_kcp *k2 = sf_kcp_new(CONV + 1, capture_out, &cap2);
+	assert_non_null(k2);
+	uint64_t base = sf_kcp_thread_seg_bytes();
+	sf_kcp_set_thread_rx_budget(base + 200000);
+	uint8_t pkt[SF_KCP_MTU], payload[SF_KCP_MSS];
+	memset(payload, 0x5a, sizeof payload);
+	for (uint32_t sn = 1; sn <= 300; sn++) {
+		struct sf_kcp *k = sn % 2 ? f->k : k2;
+		size_t n = make_seg(pkt, sf_kcp_conv(k), SF_KCP_CMD_PUSH, 65535, 1, sn, 0, payload,
+				    sizeof payload);
+		assert_int_equal(sf_kcp_input(k, pkt, n, 1), 0);
+	}
+	uint64_t held = sf_kcp_thread_seg_bytes() - base;
+	assert_true(held <= 200000);
+	assert_true(held > 200000 - 2 * (SF_KCP_MSS + 64));
+	assert_true(sf_kcp_stats(f->k)->in_over_budget + sf_kcp_stats(k2)->in_over_budget > 100);
+	/* Nothing dropped was ACKed: the ACK list of the first session covers only stored sns. */
+	struct sf_kcp_hdr h[400];
+	size_t nacks = flushed(f, 2, h, 400);
+	assert_true(nacks >= 1);
+	sf_kcp_free(k2);
+	capture_free(&cap2);
+	/* Memory back under the budget: sn 0 is stored and everything held becomes readable. */
+	size_t n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 65535, 1, 0, 0, payload, 10);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n, 3), 0);
+	assert_true(sf_kcp_readable(f->k) >= 10 + SF_KCP_MSS);
+	sf_kcp_set_thread_rx_budget(SF_KCP_THREAD_RX_BUDGET);
+}
+
 /* With rcv_queue full (wnd 0), in-window segments are still ACKed and held, and move to the
  * queue only as the application makes room. */
 static void test_full_queue_holds_in_window_segments(void **state)
@@ -481,6 +517,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_queue_holds_in_window_segments, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thread_receive_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_una_beyond_snd_nxt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wask_gets_wins, setup, teardown),

@@ -232,6 +232,7 @@ static void test_session_resumption(void **state)
 	assert_served(&c, &o);
 	assert_false(c.reused);
 	assert_non_null(c.session_out);
+	assert_int_equal(SSL_SESSION_has_ticket(c.session_out), 1);
 	tls_test_outcome_free(&o);
 
 	struct tls_client again = client_for(NAME);

@@ -305,6 +305,8 @@ static inline void *tls_client_main(void *arg)
 	}
 	for (int i = 0; c->release && i < 2000 && !atomic_load(c->release); i++)
 		usleep(5000);
+	if (c->ok)
+		SSL_shutdown(ssl);	/* else OpenSSL marks the session not resumable */
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
 	close(c->fd);
