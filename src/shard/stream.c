@@ -8,6 +8,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -91,6 +93,9 @@ static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, cons
 		return;
 	}
 	st->fd = fd;
+	/* As Go's Dial does: small relayed writes must not wait for Nagle. */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	st->ev_read = event_new(sh->base, fd, EV_READ | EV_PERSIST, on_tor_read, st);
 	st->ev_write = event_new(sh->base, fd, EV_WRITE | EV_PERSIST, on_tor_write, st);
 	if (!st->ev_read || !st->ev_write) {

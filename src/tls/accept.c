@@ -21,6 +21,7 @@
 
 #define HTTP_ANSWER "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
 #define HTTP_REASON "client sent an HTTP request to an HTTPS server"
+#define ACME_REASON "tls: acme-tls/1 challenge answered"
 #define DRAIN_MAX 65536	/* request bytes read before answering, so close() sends no RST */
 
 struct sf_tls_handshake {
@@ -93,6 +94,14 @@ static void fail(struct sf_tls_handshake *hs, const char *reason, bool log)
 
 static void succeed(struct sf_tls_handshake *hs)
 {
+	if (hs->st.acme) {
+		/* RFC 8737: the validator only looks at the certificate and closes; nothing is
+		 * served on this connection. */
+		SSL_shutdown(hs->ssl);
+		ERR_clear_error();
+		fail(hs, ACME_REASON, false);
+		return;
+	}
 	sf_tls_done_fn done = hs->done;
 	void *arg = hs->arg;
 	SSL *ssl = hs->ssl;
@@ -126,9 +135,15 @@ static bool looks_like_http(const char *hdr)
 	return false;
 }
 
-static void lowercase_first(char *s)
+/* "read: connection reset by peer", as sf_conn words it. */
+static void fail_errno(struct sf_tls_handshake *hs, int e)
 {
-	s[0] = (char)tolower((unsigned char)s[0]);
+	char text[96], reason[128];
+	const char *op = e == EPIPE ? "write" : "read";
+	snprintf(reason, sizeof reason, "%s: %s", op, strerror_r(e, text, sizeof text));
+	size_t at = strlen(op) + 2;
+	reason[at] = (char)tolower((unsigned char)reason[at]);
+	fail(hs, reason, true);
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg);
@@ -177,8 +192,8 @@ static void step(struct sf_tls_handshake *hs)
 		const char *why = ERR_reason_error_string(code);
 		snprintf(reason, sizeof reason, "tls: %s", why ? why : "handshake failure");
 	} else if (e == SSL_ERROR_SYSCALL && saved) {
-		snprintf(reason, sizeof reason, "read: %s", strerror(saved));
-		lowercase_first(reason + 6);
+		fail_errno(hs, saved);
+		return;
 	} else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
 		snprintf(reason, sizeof reason, "EOF");
 	} else {
@@ -193,6 +208,11 @@ static void on_first_bytes(struct sf_tls_handshake *hs)
 	ssize_t n = recv(hs->fd, hdr, sizeof hdr, MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 		event_add(hs->ev_read, NULL);
+		return;
+	}
+	if (n < 0) {
+		/* reported once by the kernel: a later read would only see EOF */
+		fail_errno(hs, errno);
 		return;
 	}
 	hs->sniffed = true;

@@ -103,6 +103,7 @@ struct sf_tls_ctx *sf_tls_ctx_new(const struct sf_tls_config *cfg, char *err, si
 	pthread_mutex_init(&ctx->wait_lock, NULL);
 	atomic_init(&ctx->wake_gen, 0);
 	ctx->lookup = cfg->lookup;
+	ctx->challenge = cfg->challenge;
 	ctx->store = cfg->store;
 	ctx->quiet = cfg->quiet;
 	if (sf_tls_hs_index() < 0) {

@@ -21,6 +21,7 @@ struct sf_tls_ctx {
 	char **hosts;
 	size_t n_hosts;
 	sf_tls_lookup_fn lookup;
+	sf_tls_challenge_fn challenge;
 	void *store;
 	bool quiet;
 	struct sf_tls_table *challenges;

@@ -67,6 +67,8 @@ static int serve_challenge(struct sf_tls_ctx *ctx, SSL *ssl, struct sf_tls_hs_st
 			   const char *name, int *al)
 {
 	struct sf_tls_cert *cert = sf_tls_table_get(ctx->challenges, name);
+	if (!cert && ctx->challenge)
+		cert = ctx->challenge(ctx->store, name);
 	if (!cert)
 		return fail(st, al, SSL_AD_HANDSHAKE_FAILURE, "tls: no challenge certificate for %s",
 			    name);

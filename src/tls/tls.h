@@ -38,12 +38,18 @@ struct sf_tls_handshake;
 typedef struct sf_tls_cert *(*sf_tls_lookup_fn)(void *store, const char *name, bool want_rsa,
 						bool *pending);
 
+/* Optional, for a store that keeps the TLS-ALPN-01 certificates itself: asked when
+ * sf_tls_ctx_set_challenge() registered nothing for name. Same rules as the lookup; returns a
+ * new reference or NULL. */
+typedef struct sf_tls_cert *(*sf_tls_challenge_fn)(void *store, const char *name);
+
 struct sf_tls_config {
 	/* --acme-hostnames as given; entries that are not valid host names are dropped, as
 	 * autocert's HostWhitelist drops what IDNA rejects. Copied. */
 	const char *const *hostnames;
 	size_t n_hostnames;
 	sf_tls_lookup_fn lookup;
+	sf_tls_challenge_fn challenge;	/* may be NULL */
 	void *store;
 	/* Do not log failed handshakes (Go's net/http logs "http: TLS handshake error from ..."). */
 	bool quiet;
@@ -72,10 +78,13 @@ void sf_tls_resume(struct sf_tls_ctx *ctx, const char *name);
 
 /* Handshake outcome. Success: error is NULL and the caller owns ssl and fd (wrap them with
  * sf_conn_new_transport(base, fd, &sf_tls_transport, ssl, ...)). Failure: ssl is NULL, fd is
- * already closed (-1 given) and error says why: "missing server name" and the other
- * certificate-selection reasons ("tls: ..."), "handshake timeout", "EOF", "tls: <OpenSSL reason>",
- * or "client sent an HTTP request to an HTTPS server" (that one got Go's 400 answer and is not
- * logged). The handshake object is gone when this runs. */
+ * already closed (-1 given) and error says why: "tls: missing server name" and the other
+ * certificate-selection reasons, "handshake timeout", "EOF", "read: connection reset by peer",
+ * "tls: <OpenSSL reason>",
+ * "client sent an HTTP request to an HTTPS server" (that one got Go's 400 answer), or "tls:
+ * acme-tls/1 challenge answered" (a TLS-ALPN-01 validation got its certificate: the connection
+ * carries nothing else); those last two are not logged. The handshake object is gone when this
+ * runs. */
 typedef void (*sf_tls_done_fn)(void *arg, SSL *ssl, int fd, const char *error);
 
 /* Runs a server handshake on fd (taken over, made non-blocking) on base, without blocking.

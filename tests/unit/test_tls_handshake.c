@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <openssl/sha.h>
 
 #include "lib/log.h"
@@ -30,6 +31,8 @@ struct store {
 	atomic_int rsa_lookups;
 	atomic_bool pending;			/* answer "pending" for names it lacks */
 	struct sf_tls_cert *publish_inside;	/* publish and resume from inside the lookup */
+	struct sf_tls_cert *challenge;		/* what store_challenge answers */
+	atomic_int challenge_asks;
 };
 
 static struct sf_tls_cert *store_lookup(void *arg, const char *name, bool want_rsa, bool *pending)
@@ -52,6 +55,13 @@ static struct sf_tls_cert *store_lookup(void *arg, const char *name, bool want_r
 	return NULL;
 }
 
+static struct sf_tls_cert *store_challenge(void *arg, const char *name)
+{
+	struct store *s = arg;
+	atomic_fetch_add(&s->challenge_asks, 1);
+	return s->challenge && strcmp(name, NAME) == 0 ? sf_tls_cert_ref(s->challenge) : NULL;
+}
+
 static struct {
 	struct tls_test_pki pki;
 	struct store store;
@@ -63,6 +73,7 @@ static struct {
 static int group_setup(void **state)
 {
 	(void)state;
+	signal(SIGPIPE, SIG_IGN);
 	tls_test_pki_init(&F.pki);
 	F.store.table = sf_tls_table_new(16);
 	struct sf_tls_cert *ec = tls_test_leaf(&F.pki, NAME, false);
@@ -75,7 +86,7 @@ static int group_setup(void **state)
 
 	const char *hosts[] = { NAME, PENDING_NAME, "192.0.2.1" };
 	struct sf_tls_config cfg = { .hostnames = hosts, .n_hostnames = 3, .lookup = store_lookup,
-				     .store = &F.store, .quiet = true };
+				     .challenge = store_challenge, .store = &F.store, .quiet = true };
 	char err[256] = "";
 	F.ctx = sf_tls_ctx_new(&cfg, err, sizeof err);
 	if (!F.ctx) {
@@ -105,6 +116,8 @@ static int reset(void **state)
 	atomic_store(&F.store.rsa_lookups, 0);
 	atomic_store(&F.store.pending, false);
 	F.store.publish_inside = NULL;
+	F.store.challenge = NULL;
+	atomic_store(&F.store.challenge_asks, 0);
 	sf_tls_table_put(F.store.table, PENDING_NAME, NULL);
 	sf_tls_ctx_set_challenge(F.ctx, NAME, NULL);
 	ERR_clear_error();
@@ -196,6 +209,24 @@ static void test_tls12(void **state)
 	assert_int_equal(SSL_CIPHER_get_auth_nid(cipher), NID_auth_ecdsa);
 	assert_true(SSL_CIPHER_is_aead(cipher));
 	assert_null(SSL_get_current_compression(o.ssl));
+	tls_client_free(&c);
+	tls_test_outcome_free(&o);
+}
+
+/* A key share the server does not take: HelloRetryRequest, a second ClientHello, a second run of
+ * the certificate choice. */
+static void test_hello_retry_request(void **state)
+{
+	(void)state;
+	struct tls_client c = client_for(NAME);
+	c.groups = "ffdhe2048:P-256";
+	struct tls_test_outcome o;
+	run(&c, 0, &o);
+	assert_served(&c, &o);
+	assert_int_equal(c.version, TLS1_3_VERSION);
+	assert_int_equal(peer_key_type(&c), EVP_PKEY_EC);
+	assert_int_equal(SSL_get_negotiated_group(o.ssl), NID_X9_62_prime256v1);
+	assert_int_equal(atomic_load(&F.store.lookups), 2);
 	tls_client_free(&c);
 	tls_test_outcome_free(&o);
 }
@@ -463,13 +494,28 @@ static void test_acme_tls_alpn(void **state)
 	c.alpn = "acme-tls/1";
 	struct tls_test_outcome o;
 	run(&c, 0, &o);
-	assert_served(&c, &o);
+	assert_true(c.ok);
 	assert_string_equal(c.alpn_selected, "acme-tls/1");
 	assert_int_equal(X509_cmp(c.peer, sf_tls_cert_leaf(challenge)), 0);
 	check_acme_extension(c.peer);
 	assert_int_equal(atomic_load(&F.store.lookups), 0);
+	/* the server closes it at once: nothing else is served on such a connection */
+	assert_null(o.ssl);
+	assert_int_equal(o.fd, -1);
+	assert_string_equal(o.error, "tls: acme-tls/1 challenge answered");
 	tls_client_free(&c);
-	tls_test_outcome_free(&o);
+
+	/* the same over TLS 1.2 */
+	c = client_for(NAME);
+	c.alpn = "acme-tls/1";
+	c.max_version = TLS1_2_VERSION;
+	run(&c, 0, &o);
+	assert_true(c.ok);
+	assert_int_equal(c.version, TLS1_2_VERSION);
+	assert_string_equal(c.alpn_selected, "acme-tls/1");
+	check_acme_extension(c.peer);
+	assert_string_equal(o.error, "tls: acme-tls/1 challenge answered");
+	tls_client_free(&c);
 
 	/* acme-tls/1 among others: an ordinary client, the ordinary certificate */
 	c = client_for(NAME);
@@ -483,12 +529,28 @@ static void test_acme_tls_alpn(void **state)
 	tls_client_free(&c);
 	tls_test_outcome_free(&o);
 
-	/* withdrawn */
+	/* the registry comes first: the store was not asked */
+	assert_int_equal(atomic_load(&F.store.challenge_asks), 0);
+
+	/* withdrawn: then the store is asked, and has none */
 	assert_int_equal(sf_tls_ctx_set_challenge(F.ctx, NAME, NULL), 0);
 	c = client_for(NAME);
 	c.alpn = "acme-tls/1";
 	run(&c, 0, &o);
 	assert_refused(&c, &o, "tls: no challenge certificate for example.com");
+	assert_int_equal(atomic_load(&F.store.challenge_asks), 1);
+
+	/* a store that keeps challenge certificates itself */
+	F.store.challenge = challenge;
+	c = client_for(NAME);
+	c.alpn = "acme-tls/1";
+	run(&c, 0, &o);
+	assert_true(c.ok);
+	assert_string_equal(c.alpn_selected, "acme-tls/1");
+	check_acme_extension(c.peer);
+	assert_string_equal(o.error, "tls: acme-tls/1 challenge answered");
+	assert_int_equal(atomic_load(&F.store.challenge_asks), 2);
+	tls_client_free(&c);
 	sf_tls_cert_unref(challenge);
 }
 
@@ -666,6 +728,15 @@ static void test_eof_during_handshake(void **state)
 	close(r.client_fd);
 	TLS_RUN_UNTIL(&F.loop, r.o.done);
 	assert_string_equal(r.o.error, "EOF");
+
+	/* a reset instead of a FIN */
+	raw_start(&r, 0);
+	raw_send(&r, "\x16\x03\x01\x02\x00\x01", 6);
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	assert_int_equal(setsockopt(r.client_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+	close(r.client_fd);
+	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	assert_string_equal(r.o.error, "read: connection reset by peer");
 }
 
 static void test_garbage(void **state)
@@ -831,6 +902,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_tls13_ecdsa),
 		T(test_tls12),
+		T(test_hello_retry_request),
 		T(test_old_versions_and_cbc_refused),
 		T(test_session_resumption),
 		T(test_sni_normalized),
