@@ -14,6 +14,7 @@
 
 struct event_base;
 struct sf_server;
+struct sf_tls_ctx;
 
 struct sf_server_config {
 	/* Where tor is. ExtORPort is used when has_extorport and cookie_path are set, else ORPort. */
@@ -28,6 +29,9 @@ struct sf_server_config {
 	const char *orport_srcaddr;
 	/* Number of shard threads; 0 = number of online CPUs. */
 	unsigned num_shards;
+	/* wss://: every connection first completes a TLS handshake with this context (see
+	 * src/tls/tls.h; the caller keeps it alive until sf_server_free). NULL: plain ws://. */
+	struct sf_tls_ctx *tls;
 };
 
 /* Creates the server and starts its shard threads. Returns NULL with a message in err. */
@@ -35,7 +39,7 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 				char *err, size_t errlen);
 
 /* Accepts WebSocket connections on an already listening, non-blocking socket, which the server
- * then owns. Plain HTTP (wss:// is terminated in front of the same code path). */
+ * then owns (TLS first when the configuration has a TLS context). */
 int sf_server_add_listener(struct sf_server *srv, int listen_fd);
 
 /* Counters for the daily statistics line: smux streams handed to the ORPort dialer, and how many

@@ -10,6 +10,7 @@
 #include "http/upgrade.h"
 #include "lib/log.h"
 #include "net/conn.h"
+#include "tls/tls.h"
 #include "tor/useraddr.h"
 #include "turbotunnel/encap.h"
 #include "ws/ws.h"
@@ -25,6 +26,7 @@ struct sf_front_conn {
 	struct sf_front_conn *next, *prev;
 	struct sf_server *srv;
 	struct sf_conn *conn;
+	struct sf_tls_handshake *tls_hs;	/* while the TLS handshake runs */
 	struct sf_http_upgrade *http;
 	struct sf_ws *ws;
 	struct sf_tt_preamble preamble;
@@ -50,6 +52,8 @@ static void front_unlink(struct sf_front_conn *fc)
 static void front_release(struct sf_front_conn *fc, bool flush)
 {
 	front_unlink(fc);
+	if (fc->tls_hs)
+		sf_tls_handshake_cancel(fc->tls_hs);
 	if (fc->conn) {
 		if (flush)
 			sf_conn_close_flush(fc->conn, CLOSE_FLUSH_MS);
@@ -224,28 +228,49 @@ static const struct sf_conn_callbacks front_conn_callbacks = {
 	.on_close = conn_on_close,
 };
 
+/* The TLS handshake ended (the TLS layer has logged a failure, as Go's net/http does). */
+static void on_tls_done(void *arg, SSL *ssl, int fd, const char *error)
+{
+	struct sf_front_conn *fc = arg;
+	fc->tls_hs = NULL;
+	if (error) {
+		front_release(fc, false);
+		return;
+	}
+	fc->conn = sf_conn_new_transport(fc->srv->base, fd, &sf_tls_transport, ssl,
+					 &front_conn_callbacks, fc);
+	if (!fc->conn) {
+		front_release(fc, false);
+		return;
+	}
+	sf_conn_set_deadline(fc->conn, REQUEST_DEADLINE_MS);
+}
+
 void sf_front_accept(struct sf_server *srv, int fd)
 {
 	struct sf_front_conn *fc = calloc(1, sizeof *fc);
-	if (!fc) {
+	if (!fc || !(fc->http = sf_http_upgrade_new())) {
+		free(fc);
 		close(fd);
 		return;
 	}
 	fc->srv = srv;
-	fc->http = sf_http_upgrade_new();
-	fc->conn = sf_conn_new(srv->base, fd, &front_conn_callbacks, fc);
-	if (!fc->http || !fc->conn) {
-		if (fc->conn)
-			sf_conn_close(fc->conn);
-		if (fc->http)
-			sf_http_upgrade_free(fc->http);
-		free(fc);
-		return;
-	}
 	fc->next = srv->front_conns;
 	if (fc->next)
 		fc->next->prev = fc;
 	srv->front_conns = fc;
+	if (srv->tls) {
+		fc->tls_hs = sf_tls_accept(srv->base, fd, srv->tls, SF_TLS_HANDSHAKE_TIMEOUT_MS,
+					   on_tls_done, fc);
+		if (!fc->tls_hs)
+			front_release(fc, false); /* sf_tls_accept closed fd */
+		return;
+	}
+	fc->conn = sf_conn_new(srv->base, fd, &front_conn_callbacks, fc);
+	if (!fc->conn) {
+		front_release(fc, false);
+		return;
+	}
 	sf_conn_set_deadline(fc->conn, REQUEST_DEADLINE_MS);
 }
 

@@ -26,6 +26,7 @@ struct sf_server {
 	unsigned nshards;
 	struct sf_shard **shards;
 	struct sf_shard_counters counters;
+	struct sf_tls_ctx *tls;			/* NULL: plain ws:// */
 	struct sf_front_conn *front_conns;	/* connections not yet handed over */
 	uint64_t last_accept_error_ms;
 };

@@ -68,6 +68,7 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	srv->tor.orport = cfg->orport;
 	srv->tor.orport_len = cfg->orport_len;
 	srv->tor.transport = "snowflake";
+	srv->tls = cfg->tls;
 	if (cfg->cookie_path) {
 		srv->cookie_path = strdup(cfg->cookie_path);
 		srv->tor.cookie_path = srv->cookie_path;
