@@ -12,8 +12,12 @@
 #include "lib/flags.h"
 #include "lib/log.h"
 #include "net/listener.h"
+#include "acme/client.h"
+#include "acme/manager.h"
 #include "pt/env.h"
 #include "pt/output.h"
+#include "server/certs.h"
+#include "server/http01.h"
 #include "snowflake/server.h"
 #include "tor/srcaddr.h"
 
@@ -37,11 +41,25 @@ struct options {
 	const char *log_path;
 	bool unsafe_logging;
 	bool version;
+	/* beyond upstream: for tests and private CAs */
+	const char *acme_directory;
+	const char *acme_ca_file;
+	const char *acme_http_port_text;
+	const char *acme_renew_before_text;
+	unsigned acme_http_port;
+	uint64_t acme_renew_before_ms;
 };
+
+#define MAX_HOSTNAMES 64
 
 struct app {
 	struct event_base *base;
 	struct sf_server *server;
+	struct sf_certs *certs;			/* TLS mode */
+	struct sf_http01 *http01;		/* TLS mode: the port-80 listener */
+	const char *hostnames[MAX_HOSTNAMES];	/* --acme-hostnames split on ',', untrimmed */
+	size_t n_hostnames;
+	char *hostnames_buf;
 	struct event *sigterm, *sigint, *sigusr1, *stdin_ev, *stats_ev;
 	uint64_t last_stats_ms;
 	const char *exit_reason;
@@ -67,9 +85,34 @@ static void parse_flags(int argc, char **argv, struct options *o)
 	sf_flags_bool(&fs, &o->unsafe_logging, "unsafe-logging", false,
 		      "prevent logs from being scrubbed");
 	sf_flags_bool(&fs, &o->version, "version", false, "display version info to stderr and quit");
+	sf_flags_string(&fs, &o->acme_directory, "acme-directory", SF_ACME_DEFAULT_DIRECTORY,
+			"ACME directory `URL` of the certificate authority");
+	sf_flags_string(&fs, &o->acme_ca_file, "acme-ca-file", "",
+			"PEM `file` of CA certificates to trust for the ACME API (default: the system's)");
+	sf_flags_string(&fs, &o->acme_http_port_text, "acme-http-port", "80",
+			"`port` of the HTTP-01 ACME listener");
+	sf_flags_string(&fs, &o->acme_renew_before_text, "acme-renew-before", "720h",
+			"renew certificates this `duration` before they expire");
 	int positional;
+	char *end;
 	switch (sf_flags_parse(&fs, argc - 1, argv + 1, &positional)) {
 	case SF_FLAGS_OK:
+		/* Go's flag.Uint and flag.Duration reject bad values while parsing: exit 2 too. */
+		errno = 0;
+		unsigned long port = strtoul(o->acme_http_port_text, &end, 10);
+		if (errno || *end || !o->acme_http_port_text[0] || port > 65535) {
+			fprintf(stderr, "invalid value \"%s\" for flag -acme-http-port: parse error\n",
+				o->acme_http_port_text);
+			usage(stderr, &fs, argv[0]);
+			exit(2);
+		}
+		o->acme_http_port = (unsigned)port;
+		if (sf_acme_parse_duration(o->acme_renew_before_text, &o->acme_renew_before_ms) < 0) {
+			fprintf(stderr, "invalid value \"%s\" for flag -acme-renew-before: parse error\n",
+				o->acme_renew_before_text);
+			usage(stderr, &fs, argv[0]);
+			exit(2);
+		}
 		return;
 	case SF_FLAGS_HELP:
 		usage(stderr, &fs, argv[0]);
@@ -134,12 +177,29 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 			   const struct sf_pt_server_info *info, const struct sf_pt_bindaddr *b)
 {
 	char err[512];
-	if (!o->disable_tls) {
-		/* wss:// with ACME certificates is not built yet: say so where tor logs it. */
-		sf_logf("error opening listener: TLS with ACME is not implemented yet; use --disable-tls");
-		sf_pt_smethod_error(stdout, METHOD_NAME,
-				    "TLS with ACME is not implemented yet; use --disable-tls");
-		return false;
+	if (!o->disable_tls && !app->http01) {
+		/* HTTP-01 only works on port 80 of the same address; opened once, for the first
+		 * bindaddr, and its failure is that bindaddr's SMETHOD-ERROR. */
+		struct sockaddr_storage a80 = b->addr;
+		if (a80.ss_family == AF_INET)
+			((struct sockaddr_in *)&a80)->sin_port = htons((uint16_t)o->acme_http_port);
+		else
+			((struct sockaddr_in6 *)&a80)->sin6_port = htons((uint16_t)o->acme_http_port);
+		sf_logf("Starting HTTP-01 ACME listener");
+		int fd80 = sf_net_listen((const struct sockaddr *)&a80, b->addrlen, err, sizeof err);
+		struct sf_http01_hooks hooks;
+		sf_certs_http01_hooks(app->certs, &hooks);
+		if (fd80 >= 0)
+			app->http01 = sf_http01_new(app->base, fd80, &hooks);
+		if (!app->http01) {
+			if (fd80 >= 0)
+				snprintf(err, sizeof err, "out of memory");
+			sf_logf("error opening HTTP-01 ACME listener: %s", err);
+			char msg[600];
+			snprintf(msg, sizeof msg, "HTTP-01 ACME listener: %s", err);
+			sf_pt_smethod_error(stdout, METHOD_NAME, msg);
+			return false;
+		}
 	}
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&b->addr;
 	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&b->addr;
@@ -158,6 +218,7 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		.has_orport = info->has_orport,
 		.orport = info->orport,
 		.orport_len = info->orport_len,
+		.tls = app->certs ? sf_certs_tls(app->certs) : NULL,
 	};
 	const char *srcaddr = sf_pt_args_get(b->options, "orport-srcaddr");
 	if (srcaddr) {
@@ -182,7 +243,7 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		cfg.num_shards = (unsigned)n;
 	}
 
-	sf_logf("listening with plain HTTP on %s", b->addr_text);
+	sf_logf("listening with %s on %s", o->disable_tls ? "plain HTTP" : "HTTPS", b->addr_text);
 	int fd = sf_net_listen((const struct sockaddr *)&b->addr, b->addrlen, err, sizeof err);
 	if (fd < 0) {
 		sf_logf("error opening listener: %s", err);
@@ -201,11 +262,67 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 	sf_server_add_listener(app->server, fd);
 
 	struct sf_pt_args *args = sf_pt_args_new();
-	if (args)
+	if (args && o->disable_tls) {
 		sf_pt_args_add(args, "tls", "no");
+	} else if (args) {
+		sf_pt_args_add(args, "tls", "yes");
+		for (size_t i = 0; i < app->n_hostnames; i++)
+			sf_pt_args_add(args, "hostname", app->hostnames[i]);
+	}
 	sf_pt_smethod_args(stdout, METHOD_NAME, b->addr_text, args);
 	sf_pt_args_free(args);
 	return true;
+}
+
+/* strings.Split(s, ","): no trimming, empty entries kept. */
+static void split_hostnames(struct app *app, const char *s)
+{
+	app->hostnames_buf = strdup(s);
+	char *p = app->hostnames_buf;
+	while (p && app->n_hostnames < MAX_HOSTNAMES) {
+		app->hostnames[app->n_hostnames++] = p;
+		p = strchr(p, ',');
+		if (p)
+			*p++ = '\0';
+	}
+}
+
+/* Step 6 of upstream's main: hostnames, certificate cache in the state dir, the manager. */
+static int setup_tls(struct app *app, const struct options *o)
+{
+	split_hostnames(app, o->acme_hostnames);
+	char list[4096];
+	size_t off = 0;
+	for (size_t i = 0; i < app->n_hostnames && off < sizeof list; i++)
+		off += (size_t)snprintf(list + off, sizeof list - off, "%s\"%s\"", i ? " " : "",
+					app->hostnames[i]);
+	sf_logf("ACME hostnames: [%s]", list);
+
+	char *state_dir = NULL, *why = NULL, *cache_dir = NULL;
+	if (sf_pt_make_state_dir(sf_pt_process_getenv, NULL, stdout, &state_dir, &why) == 0) {
+		cache_dir = sf_pt_path_join(state_dir, "snowflake-certificate-cache");
+		sf_logf("caching ACME certificates in directory \"%s\"", cache_dir);
+	} else {
+		sf_logf("disabling ACME certificate cache: %s", why ? why : "out of memory");
+	}
+	struct sf_certs_config cc = {
+		.hostnames = app->hostnames,
+		.n_hostnames = app->n_hostnames,
+		.email = o->acme_email,
+		.directory_url = o->acme_directory,
+		.ca_file = o->acme_ca_file[0] ? o->acme_ca_file : NULL,
+		.cache_dir = cache_dir,
+		.renew_before_ms = o->acme_renew_before_ms,
+		.http01 = true,
+	};
+	char err[512];
+	app->certs = sf_certs_new(&cc, err, sizeof err);
+	if (!app->certs)
+		sf_logf("cannot set up ACME certificates: %s", err);
+	free(state_dir);
+	free(why);
+	free(cache_dir);
+	return app->certs ? 0 : -1;
 }
 
 static void watch_process_events(struct app *app, bool exit_on_stdin_close)
@@ -267,10 +384,15 @@ int main(int argc, char **argv)
 		sf_logf("cannot create the event loop");
 		return 1;
 	}
+	bool tls_ok = o.disable_tls || setup_tls(&app, &o) == 0;
 	for (size_t i = 0; i < info.n_bindaddrs; i++) {
 		const struct sf_pt_bindaddr *b = &info.bindaddrs[i];
 		if (strcmp(b->method, METHOD_NAME) != 0) {
 			sf_pt_smethod_error(stdout, b->method, "no such method");
+			continue;
+		}
+		if (!tls_ok) {
+			sf_pt_smethod_error(stdout, METHOD_NAME, "cannot set up ACME certificates");
 			continue;
 		}
 		start_bindaddr(&app, &o, &info, b);
@@ -292,6 +414,9 @@ int main(int argc, char **argv)
 
 	if (app.server)
 		sf_server_free(app.server);
+	sf_http01_free(app.http01);
+	sf_certs_free(app.certs);
+	free(app.hostnames_buf);
 	if (app.stdin_ev)
 		event_free(app.stdin_ev);
 	event_free(app.sigterm);

@@ -128,9 +128,9 @@ static void withdraw(void *arg, const struct sf_acme_challenge *ch)
 	sf_acme_cache_delete(m->cache_dir, key, why, sizeof why);
 }
 
-const struct sf_acme_challenge_ops manager_challenge_ops = { publish, withdraw, NULL };
+const struct sf_acme_challenge_ops sf_acme_manager_challenge_ops = { publish, withdraw, NULL };
 
-void manager_challenges_clear(struct sf_acme_manager *m)
+void sf_acme_manager_challenges_clear(struct sf_acme_manager *m)
 {
 	for (size_t i = 0; i < MANAGER_MAX_CHALLENGES; i++) {
 		free(m->tokens[i].key_authorization);

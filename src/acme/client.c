@@ -132,7 +132,7 @@ bool sf_acme_error_is(const struct sf_acme_error *e, const char *short_type)
 	return strncmp(e->type, SF_ACME_PROBLEM_PREFIX, n) == 0 && strcmp(e->type + n, short_type) == 0;
 }
 
-int client_fail(struct sf_acme_client *c, const char *fmt, ...)
+int sf_acme_client_fail(struct sf_acme_client *c, const char *fmt, ...)
 {
 	memset(&c->err, 0, sizeof c->err);
 	c->err.retry_after_s = -1;
@@ -152,7 +152,7 @@ static void copy_clean(char *out, size_t cap, const char *in)
 	out[o] = '\0';
 }
 
-void client_problem(struct sf_acme_client *c, long status, json_t *problem, long retry_after,
+void sf_acme_client_problem(struct sf_acme_client *c, long status, json_t *problem, long retry_after,
 		    const char *what)
 {
 	struct sf_acme_error *e = &c->err;
@@ -180,21 +180,21 @@ void client_problem(struct sf_acme_client *c, long status, json_t *problem, long
 		 e->type[0] ? e->type : "error", e->detail[0] ? e->detail : "(no detail)", subtext, retry_text);
 }
 
-int client_wait(struct sf_acme_client *c, unsigned ms, const char *what)
+int sf_acme_client_wait(struct sf_acme_client *c, unsigned ms, const char *what)
 {
 	if (c->deadline_ms && sf_clock_ms() + ms > c->deadline_ms)
-		return client_fail(c, "acme: %s: gave up, the %u ms budget of this issuance is spent", what,
+		return sf_acme_client_fail(c, "acme: %s: gave up, the %u ms budget of this issuance is spent", what,
 				   c->cfg.issue_timeout_ms);
 	if (c->cfg.sleep_ms) {
 		if (c->cfg.sleep_ms(c->cfg.hook_arg, ms))
-			return client_fail(c, "acme: %s: cancelled", what);
+			return sf_acme_client_fail(c, "acme: %s: cancelled", what);
 		return 0;
 	}
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 	if (c->cfg.cancelled && c->cfg.cancelled(c->cfg.hook_arg))
-		return client_fail(c, "acme: %s: cancelled", what);
+		return sf_acme_client_fail(c, "acme: %s: cancelled", what);
 	return 0;
 }
 
@@ -203,9 +203,9 @@ static int http(struct sf_acme_client *c, const struct sf_acme_http_request *req
 {
 	char err[600];
 	if (c->cfg.cancelled && c->cfg.cancelled(c->cfg.hook_arg))
-		return client_fail(c, "acme: %s: cancelled", what);
+		return sf_acme_client_fail(c, "acme: %s: cancelled", what);
 	if (c->cfg.http(c->cfg.http_arg, req, resp, err, sizeof err))
-		return client_fail(c, "acme: %s: %s", what, err);
+		return sf_acme_client_fail(c, "acme: %s: %s", what, err);
 	return 0;
 }
 
@@ -226,11 +226,11 @@ static void answer_error(struct sf_acme_client *c, const struct sf_acme_http_res
 {
 	json_t *problem = parse_object(resp);
 	if (problem) {
-		client_problem(c, resp->status, problem, sf_acme_retry_after_seconds(resp->retry_after), what);
+		sf_acme_client_problem(c, resp->status, problem, sf_acme_retry_after_seconds(resp->retry_after), what);
 		json_decref(problem);
 		return;
 	}
-	client_fail(c, "acme: %s: HTTP %ld without a problem document", what, resp->status);
+	sf_acme_client_fail(c, "acme: %s: HTTP %ld without a problem document", what, resp->status);
 	c->err.http_status = resp->status;
 	c->err.retry_after_s = sf_acme_retry_after_seconds(resp->retry_after);
 }
@@ -258,7 +258,7 @@ static int fetch_directory(struct sf_acme_client *c)
 	const char *nonce = json_str(dir, "newNonce"), *account = json_str(dir, "newAccount"),
 		   *order = json_str(dir, "newOrder");
 	if (!nonce || !account || !order) {
-		client_fail(c, "acme: directory %s is not an RFC 8555 directory", c->directory_url);
+		sf_acme_client_fail(c, "acme: directory %s is not an RFC 8555 directory", c->directory_url);
 	} else {
 		c->new_nonce_url = strdup(nonce);
 		c->new_account_url = strdup(account);
@@ -267,7 +267,7 @@ static int fetch_directory(struct sf_acme_client *c)
 			c->have_directory = true;
 			rc = 0;
 		} else {
-			client_fail(c, "acme: out of memory");
+			sf_acme_client_fail(c, "acme: out of memory");
 		}
 	}
 	json_decref(dir);
@@ -282,13 +282,13 @@ static int fetch_nonce(struct sf_acme_client *c)
 	struct sf_acme_http_response resp = { 0 };
 	int rc = http(c, &req, &resp, "newNonce");
 	if (rc == 0 && !resp.replay_nonce[0])
-		rc = client_fail(c, "acme: newNonce: HTTP %ld without a Replay-Nonce", resp.status);
+		rc = sf_acme_client_fail(c, "acme: newNonce: HTTP %ld without a Replay-Nonce", resp.status);
 	take_nonce(c, &resp);
 	sf_acme_http_response_reset(&resp);
 	return rc;
 }
 
-int client_post(struct sf_acme_client *c, const char *url, const char *payload_json, bool use_jwk,
+int sf_acme_client_post(struct sf_acme_client *c, const char *url, const char *payload_json, bool use_jwk,
 		const char *accept, const char *what, struct sf_acme_http_response *resp)
 {
 	int bad_nonces = 0, server_errors = 0;
@@ -298,7 +298,7 @@ int client_post(struct sf_acme_client *c, const char *url, const char *payload_j
 		char *jws = sf_acme_jws(c->key, use_jwk ? NULL : c->kid, c->nonce, url, payload_json);
 		c->nonce[0] = '\0'; /* single use, whatever happens next */
 		if (!jws)
-			return client_fail(c, "acme: %s: cannot sign the request", what);
+			return sf_acme_client_fail(c, "acme: %s: cannot sign the request", what);
 		struct sf_acme_http_request req = {
 			.method = "POST", .url = url, .body = jws, .body_len = strlen(jws), .accept = accept,
 		};
@@ -321,7 +321,7 @@ int client_post(struct sf_acme_client *c, const char *url, const char *payload_j
 			if (delay > c->cfg.max_retry_after_ms)
 				delay = c->cfg.max_retry_after_ms;
 			struct sf_acme_error saved = c->err;
-			if (client_wait(c, delay, what)) {
+			if (sf_acme_client_wait(c, delay, what)) {
 				c->err = saved; /* the CA's answer says more than "budget spent" */
 				return -1;
 			}
@@ -336,14 +336,14 @@ int client_post(struct sf_acme_client *c, const char *url, const char *payload_j
 	}
 }
 
-json_t *client_post_json(struct sf_acme_client *c, const char *url, const char *payload_json,
+json_t *sf_acme_client_post_json(struct sf_acme_client *c, const char *url, const char *payload_json,
 			 const char *what, struct sf_acme_http_response *resp)
 {
-	if (client_post(c, url, payload_json, false, NULL, what, resp))
+	if (sf_acme_client_post(c, url, payload_json, false, NULL, what, resp))
 		return NULL;
 	json_t *j = parse_object(resp);
 	if (!j)
-		client_fail(c, "acme: %s: the answer is not a JSON object", what);
+		sf_acme_client_fail(c, "acme: %s: the answer is not a JSON object", what);
 	return j;
 }
 
@@ -363,28 +363,28 @@ int sf_acme_client_register(struct sf_acme_client *c)
 	char *payload = json_dumps(acct, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(acct);
 	if (!payload)
-		return client_fail(c, "acme: out of memory");
+		return sf_acme_client_fail(c, "acme: out of memory");
 	struct sf_acme_http_response resp = { 0 };
-	int rc = client_post(c, c->new_account_url, payload, true, NULL, "newAccount", &resp);
+	int rc = sf_acme_client_post(c, c->new_account_url, payload, true, NULL, "newAccount", &resp);
 	free(payload);
 	if (rc == 0 && (resp.status == 200 || resp.status == 201) && resp.location[0]) {
 		c->kid = strdup(resp.location);
-		rc = c->kid ? 0 : client_fail(c, "acme: out of memory");
+		rc = c->kid ? 0 : sf_acme_client_fail(c, "acme: out of memory");
 	} else if (rc == 0) {
-		rc = client_fail(c, "acme: newAccount: unexpected HTTP %ld (Location %s)", resp.status,
+		rc = sf_acme_client_fail(c, "acme: newAccount: unexpected HTTP %ld (Location %s)", resp.status,
 				 resp.location[0] ? "present" : "missing");
 	}
 	sf_acme_http_response_reset(&resp);
 	return rc;
 }
 
-json_t *client_poll(struct sf_acme_client *c, const char *url, const char *done1, const char *done2,
+json_t *sf_acme_client_poll(struct sf_acme_client *c, const char *url, const char *done1, const char *done2,
 		    const char *what)
 {
 	unsigned delay = c->cfg.poll_interval_ms;
 	for (;;) {
 		struct sf_acme_http_response resp = { 0 };
-		json_t *obj = client_post_json(c, url, NULL, what, &resp);
+		json_t *obj = sf_acme_client_post_json(c, url, NULL, what, &resp);
 		long retry_after = sf_acme_retry_after_seconds(resp.retry_after);
 		sf_acme_http_response_reset(&resp);
 		if (!obj)
@@ -400,9 +400,9 @@ json_t *client_poll(struct sf_acme_client *c, const char *url, const char *done1
 				if (!problem)
 					problem = json_object_get(ch, "error");
 			if (problem) {
-				client_problem(c, 0, problem, -1, what);
+				sf_acme_client_problem(c, 0, problem, -1, what);
 			} else {
-				client_fail(c, "acme: %s: status %s", what, status ? status : "(missing)");
+				sf_acme_client_fail(c, "acme: %s: status %s", what, status ? status : "(missing)");
 			}
 			json_decref(obj);
 			return NULL;
@@ -415,7 +415,7 @@ json_t *client_poll(struct sf_acme_client *c, const char *url, const char *done1
 				       : (unsigned)retry_after * 1000;
 		else if (delay < CLIENT_POLL_MAX_MS)
 			delay = delay * 2 > CLIENT_POLL_MAX_MS ? CLIENT_POLL_MAX_MS : delay * 2;
-		if (client_wait(c, wait, what))
+		if (sf_acme_client_wait(c, wait, what))
 			return NULL;
 	}
 }

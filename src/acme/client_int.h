@@ -28,28 +28,28 @@ struct sf_acme_client {
 };
 
 /* Local failure (no CA answer involved). Always returns -1. */
-int client_fail(struct sf_acme_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sf_acme_client_fail(struct sf_acme_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Signed POST to url: payload_json NULL = POST-as-GET; jwk instead of kid when use_jwk. Retries
  * badNonce (with the nonce of the error reply) and 5xx, bounded. 0 with a 2xx/3xx answer in
  * resp; -1 with c->err set ("<what>: <status> <type>: <detail>"). */
-int client_post(struct sf_acme_client *c, const char *url, const char *payload_json, bool use_jwk,
+int sf_acme_client_post(struct sf_acme_client *c, const char *url, const char *payload_json, bool use_jwk,
 		const char *accept, const char *what, struct sf_acme_http_response *resp);
 
-/* client_post + JSON object body. NULL with c->err on failure. */
-json_t *client_post_json(struct sf_acme_client *c, const char *url, const char *payload_json,
+/* sf_acme_client_post + JSON object body. NULL with c->err on failure. */
+json_t *sf_acme_client_post_json(struct sf_acme_client *c, const char *url, const char *payload_json,
 			 const char *what, struct sf_acme_http_response *resp);
 
 /* Polls url (POST-as-GET) until its "status" is done1 or done2 (may be NULL); "invalid" or an
  * unexpected status fails (the object's "error" goes into c->err). Honours Retry-After. */
-json_t *client_poll(struct sf_acme_client *c, const char *url, const char *done1, const char *done2,
+json_t *sf_acme_client_poll(struct sf_acme_client *c, const char *url, const char *done1, const char *done2,
 		    const char *what);
 
 /* Sleeps ms within the current deadline; -1 (c->err set) when the deadline or a cancel hits. */
-int client_wait(struct sf_acme_client *c, unsigned ms, const char *what);
+int sf_acme_client_wait(struct sf_acme_client *c, unsigned ms, const char *what);
 
 /* Fills c->err from an RFC 7807 problem object (type, detail, subproblems), prefixed by what. */
-void client_problem(struct sf_acme_client *c, long status, json_t *problem, long retry_after,
+void sf_acme_client_problem(struct sf_acme_client *c, long status, json_t *problem, long retry_after,
 		    const char *what);
 
 static inline const char *json_str(json_t *o, const char *key)

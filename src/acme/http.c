@@ -134,8 +134,10 @@ int sf_acme_curl_request(void *arg, const struct sf_acme_http_request *req,
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->opt.connect_timeout_ms ? c->opt.connect_timeout_ms : 10000));
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->opt.request_timeout_ms ? c->opt.request_timeout_ms : 30000));
+	long connect_ms = c->opt.connect_timeout_ms ? (long)c->opt.connect_timeout_ms : 10000;
+	long request_ms = c->opt.request_timeout_ms ? (long)c->opt.request_timeout_ms : 30000;
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, request_ms);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)SF_ACME_HTTP_BODY_MAX);
 	if (c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);

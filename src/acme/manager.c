@@ -33,19 +33,29 @@ static int copy_config(struct sf_acme_manager *m, const struct sf_acme_manager_c
 	c->retry_base_ms = c->retry_base_ms ? c->retry_base_ms : SF_ACME_RETRY_BASE_MS;
 	c->retry_jitter_ms = c->retry_jitter_ms == UINT64_MAX ? 0
 			     : c->retry_jitter_ms ? c->retry_jitter_ms : SF_ACME_RETRY_JITTER_MS;
-	if (!c->client.challenge_types) {
-		size_t n = 0;
+	/* The client is created later, on the worker: keep the type list in m, as literals. */
+	size_t n = 0;
+	if (c->client.challenge_types) {
+		for (size_t i = 0; c->client.challenge_types[i] && n < 2; i++) {
+			const char *t = c->client.challenge_types[i];
+			if (strcmp(t, "http-01") && strcmp(t, "tls-alpn-01")) {
+				snprintf(err, errlen, "acme: unsupported challenge type %s", t);
+				return -1;
+			}
+			m->types[n++] = strcmp(t, "http-01") ? "tls-alpn-01" : "http-01";
+		}
+	} else {
 		if (c->tlsalpn01_cert)
 			m->types[n++] = "tls-alpn-01";
 		if (c->http01)
 			m->types[n++] = "http-01";
-		m->types[n] = NULL;
-		if (n == 0) {
-			snprintf(err, errlen, "acme: neither HTTP-01 nor TLS-ALPN-01 can be answered");
-			return -1;
-		}
-		c->client.challenge_types = m->types;
 	}
+	m->types[n] = NULL;
+	if (n == 0) {
+		snprintf(err, errlen, "acme: neither HTTP-01 nor TLS-ALPN-01 can be answered");
+		return -1;
+	}
+	c->client.challenge_types = m->types;
 	/* the worker creates the client later: the caller's strings must not be needed by then */
 	struct sf_acme_client_config *cc = &c->client;
 	char **copies[] = { &m->directory_url, &m->ca_file, &m->email, &m->user_agent };
@@ -133,14 +143,15 @@ int sf_acme_manager_start(struct sf_acme_manager *m, char *err, size_t errlen)
 			sf_logf("acme: reading the cached %s certificate of %s: %s", kind_text(e->kind), e->name, why);
 		if (rc)
 			continue;
+		sf_logf("acme: using the cached %s certificate of %s", kind_text(e->kind), e->name);
 		pthread_mutex_lock(&m->lock);
 		e->cert = c;
-		e->renew_at_ms = sf_clock_ms() + manager_renew_delay_ms(m, c->not_after);
+		e->renew_at_ms = sf_clock_ms() + sf_acme_manager_renew_delay_ms(m, c->not_after);
 		pthread_mutex_unlock(&m->lock);
 		if (m->cfg.publish)
 			m->cfg.publish(m->cfg.publish_arg, e->name, e->kind, c);
 	}
-	if (pthread_create(&m->worker, NULL, manager_worker, m)) {
+	if (pthread_create(&m->worker, NULL, sf_acme_manager_worker, m)) {
 		snprintf(err, errlen, "acme: cannot start the worker thread");
 		return -1;
 	}
@@ -161,7 +172,7 @@ void sf_acme_manager_free(struct sf_acme_manager *m)
 	}
 	sf_acme_client_free(m->client);
 	EVP_PKEY_free(m->account_key);
-	manager_challenges_clear(m);
+	sf_acme_manager_challenges_clear(m);
 	for (size_t i = 0; m->entries && i < m->n_entries; i++)
 		sf_acme_cert_free(m->entries[i].cert);
 	for (size_t i = 0; i < m->n_hosts; i++)

@@ -11,7 +11,8 @@
  *     acme-tls/1;
  *   - sf_acme_manager_http01(): the HTTP-01 answer (reads the cache file on a memory miss).
  * New and renewed certificates are also pushed to the publish callback (on the worker thread;
- * on the caller's thread for certificates found in the cache by sf_acme_manager_start()).
+ * on the caller's thread for certificates found in the cache by sf_acme_manager_start()), and
+ * attempt_done reports the end of every attempt, failures included.
  *
  * Renewal: timer at NotAfter − renew_before − U[0, renew_jitter); the cache is re-read first (a
  * certificate written there by another instance is adopted when its own renewal point is more
@@ -53,7 +54,9 @@ struct sf_acme_manager_config {
 	const char *const *hostnames;       /* --acme-hostnames entries; invalid ones are dropped */
 	size_t n_hostnames;
 	struct sf_acme_client_config client; /* directory, CA file, email, timeouts...; its
-					      * challenge_types NULL: derived from the two below */
+					      * challenge_types NULL: derived from the two below
+					      * (tls-alpn-01 first, as autocert); sleep_ms,
+					      * cancelled and hook_arg are the manager's own */
 	bool http01;                        /* an HTTP-01 responder serves sf_acme_manager_http01() */
 	sf_acme_tlsalpn01_cert_fn tlsalpn01_cert; /* NULL: no tls-alpn-01 (e.g. sf_acme_tlsalpn01_cert) */
 	void *tlsalpn01_arg;
@@ -64,6 +67,11 @@ struct sf_acme_manager_config {
 	uint64_t retry_jitter_ms;   /* 0: SF_ACME_RETRY_JITTER_MS; UINT64_MAX: none */
 	sf_acme_publish_fn publish; /* may be NULL */
 	void *publish_arg;
+	/* After every attempt of the worker (first issuance or renewal), successful or not, once
+	 * lookups already see its outcome: the TLS layer's cue to wake handshakes suspended on
+	 * "pending" (sf_tls_resume). On the worker thread; may be NULL. */
+	void (*attempt_done)(void *arg, const char *name, enum sf_acme_cert_kind kind, bool ok);
+	void *attempt_done_arg;
 };
 
 struct sf_acme_manager;

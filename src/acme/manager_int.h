@@ -59,13 +59,13 @@ struct sf_acme_manager {
 };
 
 /* challenge.c */
-extern const struct sf_acme_challenge_ops manager_challenge_ops;
-void manager_challenges_clear(struct sf_acme_manager *m);
+extern const struct sf_acme_challenge_ops sf_acme_manager_challenge_ops;
+void sf_acme_manager_challenges_clear(struct sf_acme_manager *m);
 
 /* worker.c */
-void *manager_worker(void *arg);
+void *sf_acme_manager_worker(void *arg);
 /* Delay until NotAfter − renew_before − U[0, jitter), never negative. */
-uint64_t manager_renew_delay_ms(const struct sf_acme_manager *m, time_t not_after);
-uint64_t manager_random_below(uint64_t n);
+uint64_t sf_acme_manager_renew_delay_ms(const struct sf_acme_manager *m, time_t not_after);
+uint64_t sf_acme_random_below(uint64_t n);
 
 #endif

@@ -53,11 +53,11 @@ static void deactivate_abandoned(struct issue *is)
 	struct sf_acme_error saved = c->err;
 	for (size_t i = 0; i < is->n_abandoned; i++) {
 		struct sf_acme_http_response resp = { 0 };
-		json_t *z = client_post_json(c, is->abandoned[i], NULL, "authorization", &resp);
+		json_t *z = sf_acme_client_post_json(c, is->abandoned[i], NULL, "authorization", &resp);
 		const char *status = json_str(z, "status");
 		if (status && strcmp(status, "pending") == 0) {
 			sf_acme_http_response_reset(&resp);
-			client_post(c, is->abandoned[i], "{\"status\":\"deactivated\"}", false, NULL,
+			sf_acme_client_post(c, is->abandoned[i], "{\"status\":\"deactivated\"}", false, NULL,
 				    "deactivate authorization", &resp);
 		}
 		json_decref(z);
@@ -101,7 +101,7 @@ static int satisfy(struct issue *is, const char *authz_url)
 {
 	struct sf_acme_client *c = is->c;
 	struct sf_acme_http_response resp = { 0 };
-	json_t *z = client_post_json(c, authz_url, NULL, "authorization", &resp);
+	json_t *z = sf_acme_client_post_json(c, authz_url, NULL, "authorization", &resp);
 	sf_acme_http_response_reset(&resp);
 	if (!z)
 		return -1;
@@ -113,18 +113,21 @@ static int satisfy(struct issue *is, const char *authz_url)
 	const char *type = NULL;
 	json_t *ch = pick_challenge(is, z, &type);
 	if (!ch) {
-		if (is->failures[0])
-			client_fail(c, "acme: unable to satisfy the authorization for \"%s\": no challenge type left (%s)",
-				    is->name, is->failures);
-		else
-			client_fail(c, "acme: unable to satisfy the authorization for \"%s\": no viable challenge type found",
-				    is->name);
+		if (is->failures[0]) {
+			struct sf_acme_error last = c->err; /* keep the CA's reason machine-readable */
+			sf_acme_client_fail(c, "acme: unable to satisfy the authorization for \"%s\": "
+				    "no challenge type left (%s)", is->name, is->failures);
+			memcpy(c->err.type, last.type, sizeof last.type);
+			memcpy(c->err.detail, last.detail, sizeof last.detail);
+		} else
+			sf_acme_client_fail(c, "acme: unable to satisfy the authorization for \"%s\": "
+				    "no viable challenge type found", is->name);
 		json_decref(z);
 		return -1;
 	}
 	const char *token = json_str(ch, "token"), *url = json_str(ch, "url");
 	if (!token_ok(token) || !url) {
-		client_fail(c, "acme: %s challenge for \"%s\" without a valid token or url", type, is->name);
+		sf_acme_client_fail(c, "acme: %s challenge for \"%s\" without a valid token or url", type, is->name);
 		record_failure(is, type);
 		json_decref(z);
 		return 1;
@@ -132,20 +135,20 @@ static int satisfy(struct issue *is, const char *authz_url)
 	char *ka = sf_acme_key_authorization(c->key, token);
 	if (!ka) {
 		json_decref(z);
-		return client_fail(c, "acme: cannot compute the key authorization");
+		return sf_acme_client_fail(c, "acme: cannot compute the key authorization");
 	}
 	struct sf_acme_challenge chal = { .type = type, .name = is->name, .token = token, .key_authorization = ka };
 	char err[512] = "";
 	char what[400];
 	int rc = 1;
 	if (is->ops->publish(is->ops->arg, &chal, err, sizeof err)) {
-		client_fail(c, "acme: cannot publish the %s response for \"%s\": %s", type, is->name, err);
+		sf_acme_client_fail(c, "acme: cannot publish the %s response for \"%s\": %s", type, is->name, err);
 		record_failure(is, type);
 		goto out;
 	}
 	snprintf(what, sizeof what, "%s challenge for %s", type, is->name);
-	if (client_post(c, url, "{}", false, NULL, what, &resp) == 0) {
-		json_t *done = client_poll(c, authz_url, "valid", NULL, what);
+	if (sf_acme_client_post(c, url, "{}", false, NULL, what, &resp) == 0) {
+		json_t *done = sf_acme_client_poll(c, authz_url, "valid", NULL, what);
 		rc = done ? 0 : 1;
 		json_decref(done);
 	}
@@ -167,21 +170,21 @@ static json_t *new_order(struct issue *is, char **order_url)
 	char *payload = req ? json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(req);
 	if (!payload) {
-		client_fail(c, "acme: out of memory");
+		sf_acme_client_fail(c, "acme: out of memory");
 		return NULL;
 	}
 	char what[300];
 	snprintf(what, sizeof what, "newOrder for %s", is->name);
 	struct sf_acme_http_response resp = { 0 };
-	json_t *o = client_post_json(c, c->new_order_url, payload, what, &resp);
+	json_t *o = sf_acme_client_post_json(c, c->new_order_url, payload, what, &resp);
 	free(payload);
 	if (o && (!resp.location[0] || !json_str(o, "status") || !json_str(o, "finalize"))) {
-		client_fail(c, "acme: %s: the answer lacks a Location, status or finalize URL", what);
+		sf_acme_client_fail(c, "acme: %s: the answer lacks a Location, status or finalize URL", what);
 		json_decref(o);
 		o = NULL;
 	}
 	if (o && !(*order_url = strdup(resp.location))) {
-		client_fail(c, "acme: out of memory");
+		sf_acme_client_fail(c, "acme: out of memory");
 		json_decref(o);
 		o = NULL;
 	}
@@ -204,26 +207,26 @@ static json_t *authorized_order(struct issue *is, char **order_url)
 		if (strcmp(status, "ready") == 0)
 			return o;
 		if (strcmp(status, "pending")) {
-			client_fail(c, "acme: new order for \"%s\" has status %s", is->name, status);
+			sf_acme_client_fail(c, "acme: new order for \"%s\" has status %s", is->name, status);
 			json_decref(o);
 			return NULL;
 		}
 		json_t *authzs = json_object_get(o, "authorizations");
 		if (!json_is_array(authzs) || json_array_size(authzs) == 0 ||
 		    json_array_size(authzs) > ORDER_MAX_AUTHZ) {
-			client_fail(c, "acme: order for \"%s\" has no usable authorizations list", is->name);
+			sf_acme_client_fail(c, "acme: order for \"%s\" has no usable authorizations list", is->name);
 			json_decref(o);
 			return NULL;
 		}
 		int rc = 0;
 		for (size_t i = 0; rc == 0 && i < json_array_size(authzs); i++) {
 			const char *u = json_string_value(json_array_get(authzs, i));
-			rc = u ? satisfy(is, u) : client_fail(c, "acme: authorization URL is not a string");
+			rc = u ? satisfy(is, u) : sf_acme_client_fail(c, "acme: authorization URL is not a string");
 		}
 		if (rc == 0) {
 			char what[300];
 			snprintf(what, sizeof what, "order for %s", is->name);
-			json_t *ready = client_poll(c, *order_url, "ready", "valid", what);
+			json_t *ready = sf_acme_client_poll(c, *order_url, "ready", "valid", what);
 			if (ready) {
 				json_decref(o);
 				return ready;
@@ -236,7 +239,7 @@ static json_t *authorized_order(struct issue *is, char **order_url)
 		if (rc < 0)
 			return NULL;
 	}
-	client_fail(c, "acme: gave up on \"%s\" after %zu orders (%s)", is->name, c->n_types + 1, is->failures);
+	sf_acme_client_fail(c, "acme: gave up on \"%s\" after %zu orders (%s)", is->name, c->n_types + 1, is->failures);
 	return NULL;
 }
 
@@ -247,7 +250,7 @@ static STACK_OF(X509) *finalize(struct issue *is, json_t *order, const char *ord
 	uint8_t *csr = NULL;
 	size_t csr_len;
 	if (sf_acme_csr_der(is->cert_key, is->name, &csr, &csr_len)) {
-		client_fail(c, "acme: cannot build the CSR for \"%s\"", is->name);
+		sf_acme_client_fail(c, "acme: cannot build the CSR for \"%s\"", is->name);
 		return NULL;
 	}
 	char *csr64 = sf_acme_b64url_encode_alloc(csr, csr_len);
@@ -257,29 +260,30 @@ static STACK_OF(X509) *finalize(struct issue *is, json_t *order, const char *ord
 	json_decref(req);
 	free(csr64);
 	if (!payload) {
-		client_fail(c, "acme: out of memory");
+		sf_acme_client_fail(c, "acme: out of memory");
 		return NULL;
 	}
 	snprintf(what, sizeof what, "finalize for %s", is->name);
 	struct sf_acme_http_response resp = { 0 };
-	json_t *o = client_post_json(c, json_str(order, "finalize"), payload, what, &resp);
+	json_t *o = sf_acme_client_post_json(c, json_str(order, "finalize"), payload, what, &resp);
 	free(payload);
 	sf_acme_http_response_reset(&resp);
 	const char *status = json_str(o, "status");
 	if (o && (!status || strcmp(status, "valid"))) {
 		json_decref(o);
-		o = client_poll(c, order_url, "valid", NULL, what);
+		o = sf_acme_client_poll(c, order_url, "valid", NULL, what);
 	}
 	const char *cert_url = json_str(o, "certificate");
 	STACK_OF(X509) *chain = NULL;
 	if (o && !cert_url) {
-		client_fail(c, "acme: %s: valid order without a certificate URL", what);
+		sf_acme_client_fail(c, "acme: %s: valid order without a certificate URL", what);
 	} else if (o) {
 		snprintf(what, sizeof what, "certificate download for %s", is->name);
-		if (client_post(c, cert_url, NULL, false, "application/pem-certificate-chain", what, &resp) == 0) {
+		static const char pem_chain[] = "application/pem-certificate-chain";
+		if (sf_acme_client_post(c, cert_url, NULL, false, pem_chain, what, &resp) == 0) {
 			chain = sf_acme_parse_pem_chain(resp.body, resp.body_len);
 			if (!chain)
-				client_fail(c, "acme: %s: not a PEM certificate chain", what);
+				sf_acme_client_fail(c, "acme: %s: not a PEM certificate chain", what);
 		}
 		sf_acme_http_response_reset(&resp);
 	}

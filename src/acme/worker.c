@@ -15,7 +15,7 @@
 
 #define WORKER_IDLE_MS (3600ull * 1000) /* nothing due: look again anyway */
 
-uint64_t manager_random_below(uint64_t n)
+uint64_t sf_acme_random_below(uint64_t n)
 {
 	uint64_t r = 0;
 	if (n == 0)
@@ -25,11 +25,11 @@ uint64_t manager_random_below(uint64_t n)
 	return r % n;
 }
 
-uint64_t manager_renew_delay_ms(const struct sf_acme_manager *m, time_t not_after)
+uint64_t sf_acme_manager_renew_delay_ms(const struct sf_acme_manager *m, time_t not_after)
 {
 	int64_t left_ms = ((int64_t)not_after - (int64_t)time(NULL)) * 1000;
 	int64_t d = left_ms - (int64_t)m->cfg.renew_before_ms -
-		    (int64_t)manager_random_below(m->cfg.renew_jitter_ms);
+		    (int64_t)sf_acme_random_below(m->cfg.renew_jitter_ms);
 	return d > 0 ? (uint64_t)d : 0;
 }
 
@@ -127,7 +127,7 @@ static struct sf_acme_cert *from_cache(struct sf_acme_manager *m, struct job *j)
 	if (rc || !j->renewal)
 		return c;
 	/* renewal: adopt only what is far from its own renewal, as autocert's domainRenewal.do */
-	if (manager_renew_delay_ms(m, c->not_after) > m->cfg.renew_before_ms + m->cfg.renew_jitter_ms)
+	if (sf_acme_manager_renew_delay_ms(m, c->not_after) > m->cfg.renew_before_ms + m->cfg.renew_jitter_ms)
 		return c;
 	sf_acme_cert_free(c);
 	return NULL;
@@ -150,7 +150,7 @@ static void run_job(struct sf_acme_manager *m, struct job *j)
 		return;
 	}
 	STACK_OF(X509) *chain = NULL;
-	struct sf_acme_challenge_ops ops = manager_challenge_ops;
+	struct sf_acme_challenge_ops ops = sf_acme_manager_challenge_ops;
 	ops.arg = m;
 	if (sf_acme_client_issue(m->client, name, key, &ops, &chain)) {
 		const struct sf_acme_error *e = sf_acme_client_error(m->client);
@@ -196,9 +196,10 @@ static void finish_job(struct sf_acme_manager *m, struct job *j)
 		e->cert = sf_acme_cert_dup(j->cert);
 		e->fail_until_ms = 0;
 		e->error[0] = '\0';
-		e->renew_at_ms = now + manager_renew_delay_ms(m, j->cert->not_after);
+		e->renew_at_ms = now + sf_acme_manager_renew_delay_ms(m, j->cert->not_after);
 	} else if (j->renewal && e->cert) {
-		e->renew_at_ms = now + max_u64(m->cfg.retry_base_ms + manager_random_below(m->cfg.retry_jitter_ms), ra_ms);
+		uint64_t backoff = m->cfg.retry_base_ms + sf_acme_random_below(m->cfg.retry_jitter_ms);
+		e->renew_at_ms = now + max_u64(backoff, ra_ms);
 	} else {
 		snprintf(e->error, sizeof e->error, "%s", j->error);
 		e->fail_until_ms = now + max_u64(m->cfg.failure_memory_ms, ra_ms);
@@ -217,9 +218,10 @@ static void log_job(const struct job *j)
 			strftime(until, sizeof until, "%Y-%m-%d %H:%M:%S UTC", &tm);
 	}
 	if (j->cert && j->adopted)
-		sf_logf("acme: using the cached %s certificate of %s (valid until %s)", kind_text(e->kind), e->name, until);
+		sf_logf("acme: using the cached %s certificate of %s (valid until %s)", kind_text(e->kind),
+			e->name, until);
 	else if (j->cert)
-		sf_logf("acme: %s %s certificate for %s (valid until %s)", j->renewal ? "renewed the" : "obtained a",
+		sf_logf("acme: %s the %s certificate of %s (valid until %s)", j->renewal ? "renewed" : "obtained",
 			kind_text(e->kind), e->name, until);
 	else if (j->renewal)
 		sf_logf("acme: renewing the %s certificate of %s failed, keeping the current one: %s",
@@ -256,7 +258,7 @@ static struct entry *next_job(struct sf_acme_manager *m, bool *renewal, uint64_t
 	return NULL;
 }
 
-void *manager_worker(void *arg)
+void *sf_acme_manager_worker(void *arg)
 {
 	struct sf_acme_manager *m = arg;
 	pthread_mutex_lock(&m->lock);
@@ -274,14 +276,18 @@ void *manager_worker(void *arg)
 		pthread_mutex_unlock(&m->lock);
 
 		run_job(m, &j);
-		if (!atomic_load(&m->stop))
-			log_job(&j);
-		if (j.cert && m->cfg.publish && !atomic_load(&m->stop))
-			m->cfg.publish(m->cfg.publish_arg, j.entry->name, j.entry->kind, j.cert);
-
 		pthread_mutex_lock(&m->lock);
 		finish_job(m, &j);
 		pthread_mutex_unlock(&m->lock);
+		/* told after the tables changed, so that whoever reacts finds the new state */
+		if (!atomic_load(&m->stop)) {
+			log_job(&j);
+			if (j.cert && m->cfg.publish)
+				m->cfg.publish(m->cfg.publish_arg, j.entry->name, j.entry->kind, j.cert);
+			if (m->cfg.attempt_done)
+				m->cfg.attempt_done(m->cfg.attempt_done_arg, j.entry->name, j.entry->kind,
+						    j.cert != NULL);
+		}
 		sf_acme_cert_free(j.cert);
 		EVP_PKEY_free(j.key);
 		pthread_mutex_lock(&m->lock);
