@@ -122,6 +122,14 @@ void sf_certs_http01_hooks(struct sf_certs *certs, struct sf_http01_hooks *hooks
 	hooks->arg = certs;
 }
 
+static uint64_t renew_jitter(uint64_t renew_before_ms)
+{
+	uint64_t quarter = (renew_before_ms ? renew_before_ms : SF_ACME_RENEW_BEFORE_MS) / 4;
+	if (quarter == 0)
+		return UINT64_MAX; /* "none" for the manager */
+	return quarter < SF_ACME_RENEW_JITTER_MS ? quarter : SF_ACME_RENEW_JITTER_MS;
+}
+
 struct sf_certs *sf_certs_new(const struct sf_certs_config *cfg, char *err, size_t errlen)
 {
 	struct sf_certs *certs = calloc(1, sizeof *certs);
@@ -142,6 +150,9 @@ struct sf_certs *sf_certs_new(const struct sf_certs_config *cfg, char *err, size
 		.http01 = cfg->http01,
 		.tlsalpn01_cert = sf_acme_tlsalpn01_cert,
 		.renew_before_ms = cfg->renew_before_ms,
+		/* autocert's 1 h of jitter, but never more than a quarter of a short renew-before
+		 * (tests, or CAs issuing short-lived certificates). */
+		.renew_jitter_ms = renew_jitter(cfg->renew_before_ms),
 		.publish = on_publish,
 		.publish_arg = certs,
 		.attempt_done = on_attempt_done,
