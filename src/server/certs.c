@@ -54,8 +54,7 @@ static void on_attempt_done(void *arg, const char *name, enum sf_acme_cert_kind 
 {
 	struct sf_certs *certs = arg;
 	(void)kind;
-	if (!ok)
-		sf_logf("acme: could not obtain a certificate for %s", name);
+	(void)ok; /* the worker has logged what the CA said */
 	if (certs->tls)
 		sf_tls_resume(certs->tls, name);
 }

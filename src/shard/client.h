@@ -60,6 +60,7 @@ struct sf_stream {
 	struct sf_tor_dial *dial;		/* while connecting */
 	int fd;					/* tor connection, -1 before/after */
 	struct event *ev_read, *ev_write;
+	struct event *ev_flush;			/* activated by hand: one write per loop iteration */
 	struct evbuffer *to_tor;		/* client bytes not yet written to tor */
 	bool client_fin;			/* shut down our write side once to_tor drains */
 	bool tor_paused;			/* tor reads wait for smux or KCP room */

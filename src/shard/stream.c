@@ -39,6 +39,8 @@ void sf_stream_free(struct sf_stream *st)
 		event_free(st->ev_read);
 	if (st->ev_write)
 		event_free(st->ev_write);
+	if (st->ev_flush)
+		event_free(st->ev_flush);
 	if (st->fd >= 0)
 		close(st->fd);
 	evbuffer_free(st->to_tor);
@@ -98,7 +100,8 @@ static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, cons
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	st->ev_read = event_new(sh->base, fd, EV_READ | EV_PERSIST, on_tor_read, st);
 	st->ev_write = event_new(sh->base, fd, EV_WRITE | EV_PERSIST, on_tor_write, st);
-	if (!st->ev_read || !st->ev_write) {
+	st->ev_flush = event_new(sh->base, -1, 0, on_tor_write, st);
+	if (!st->ev_read || !st->ev_write || !st->ev_flush) {
 		stream_end(st);
 		sf_client_reschedule(c);
 		return;
@@ -158,9 +161,10 @@ void sf_stream_data(void *stream, const uint8_t *data, size_t len)
 		return;
 	}
 	/* While dialing, smux's window bounds what can pile up in to_tor. */
-	/* A failed tor socket also wakes on_tor_read, which ends the stream outside smux's call. */
-	if (st->fd >= 0)
-		write_to_tor(st);
+	/* Written once the callbacks of this loop iteration are done, so that everything the client
+	 * sent in one read leaves in one write (a failed socket is found there, outside smux). */
+	if (st->fd >= 0 && !event_pending(st->ev_write, EV_WRITE, NULL))
+		event_active(st->ev_flush, EV_WRITE, 1);
 }
 
 void sf_stream_fin(void *stream)
