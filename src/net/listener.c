@@ -1,13 +1,12 @@
 #include "net/listener.h"
 
-#include <arpa/inet.h>
+#include "lib/goip.h"
+
 #include <ctype.h>
 #include <errno.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,73 +22,21 @@ static const char *errno_text(int e, char *buf, size_t cap)
 	return buf;
 }
 
-static size_t format_ipv6(const uint8_t ip[16], char *out, size_t cap)
-{
-	/* Longest run of zero groups (first one on a tie), only if it spans at least two groups. */
-	int best = -1, best_len = 0;
-	for (int i = 0; i < 8;) {
-		int j = i;
-		while (j < 8 && ip[2 * j] == 0 && ip[2 * j + 1] == 0)
-			j++;
-		if (j - i > best_len) {
-			best = i;
-			best_len = j - i;
-		}
-		i = (j > i) ? j : i + 1;
-	}
-	if (best_len < 2)
-		best = -1;
-
-	size_t off = 0;
-	for (int i = 0; i < 8 && off < cap; i++) {
-		if (i == best) {
-			off += (size_t)snprintf(out + off, cap - off, "::");
-			i += best_len - 1;
-			continue;
-		}
-		bool sep = i > 0 && i != best + best_len;
-		off += (size_t)snprintf(out + off, cap - off, "%s%x", sep ? ":" : "",
-					(unsigned)(ip[2 * i] << 8 | ip[2 * i + 1]));
-	}
-	return off < cap ? off : cap - 1;
-}
-
-static bool is_v4_mapped(const uint8_t ip[16])
-{
-	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	return memcmp(ip, prefix, sizeof prefix) == 0;
-}
-
 size_t sf_net_addr_string(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
 {
-	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 16];
-	unsigned port;
+	char text[SF_GOIP_SOCKADDR_MAX];
+	int n;
+
 	if (cap == 0)
 		return 0;
-	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-		port = ntohs(in->sin_port);
-	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		const uint8_t *ip = in6->sin6_addr.s6_addr;
-		port = ntohs(in6->sin6_port);
-		if (is_v4_mapped(ip)) {
-			inet_ntop(AF_INET, ip + 12, host, sizeof host);
-		} else {
-			char text[INET6_ADDRSTRLEN], zone[IF_NAMESIZE + 12] = "";
-			format_ipv6(ip, text, sizeof text);
-			if (in6->sin6_scope_id != 0 && !if_indextoname(in6->sin6_scope_id, zone + 1))
-				snprintf(zone + 1, sizeof zone - 1, "%u", (unsigned)in6->sin6_scope_id);
-			if (zone[1])
-				zone[0] = '%';
-			snprintf(host, sizeof host, "[%s%s]", text, zone);
-		}
+	if ((sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) ||
+	    (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6))) {
+		/* TCPAddr.String prints a scope id as its zone, unlike goptlib's parsed addresses. */
+		sf_goip_format_sockaddr(sa, true, text, sizeof text);
+		n = snprintf(out, cap, "%s", text);
 	} else {
-		int n = snprintf(out, cap, "<unknown address family %d>", sa->sa_family);
-		return (size_t)n < cap ? (size_t)n : cap - 1;
+		n = snprintf(out, cap, "<unknown address family %d>", sa->sa_family);
 	}
-	int n = snprintf(out, cap, "%s:%u", host, port);
 	return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -119,11 +66,7 @@ static bool is_wildcard(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
 		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
-	const uint8_t *ip = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-	static const uint8_t zero[16];
-	if (memcmp(ip, zero, 16) == 0)
-		return true;
-	return is_v4_mapped(ip) && memcmp(ip + 12, zero, 4) == 0;
+	return sf_goip_is_unspecified(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
 }
 
 static int fail(int fd, const char *what, int e, const char *addr, char *err, size_t errlen)
@@ -165,7 +108,7 @@ int sf_net_listen(const struct sockaddr *sa, socklen_t len, char *err, size_t er
 		bound.in6.sin6_port = port;
 		blen = sizeof bound.in6;
 	} else if (sa->sa_family == AF_INET6 &&
-		   is_v4_mapped(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr)) {
+		   sf_goip_is_v4(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr)) {
 		bound.in.sin_family = AF_INET;
 		bound.in.sin_port = port;
 		memcpy(&bound.in.sin_addr, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr + 12, 4);

@@ -1,9 +1,9 @@
 #include "tor/dial.h"
 
+#include "lib/goip.h"
 #include "tor/cookie.h"
 #include "tor/errtext.h"
 #include "tor/extor_handshake.h"
-#include "tor/goip.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -52,9 +52,9 @@ struct sf_tor_dial {
 	unsigned handshake_timeout_ms;
 
 	/* Go-style address texts for error messages: "src->" (or ""), then local/remote once up. */
-	char src_text[SF_TOR_GOIP_HOSTPORT_MAX + 2];
-	char dst_text[SF_TOR_GOIP_HOSTPORT_MAX];
-	char local_text[SF_TOR_GOIP_HOSTPORT_MAX];
+	char src_text[SF_GOIP_HOSTPORT_MAX + 2];
+	char dst_text[SF_GOIP_HOSTPORT_MAX];
+	char local_text[SF_GOIP_HOSTPORT_MAX];
 
 	struct sf_tor_extor hs;
 	uint8_t inbuf[DIAL_READ_CHUNK];
@@ -309,7 +309,8 @@ static void on_connected(struct sf_tor_dial *d)
 	struct sockaddr_storage local;
 	socklen_t local_len = sizeof local;
 	if (getsockname(d->fd, (struct sockaddr *)&local, &local_len) == 0)
-		sf_tor_goip_format_sockaddr((struct sockaddr *)&local, d->local_text, sizeof d->local_text);
+		sf_goip_format_sockaddr((struct sockaddr *)&local, false, d->local_text,
+					sizeof d->local_text);
 	if (!d->use_extor) {
 		succeed(d);
 		return;
@@ -368,8 +369,8 @@ static void open_connection(struct sf_tor_dial *d)
 			set_error(d, "%s", "cannot pick a random source address");
 			return;
 		}
-		char text[SF_TOR_GOIP_HOSTPORT_MAX];
-		sf_tor_goip_format_sockaddr((struct sockaddr *)&src, text, sizeof text);
+		char text[SF_GOIP_HOSTPORT_MAX];
+		sf_goip_format_sockaddr((struct sockaddr *)&src, false, text, sizeof text);
 		if (src.ss_family != d->dst.ss_family) {
 			/* What Go's dialer says when LocalAddr and the target differ in family. */
 			set_error(d, "dial tcp: address %s: no suitable address found", text);
@@ -467,7 +468,7 @@ struct sf_tor_dial *sf_tor_dial_start(struct event_base *base, const struct sf_t
 	}
 	memcpy(&d->dst, dst, dst_len < sizeof d->dst ? dst_len : sizeof d->dst);
 	d->dst_len = dst_len < sizeof d->dst ? dst_len : (socklen_t)sizeof d->dst;
-	sf_tor_goip_format_sockaddr((struct sockaddr *)&d->dst, d->dst_text, sizeof d->dst_text);
+	sf_goip_format_sockaddr((struct sockaddr *)&d->dst, false, d->dst_text, sizeof d->dst_text);
 
 	open_connection(d);
 	if (d->failed)

@@ -1,6 +1,6 @@
 #include "tor/srcaddr.h"
 
-#include "tor/goip.h"
+#include "lib/goip.h"
 
 #include <netinet/in.h>
 #include <openssl/rand.h>
@@ -44,11 +44,11 @@ static bool parse_cidr(const char *s, struct sf_tor_srcaddr *out)
 		return false;
 	size_t len = (size_t)(slash - s);
 	/* The address's own text picks the mask width, as in Go: 32 for dotted IPv4, else 128. */
-	if (sf_tor_goip_parse4(s, len, ip + 12)) {
+	if (sf_goip_parse4(s, len, ip + 12)) {
 		memset(ip, 0, 10);
 		ip[10] = ip[11] = 0xff;
 		base = 96;
-	} else if (sf_tor_goip_parse6(s, len, ip)) {
+	} else if (sf_goip_parse6(s, len, ip)) {
 		base = 0;
 	} else {
 		return false;
@@ -67,7 +67,7 @@ int sf_tor_srcaddr_parse(const char *s, struct sf_tor_srcaddr *out, char *err, s
 
 	if (parse_cidr(s, out))
 		return 0;
-	if (sf_tor_goip_parse(s, strlen(s), ip)) {
+	if (sf_goip_parse(s, strlen(s), ip)) {
 		memcpy(out->net, ip, 16);
 		out->prefix_len = 128; /* /32 for IPv4, which is ::ffff:a.b.c.d/128 here */
 		return 0;
@@ -91,7 +91,7 @@ socklen_t sf_tor_srcaddr_random(const struct sf_tor_srcaddr *r, struct sockaddr_
 	}
 
 	memset(out, 0, sizeof *out);
-	if (sf_tor_goip_is_v4(ip)) {
+	if (sf_goip_is_v4(ip)) {
 		struct sockaddr_in *in = (struct sockaddr_in *)out;
 		in->sin_family = AF_INET;
 		memcpy(&in->sin_addr, ip + 12, 4);

@@ -1,6 +1,6 @@
 #include "tor/useraddr.h"
 
-#include "tor/goip.h"
+#include "lib/goip.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -11,9 +11,9 @@ bool sf_tor_useraddr_from_client_ip(const char *client_ip, char *out, size_t out
 
 	if (outlen > 0)
 		out[0] = '\0';
-	if (!client_ip || !sf_tor_goip_parse(client_ip, strlen(client_ip), ip))
+	if (!client_ip || !sf_goip_parse(client_ip, strlen(client_ip), ip))
 		return false;
-	if (sf_tor_goip_is_unspecified(ip))
+	if (sf_goip_is_unspecified(ip))
 		return false;
-	return sf_tor_goip_format_hostport(ip, 1, out, outlen) > 0;
+	return sf_goip_format_hostport(ip, 1, out, outlen) > 0;
 }

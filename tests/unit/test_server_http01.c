@@ -135,7 +135,8 @@ static void test_redirect_and_use_https(void **state)
 
 static void test_bad_requests(void **state)
 {
-	char *r = exchange(*state, "\x16\x03\x01garbage\r\n\r\n", 17);
+	static const char garbage[] = "\x16\x03\x01garbage\r\n\r\n";
+	char *r = exchange(*state, garbage, sizeof garbage - 1);
 	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
 	static char big[20000];
 	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);

@@ -1,12 +1,13 @@
-#include "tor/goip.h"
+#include "lib/goip.h"
 
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
 static const uint8_t v4_in_v6_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
-bool sf_tor_goip_parse4(const char *s, size_t len, uint8_t out[4])
+bool sf_goip_parse4(const char *s, size_t len, uint8_t out[4])
 {
 	unsigned val = 0, digits = 0, pos = 0;
 
@@ -48,7 +49,7 @@ static int hex_value(char c)
 	return -1;
 }
 
-bool sf_tor_goip_parse6(const char *s, size_t len, uint8_t out[16])
+bool sf_goip_parse6(const char *s, size_t len, uint8_t out[16])
 {
 	uint8_t ip[16] = { 0 };
 	int ellipsis = -1;
@@ -85,7 +86,7 @@ bool sf_tor_goip_parse6(const char *s, size_t len, uint8_t out[16])
 				return false;
 			if (i + 4 > 16)
 				return false;
-			if (!sf_tor_goip_parse4(s, len, ip + i))
+			if (!sf_goip_parse4(s, len, ip + i))
 				return false;
 			len = 0;
 			i += 4;
@@ -130,15 +131,15 @@ bool sf_tor_goip_parse6(const char *s, size_t len, uint8_t out[16])
 	return true;
 }
 
-bool sf_tor_goip_parse(const char *s, size_t len, uint8_t out[16])
+bool sf_goip_parse(const char *s, size_t len, uint8_t out[16])
 {
 	for (size_t i = 0; i < len; i++) {
 		switch (s[i]) {
 		case '.':
 			memcpy(out, v4_in_v6_prefix, 12);
-			return sf_tor_goip_parse4(s, len, out + 12);
+			return sf_goip_parse4(s, len, out + 12);
 		case ':':
-			return sf_tor_goip_parse6(s, len, out);
+			return sf_goip_parse6(s, len, out);
 		case '%':
 			return false;
 		}
@@ -146,25 +147,25 @@ bool sf_tor_goip_parse(const char *s, size_t len, uint8_t out[16])
 	return false;
 }
 
-bool sf_tor_goip_is_v4(const uint8_t ip[16])
+bool sf_goip_is_v4(const uint8_t ip[16])
 {
 	return memcmp(ip, v4_in_v6_prefix, 12) == 0;
 }
 
-bool sf_tor_goip_is_unspecified(const uint8_t ip[16])
+bool sf_goip_is_unspecified(const uint8_t ip[16])
 {
 	static const uint8_t zero[16];
 	if (memcmp(ip, zero, 16) == 0)
 		return true;
-	return sf_tor_goip_is_v4(ip) && memcmp(ip + 12, zero, 4) == 0;
+	return sf_goip_is_v4(ip) && memcmp(ip + 12, zero, 4) == 0;
 }
 
-size_t sf_tor_goip_format(const uint8_t ip[16], char *out, size_t cap)
+size_t sf_goip_format(const uint8_t ip[16], char *out, size_t cap)
 {
 	char buf[40];
 	size_t n = 0;
 
-	if (sf_tor_goip_is_v4(ip)) {
+	if (sf_goip_is_v4(ip)) {
 		n = (size_t)snprintf(buf, sizeof buf, "%u.%u.%u.%u", ip[12], ip[13], ip[14], ip[15]);
 	} else {
 		/* RFC 5952: "::" replaces the first longest run of two or more zero groups. */
@@ -201,27 +202,38 @@ size_t sf_tor_goip_format(const uint8_t ip[16], char *out, size_t cap)
 	return n;
 }
 
-size_t sf_tor_goip_format_hostport(const uint8_t ip[16], unsigned port, char *out, size_t cap)
+/* JoinHostPort(ip.String() + "%" + zone, port); no zone when zone is NULL. */
+static size_t format_hostport_zone(const uint8_t ip[16], const char *zone, unsigned port,
+				   char *out, size_t cap)
 {
 	char host[40];
-	char buf[SF_TOR_GOIP_HOSTPORT_MAX];
-
-	sf_tor_goip_format(ip, host, sizeof host);
+	char buf[SF_GOIP_SOCKADDR_MAX];
 	int n;
-	if (strchr(host, ':'))
+
+	sf_goip_format(ip, host, sizeof host);
+	if (zone)
+		n = snprintf(buf, sizeof buf, "[%s%%%s]:%u", host, zone, port);
+	else if (strchr(host, ':'))
 		n = snprintf(buf, sizeof buf, "[%s]:%u", host, port);
 	else
 		n = snprintf(buf, sizeof buf, "%s:%u", host, port);
-	if (n < 0 || (size_t)n + 1 > cap)
+	if (n < 0 || (size_t)n >= sizeof buf || (size_t)n + 1 > cap)
 		return 0;
 	memcpy(out, buf, (size_t)n + 1);
 	return (size_t)n;
 }
 
-size_t sf_tor_goip_format_sockaddr(const struct sockaddr *sa, char *out, size_t cap)
+size_t sf_goip_format_hostport(const uint8_t ip[16], unsigned port, char *out, size_t cap)
+{
+	return format_hostport_zone(ip, NULL, port, out, cap);
+}
+
+size_t sf_goip_format_sockaddr(const struct sockaddr *sa, bool with_zone, char *out, size_t cap)
 {
 	uint8_t ip[16];
 	unsigned port;
+	char zone[IF_NAMESIZE];
+	const char *zp = NULL;
 
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -232,6 +244,12 @@ size_t sf_tor_goip_format_sockaddr(const struct sockaddr *sa, char *out, size_t 
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 		memcpy(ip, &in6->sin6_addr, 16);
 		port = ntohs(in6->sin6_port);
+		/* Go names the zone after the interface, or gives its number when it has no name. */
+		if (with_zone && in6->sin6_scope_id != 0 && !sf_goip_is_v4(ip)) {
+			if (!if_indextoname(in6->sin6_scope_id, zone))
+				snprintf(zone, sizeof zone, "%u", (unsigned)in6->sin6_scope_id);
+			zp = zone;
+		}
 	} else {
 		if (cap < 2)
 			return 0;
@@ -239,5 +257,5 @@ size_t sf_tor_goip_format_sockaddr(const struct sockaddr *sa, char *out, size_t 
 		out[1] = '\0';
 		return 1;
 	}
-	return sf_tor_goip_format_hostport(ip, port, out, cap);
+	return format_hostport_zone(ip, zp, port, out, cap);
 }
