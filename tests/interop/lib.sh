@@ -192,6 +192,7 @@ dp_pass()
 dp_lifetime() { echo "$((DP_DEADLINE + DP_MARGIN - SECONDS + 5))s"; }
 
 # dp_start_echo [ARGS...] — sfpeer echo as the ORPort. Sets DP_ORPORT, DP_ECHO_PID.
+# shellcheck disable=SC2120 # arguments are optional
 dp_start_echo()
 {
 	local out=$DP_WORK/echo.out
@@ -207,6 +208,7 @@ dp_start_echo()
 
 # dp_start_extor [ARGS...] — sfpeer extor as the Extended ORPort; it writes the auth cookie.
 # Sets DP_EXTOR_ADDR, DP_EXTOR_COOKIE, DP_EXTOR_OUT (one JSON line per connection), DP_EXTOR_PID.
+# shellcheck disable=SC2120 # arguments are optional
 dp_start_extor()
 {
 	DP_EXTOR_OUT=$DP_WORK/extor.out
@@ -227,6 +229,7 @@ dp_start_extor()
 # ORPort is the extor if one was started, else the echo. NAME=VALUE arguments are added to
 # (or override) the server's environment; DP_SERVER_ARGS (array) adds command-line flags.
 # Waits for SMETHODS DONE and checks the SMETHOD line. Sets DP_URL, DP_SERVER_PID, DP_SERVER_DIR.
+# shellcheck disable=SC2120 # arguments are optional
 dp_start_server()
 {
 	local attempt port

@@ -1,5 +1,5 @@
 # labels: dataplane
-# timeout: 420
+# timeout: 300
 #
 # Turbotunnel's point: the client abruptly closes its WebSocket every 200 ms during a transfer
 # and redials with the same ClientID; the KCP session (and its smux streams) must carry on over
