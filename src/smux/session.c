@@ -178,6 +178,18 @@ static void deliver(struct sf_smux_session *s, const uint8_t *data, size_t n)
 		s->cb.stream_data(st->user, data, n);
 }
 
+/* Appends input to a fixed-size field (header or UPD payload) split across calls; true once the
+ * field is complete. */
+static bool collect(uint8_t *field, size_t *have, size_t want, const uint8_t **data, size_t *len)
+{
+	size_t n = want - *have < *len ? want - *have : *len;
+	memcpy(field + *have, *data, n);
+	*have += n;
+	*data += n;
+	*len -= n;
+	return *have == want;
+}
+
 int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, uint64_t now)
 {
 	(void)now;
@@ -187,14 +199,7 @@ int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, ui
 		size_t n;
 		switch (s->state) {
 		case SF_SMUX_WANT_HDR:
-			n = SF_SMUX_HDR_LEN - s->hdr_have;
-			if (n > len)
-				n = len;
-			memcpy(s->hdr_buf + s->hdr_have, data, n);
-			s->hdr_have += n;
-			data += n;
-			len -= n;
-			if (s->hdr_have < SF_SMUX_HDR_LEN)
+			if (!collect(s->hdr_buf, &s->hdr_have, SF_SMUX_HDR_LEN, &data, &len))
 				break;
 			s->hdr_have = 0;
 			s->header_seen = true;
@@ -209,14 +214,7 @@ int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, ui
 			len -= n;
 			break;
 		case SF_SMUX_IN_UPD:
-			n = SF_SMUX_UPD_LEN - s->upd_have;
-			if (n > len)
-				n = len;
-			memcpy(s->upd_buf + s->upd_have, data, n);
-			s->upd_have += n;
-			data += n;
-			len -= n;
-			if (s->upd_have < SF_SMUX_UPD_LEN)
+			if (!collect(s->upd_buf, &s->upd_have, SF_SMUX_UPD_LEN, &data, &len))
 				break;
 			s->state = SF_SMUX_WANT_HDR;
 			if (handle_upd(s) < 0)
