@@ -63,6 +63,7 @@ struct sf_stream {
 	struct event *ev_flush;			/* activated by hand: one write per loop iteration */
 	struct evbuffer *to_tor;		/* client bytes not yet written to tor */
 	bool client_fin;			/* shut down our write side once to_tor drains */
+	bool tor_shut;				/* ... which is done: tor's next bytes end it */
 	bool tor_paused;			/* tor reads wait for smux or KCP room */
 };
 

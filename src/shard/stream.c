@@ -75,8 +75,13 @@ static int write_to_tor(struct sf_stream *st)
 		event_add(st->ev_write, NULL);
 	} else {
 		event_del(st->ev_write);
-		if (st->client_fin)
+		if (st->client_fin && !st->tor_shut) {
+			/* Everything the client sent is out: half-close toward tor, and from now on
+			 * anything tor says (or its EOF) ends the connection. */
 			shutdown(st->fd, SHUT_WR);
+			st->tor_shut = true;
+			event_add(st->ev_read, NULL);
+		}
 	}
 	return 0;
 }
@@ -175,8 +180,8 @@ void sf_stream_fin(void *stream)
 	if (st->smux)
 		sf_smux_stream_close(st->smux);
 	st->smux = NULL;
-	if (st->fd >= 0 && evbuffer_get_length(st->to_tor) == 0)
-		shutdown(st->fd, SHUT_WR);
+	if (st->fd >= 0 && !event_pending(st->ev_write, EV_WRITE, NULL))
+		event_active(st->ev_flush, EV_WRITE, 1); /* half-closes once to_tor is out */
 }
 
 void sf_stream_writable(void *stream)
@@ -220,7 +225,13 @@ static void on_tor_read(evutil_socket_t fd, short what, void *arg)
 	sh->now_ms = sf_clock_ms();
 
 	if (!st->smux) {
-		/* We already sent FIN: anything more from tor, or its EOF, ends the connection. */
+		/* We already sent FIN: anything more from tor, or its EOF, ends the connection, but
+		 * only once the client's last bytes have been written to tor (upstream's copy loop
+		 * writes everything it read before it sees the FIN). */
+		if (!st->tor_shut) {
+			event_del(st->ev_read);
+			return;
+		}
 		sf_stream_free(st);
 		return;
 	}

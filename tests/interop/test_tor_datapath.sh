@@ -9,7 +9,8 @@
 # smux v2, as the Snowflake client sets them up) and runs a TLS client handshake on one stream.
 # Asserted:
 #   1. sftlsprobe reports a finished handshake (TLS 1.2/1.3, at least one peer certificate):
-#      tor's ORPort answered through WebSocket -> KCP -> smux -> server -> ExtORPort;
+#      tor's ORPort answered through WebSocket -> KCP -> smux -> server -> ExtORPort; and after
+#      the probe's close_notify, tor's close came back as the end of the stream (peer_closed);
 #   2. tor's net debug log: the ExtORPort USERADDR rewrite to '192.0.2.7:1', then DONE, then the
 #      OR connection with 192.0.2.7:1 in state "waiting for V3+ handshake" (tor's state after
 #      its TLS handshake); tor's info log has no TLS error for 192.0.2.7:1;
@@ -150,6 +151,8 @@ if not j.get("cipher"):
     bad.append("no cipher")
 if not isinstance(j.get("peer_certs"), int) or j["peer_certs"] < 1:
     bad.append(f"peer_certs is {j.get('peer_certs')!r}")
+if j.get("peer_closed") is not True:
+    bad.append(f"peer_closed is {j.get('peer_closed')!r} (tor's close after our close_notify did not come back)")
 for b in bad:
     print("check failed:", b)
 sys.exit(1 if bad else 0)

@@ -52,6 +52,7 @@ const (
 	maxMessageSize = 1 << 20 // one WebSocket message
 	incomingQueue  = 512     // decoded packets waiting for KCP (as turbotunnel's queueSize)
 	watchdogGrace  = 3 * time.Second
+	closeWait      = 5 * time.Second // at most, for the far end to close after close_notify
 )
 
 type result struct {
@@ -63,6 +64,7 @@ type result struct {
 	Stage       string  `json:"stage,omitempty"` // where it failed
 	Error       string  `json:"error,omitempty"`
 	ClientID    string  `json:"client_id,omitempty"`
+	PeerClosed  *bool   `json:"peer_closed,omitempty"` // the far end closed after our close_notify
 	WSConnectMs float64 `json:"ws_connect_ms,omitempty"`
 	TLSMs       float64 `json:"tls_ms,omitempty"`
 	ElapsedMs   float64 `json:"elapsed_ms"`
@@ -227,8 +229,29 @@ func probe(target string, deadline time.Time) result {
 	if len(st.PeerCertificates) > 0 {
 		r.PeerSubject = st.PeerCertificates[0].Subject.String()
 	}
-	tc.Close() // close_notify; the deferred closes then end the session
+	closed := closeGracefully(tc, stream, deadline)
+	r.PeerClosed = &closed
 	return r
+}
+
+// closeGracefully sends close_notify and waits (bounded) until the far end closes the
+// stream: then everything we sent has arrived, and tearing the session down cannot lose
+// it. (Closing the WebSocket's TCP socket with unread input makes the kernel send RST.)
+func closeGracefully(tc *tls.Conn, stream *smux.Stream, deadline time.Time) bool {
+	if err := tc.CloseWrite(); err != nil {
+		return false
+	}
+	limit := time.Now().Add(closeWait)
+	if limit.After(deadline) {
+		limit = deadline
+	}
+	stream.SetReadDeadline(limit)
+	var buf [4096]byte
+	for {
+		if _, err := tc.Read(buf[:]); err != nil {
+			return err == io.EOF
+		}
+	}
 }
 
 // tls.VersionName only exists from Go 1.21.
