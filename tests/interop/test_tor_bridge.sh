@@ -7,7 +7,7 @@
 # server's --log file:
 #   1. default options: tor accepts the stdout protocol and registers the transport at the
 #      configured address; the port is open; SIGTERM to tor ends the server with status 0 and
-#      a logged "exiting" line (the status is seen through scripts/lib/pt-exit-status.sh).
+#      a logged "exiting" line (the status is seen through scripts/lib/pt-exit-status.py).
 #   2. ServerTransportOptions num-turbotunnel=2: still registers; tor stops, server exits.
 #   3. num-turbotunnel=0: tor logs the server's SMETHOD-ERROR and registers nothing; tor is
 #      then SIGKILLed (a crash) and the server must still exit. It gets SIGTERM from the
@@ -84,7 +84,7 @@ start_case()
 	CASE_DIR=$WORK/$name
 	mkdir -p "$CASE_DIR"
 	local cmd=("$SERVER" --disable-tls --log "$CASE_DIR/server.log")
-	[ "$wrap" = yes ] && cmd=(/bin/bash "$SRC/scripts/lib/pt-exit-status.sh" "$CASE_DIR" "${cmd[@]}")
+	[ "$wrap" = yes ] && cmd=("$(command -v python3)" "$SRC/scripts/lib/pt-exit-status.py" "$CASE_DIR" "${cmd[@]}")
 	sf_tor_write_torrc "$CASE_DIR" "127.0.0.1:$or_port" "127.0.0.1:$pt_port" "$options" \
 		"${cmd[@]}" || fail "cannot write torrc"
 	sf_tor_start "$CASE_DIR" || fail "cannot start tor"

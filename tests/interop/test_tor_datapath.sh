@@ -18,7 +18,7 @@
 #      it exits, logging "exited cleanly", with no sanitizer report (ASAN_OPTIONS and
 #      UBSAN_OPTIONS get a log_path in the work dir; tor passes its environment on to the PT,
 #      which is checked). Its exit status is test_tor_bridge.sh's business: seen through
-#      scripts/lib/pt-exit-status.sh it is racy (see docs/tor-bridge.md).
+#      scripts/lib/pt-exit-status.py it is racy (see docs/tor-bridge.md).
 # Needs root and `ip netns`; without them it FAILS (tor must never run outside a namespace).
 # Environment (set by ctest): SF_SERVER, SFTLSPROBE, SF_SOURCE_DIR. SF_KEEP_WORK=1 keeps logs.
 set -u
