@@ -44,6 +44,23 @@ grep -q "malformed KCP packet" "$DP_SERVER_DIR/server.log" || dp_fail "no log li
 python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().splitlines()[-1]); sys.exit(0 if d["closed"] else 1)' \
 	"$DP_WORK/flood.out" || dp_fail "the WebSocket that sent malformed KCP packets was not closed"
 
+# A request that never ends is dropped at the 10 s deadline (upstream's ReadTimeout), and one
+# whose header block is too big gets 431; meanwhile others are served.
+python3 - "$addr" <<'PY' || dp_fail "slow or oversize HTTP request not handled"
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+slow = socket.create_connection((host, int(port)), timeout=20)
+slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+big = socket.create_connection((host, int(port)), timeout=20)
+big.sendall(b"GET / HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n")
+reply = big.recv(100)
+assert reply.startswith(b"HTTP/1.1 431"), reply
+start = time.time()
+assert slow.recv(100) == b"", "the slow request got an answer"
+took = time.time() - start
+assert took > 5, f"closed after {took:.1f} s, before the deadline"
+print(f"slow request closed after {took:.1f} s; oversize header got 431")
+PY
 dp_client after --sessions 4 --streams 2 --bytes 2000000
 dp_expect_client_ok 4 2 2000000
 grep -q '127\.0\.0\.1' "$DP_SERVER_DIR/server.log" && dp_fail "the log shows an unscrubbed address"
