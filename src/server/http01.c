@@ -70,12 +70,15 @@ static void respond(struct http01_conn *c, int status, const char *reason, const
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	char buf[1024 + KEYAUTH_MAX + URL_MAX];
+	char buf[1024 + 2 * URL_MAX];
 	int n = snprintf(buf, sizeof buf,
-			 "HTTP/1.1 %d %s\r\n%sDate: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-			 status, reason, extra_headers, date, strlen(body), head ? "" : body);
-	if (n > 0)
-		sf_conn_write(c->conn, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+			 "HTTP/1.1 %d %s\r\n%sDate: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, reason, extra_headers, date, strlen(body));
+	if (n > 0 && (size_t)n < sizeof buf) {
+		sf_conn_write(c->conn, buf, (size_t)n);
+		if (!head)
+			sf_conn_write(c->conn, body, strlen(body));
+	}
 	c->answered = true;
 }
 
@@ -112,6 +115,31 @@ static bool bare_host(const char *host, char *out, size_t outlen)
 	return port;
 }
 
+/* Go's htmlReplacer, which http.Redirect applies to the link in its body. */
+static void html_escape(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (; *in; in++) {
+		const char *rep = NULL;
+		switch (*in) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&#34;"; break;
+		case '\'': rep = "&#39;"; break;
+		}
+		size_t n = rep ? strlen(rep) : 1;
+		if (o + n >= outlen)
+			break;
+		if (rep)
+			memcpy(out + o, rep, n);
+		else
+			out[o] = *in;
+		o += n;
+	}
+	out[o] = '\0';
+}
+
 static void answer(struct http01_conn *c)
 {
 	struct sf_http01 *srv = c->srv;
@@ -140,9 +168,10 @@ static void answer(struct http01_conn *c)
 	char target[HOST_MAX + URL_MAX + 32];
 	snprintf(target, sizeof target, "https://%s%s%s", had_port ? host : c->host,
 		 had_port ? ":443" : "", c->url);
-	char headers[sizeof target + 64], body[sizeof target + 32];
+	char headers[sizeof target + 64], link[sizeof target * 5], body[sizeof link + 32];
 	snprintf(headers, sizeof headers, "Content-Type: text/html; charset=utf-8\r\nLocation: %s\r\n", target);
-	snprintf(body, sizeof body, "<a href=\"%s\">Found</a>.\n\n", target);
+	html_escape(target, link, sizeof link);
+	snprintf(body, sizeof body, "<a href=\"%s\">Found</a>.\n\n", link);
 	respond(c, 302, "Found", headers, body, head);
 }
 

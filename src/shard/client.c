@@ -90,29 +90,73 @@ struct sf_client *sf_client_get(struct sf_shard_state *sh, const uint8_t id[8])
 
 /* ---- KCP and smux session of a client. ---- */
 
+/* ---- Downstream batches: the packets of one flush leave as one WebSocket message. ---- */
+
+static void batch_send(struct sf_shard_state *sh)
+{
+	if (sh->batch_link && sh->batch_len > 0)
+		sf_link_send(sh->batch_link, sh->batch, sh->batch_len);
+	sh->batch_link = NULL;
+	sh->batch_len = 0;
+}
+
+void sf_client_batch_cancel(struct sf_shard_state *sh, const struct sf_link *l)
+{
+	if (sh->batch_link == l) {
+		sh->batch_link = NULL;
+		sh->batch_len = 0;
+	}
+}
+
+/* Where the next encapsulated packet of c goes: the open batch (after sending it if it is full
+ * or another client's), or a new one toward a WebSocket with room; NULL if none has room. */
+static uint8_t *batch_room(struct sf_client *c)
+{
+	struct sf_shard_state *sh = c->sh;
+	if (sh->batch_link &&
+	    (sh->batch_link->client != c || sh->batch_len + SF_TT_ENCODED_MAX > SF_BATCH_MAX))
+		batch_send(sh);
+	if (!sh->batch_link) {
+		struct sf_link *l = c->links;
+		while (l && !sf_link_has_room(l))
+			l = l->next;
+		if (!l)
+			return NULL;
+		sh->batch_link = l;
+	}
+	return sh->batch + sh->batch_len;
+}
+
 static void kcp_output(const uint8_t *pkt, size_t len, void *arg)
 {
 	struct sf_client *c = arg;
 	struct sf_shard_state *sh = c->sh;
-	/* Fast path: nothing queued and a WebSocket has room. The packet is copied into the
-	 * WebSocket's output buffer during this call; KCP's scratch buffer is never retained. */
+	if (len > SF_TT_MTU)
+		len = SF_TT_MTU;
+	/* Nothing queued before it: the packet is encoded straight into the batch. KCP's scratch
+	 * buffer is never retained. */
 	if (sf_tt_queue_len(&c->queue) == 0) {
-		for (struct sf_link *l = c->links; l; l = l->next) {
-			if (!sf_link_has_room(l))
-				continue;
-			if (len > SF_TT_MTU)
-				len = SF_TT_MTU;
-			size_t n = sf_tt_encode_packet(pkt, len, sh->encoded, sizeof sh->encoded);
-			if (n > 0 && sf_link_send(l, sh->encoded, n) == 0) {
-				sf_tt_queue_touch(&c->queue, sh->now_ms);
-				return;
-			}
+		uint8_t *dst = batch_room(c);
+		size_t n = dst ? sf_tt_encode_packet(pkt, len, dst, SF_TT_ENCODED_MAX) : 0;
+		if (n > 0) {
+			sh->batch_len += n;
+			sf_tt_queue_touch(&c->queue, sh->now_ms);
+			return;
 		}
 	}
 	/* A full queue drops the packet, as upstream; KCP retransmits it. */
 	sf_tt_queue_push(&c->queue, pkt, len, sh->now_ms);
-	if (c->links)
+}
+
+void sf_client_flush(struct sf_client *c)
+{
+	if (!c->kcp)
+		return;
+	sf_kcp_flush(c->kcp, (uint32_t)c->sh->now_ms);
+	if (sf_tt_queue_len(&c->queue) > 0)
 		sf_client_output_ready(c);
+	else
+		batch_send(c->sh);
 }
 
 static void smux_output(void *arg, const uint8_t *frame, size_t len)
@@ -248,7 +292,7 @@ void sf_client_pump(struct sf_client *c)
 		session_end(c);
 	} else if (c->kcp) {
 		resume_paused_streams(c);
-		sf_kcp_flush(c->kcp, (uint32_t)sh->now_ms);
+		sf_client_flush(c);
 	}
 	sf_client_reschedule(c);
 }
@@ -256,19 +300,18 @@ void sf_client_pump(struct sf_client *c)
 /* A WebSocket has room again, or a new one attached: move queued packets into it. */
 void sf_client_output_ready(struct sf_client *c)
 {
-	struct sf_link *l = c->links;
-	while (l && sf_tt_queue_len(&c->queue) > 0) {
-		if (!sf_link_has_room(l)) {
-			l = l->next;
-			continue;
-		}
+	struct sf_shard_state *sh = c->sh;
+	while (sf_tt_queue_len(&c->queue) > 0) {
+		uint8_t *dst = batch_room(c);
+		if (!dst)
+			break;
 		struct sf_tt_pkt pkt = sf_tt_queue_pop(&c->queue);
-		int rc = sf_link_send(l, pkt.data, pkt.len);
+		memcpy(dst, pkt.data, pkt.len);
+		sh->batch_len += pkt.len;
 		sf_tt_pkt_release(&pkt);
-		sf_tt_queue_touch(&c->queue, c->sh->now_ms);
-		if (rc < 0)
-			l = l->next;
+		sf_tt_queue_touch(&c->queue, sh->now_ms);
 	}
+	batch_send(sh);
 }
 
 void sf_client_reschedule(struct sf_client *c)
@@ -309,7 +352,7 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 		if (c->session_dead)
 			session_end(c);
 		else
-			sf_kcp_flush(c->kcp, (uint32_t)sh->now_ms);
+			sf_client_flush(c);
 	}
 	if (!c->kcp && sf_tt_queue_expired(&c->queue, sh->now_ms)) {
 		/* Upstream closes the queue, and with it every WebSocket waiting on it. */

@@ -21,6 +21,8 @@ struct sf_tt_clientmap;
 /* Stop reading a client's WebSocket while the KCP receive side holds this much unread data, and
  * stop moving queued packets into a WebSocket whose socket buffer holds this much. */
 #define SF_LINK_OUTPUT_HIGH (128 * 1024)
+/* Downstream packets of one KCP flush leave as one WebSocket message of at most this size. */
+#define SF_BATCH_MAX (32 * 1024)
 /* Tor → client reads: up to two full smux frames per read. */
 #define SF_RELAY_READ_MAX (2 * SF_SMUX_MAX_FRAME)
 
@@ -36,7 +38,12 @@ struct sf_shard_state {
 	struct sf_link *dead_links;		/* closed links to free outside callbacks */
 	uint64_t now_ms;			/* clock of the current callback */
 	uint8_t scratch[SF_RELAY_READ_MAX];	/* tor reads and KCP → smux copies */
-	uint8_t encoded[SF_TT_ENCODED_MAX];	/* one encapsulated packet on its way out */
+	/* The open downstream batch: encapsulated packets of one client, for batch_link. It is
+	 * opened and sent within one call (sf_client_flush, sf_client_output_ready); the bytes are
+	 * copied into the socket's buffer when sent, so nothing here outlives that call. */
+	struct sf_link *batch_link;
+	size_t batch_len;
+	uint8_t batch[SF_BATCH_MAX];
 };
 
 /* One WebSocket of a client. A client usually has one; it gets another when its proxy changes. */
@@ -93,6 +100,10 @@ void sf_client_free(struct sf_client *c);
 const char *sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len);
 void sf_client_pump(struct sf_client *c);
 void sf_client_output_ready(struct sf_client *c);
+/* Flushes the client's KCP session; its output leaves in batches. */
+void sf_client_flush(struct sf_client *c);
+/* Forgets the open batch if it is meant for l (l is closing; KCP will retransmit). */
+void sf_client_batch_cancel(struct sf_shard_state *sh, const struct sf_link *l);
 void sf_client_reschedule(struct sf_client *c);
 
 /* link.c */

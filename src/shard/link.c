@@ -1,5 +1,5 @@
 /* A client's WebSocket on its shard: socket bytes → WebSocket frames → turbotunnel decoder →
- * KCP packets, and encapsulated downstream packets → one Binary message each. Closing a link
+ * KCP packets, and batches of encapsulated downstream packets → one Binary message each. Closing a link
  * never ends the client's KCP session: the client comes back through another proxy. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +158,7 @@ static void link_drop(struct sf_link *l, const char *why, bool socket_gone)
 		return;
 	l->closing = true;
 	struct sf_client *c = l->client;
+	sf_client_batch_cancel(c->sh, l);
 	struct sf_link **pp = &c->links;
 	while (*pp && *pp != l)
 		pp = &(*pp)->next;

@@ -57,7 +57,7 @@ static void stream_end(struct sf_stream *st)
 	st->smux = NULL;
 	sf_stream_free(st);
 	if (c->kcp)
-		sf_kcp_flush(c->kcp, (uint32_t)c->sh->now_ms);
+		sf_client_flush(c);
 }
 
 /* Writes what tor's socket takes. Returns -1 when the connection to tor failed. */
@@ -118,7 +118,7 @@ static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, cons
 	} else {
 		event_add(st->ev_read, NULL);
 		if (c->kcp)
-			sf_kcp_flush(c->kcp, (uint32_t)sh->now_ms);
+			sf_client_flush(c);
 	}
 	sf_client_reschedule(c);
 }
@@ -213,7 +213,7 @@ static void on_tor_write(evutil_socket_t fd, short what, void *arg)
 	if (c->kcp && sf_kcp_readable(c->kcp) > 0)
 		sf_client_pump(c);
 	else if (c->kcp)
-		sf_kcp_flush(c->kcp, (uint32_t)c->sh->now_ms);
+		sf_client_flush(c);
 }
 
 static void on_tor_read(evutil_socket_t fd, short what, void *arg)
@@ -256,6 +256,6 @@ static void on_tor_read(evutil_socket_t fd, short what, void *arg)
 	if (c->session_dead)
 		sf_client_pump(c); /* ends the session */
 	else
-		sf_kcp_flush(c->kcp, (uint32_t)sh->now_ms);
+		sf_client_flush(c);
 	sf_client_reschedule(c);
 }

@@ -125,6 +125,8 @@ static void test_redirect_and_use_https(void **state)
 	char *r = get(*state, "GET", "/some/path?q=1", "snowflake.test");
 	assert_non_null(strstr(r, "HTTP/1.1 302 Found\r\n"));
 	assert_non_null(strstr(r, "Location: https://snowflake.test/some/path?q=1\r\n"));
+	r = get(*state, "GET", "/a?x=1&y=\"<'>\"", "snowflake.test");
+	assert_non_null(strstr(r, "\r\n\r\n<a href=\"https://snowflake.test/a?x=1&amp;y=&#34;&lt;&#39;&gt;&#34;\">Found</a>.\n\n"));
 	r = get(*state, "HEAD", "/x", "snowflake.test:8080");
 	assert_non_null(strstr(r, "Location: https://snowflake.test:443/x\r\n"));
 	assert_null(strstr(r, "<a href"));	/* no body for HEAD */
