@@ -2,6 +2,7 @@
  * sequence of upstream's main() (protocols.md §1.4); the data path lives in the server library. */
 #include <errno.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +354,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* A relaying shard frees and reallocates megabytes at a time; glibc's default 128 KiB trim
+	 * threshold hands them back to the kernel (madvise) after every burst and faults them in
+	 * again for the next: 10 % of the CPU per GB relayed. Keep up to 8 MiB of free heap. */
+	mallopt(M_TRIM_THRESHOLD, 8 << 20);
 
 	int log_fd = STDERR_FILENO;
 	if (o.log_path[0]) {

@@ -27,6 +27,8 @@ struct sf_kcp;
 #define SF_KCP_THREAD_RX_BUDGET (256ull << 20)
 void sf_kcp_set_thread_rx_budget(uint64_t bytes);
 uint64_t sf_kcp_thread_seg_bytes(void);
+/* Frees the segments this thread keeps for reuse; call before the thread exits. */
+void sf_kcp_thread_cache_free(void);
 
 /* pkt is LENT for the duration of the call only (it is a scratch buffer reused for the next
  * packet): the callee must copy it. This rule is what prevents upstream bug #40260. */

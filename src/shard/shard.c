@@ -75,6 +75,7 @@ static void *shard_main(void *arg)
 {
 	struct sf_shard *sh = arg;
 	event_base_loop(sh->st.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	sf_kcp_thread_cache_free();
 	return NULL;
 }
 
