@@ -16,6 +16,8 @@ struct event_base;
 struct sf_server;
 struct sf_tls_ctx;
 
+#define SF_SHARDS_PER_CPU_MAX 4
+
 struct sf_server_config {
 	/* Where tor is. ExtORPort is used when has_extorport and cookie_path are set, else ORPort. */
 	bool has_extorport;
@@ -27,7 +29,8 @@ struct sf_server_config {
 	socklen_t orport_len;
 	/* orport-srcaddr option text (IPv4/IPv6 address or CIDR), or NULL. */
 	const char *orport_srcaddr;
-	/* Number of shard threads; 0 = number of online CPUs. */
+	/* Number of shard threads; 0 = number of online CPUs; at most SF_SHARDS_PER_CPU_MAX per
+	 * online CPU (a larger number is cut down, with a log line). */
 	unsigned num_shards;
 	/* wss://: every connection first completes a TLS handshake with this context (see
 	 * src/tls/tls.h; the caller keeps it alive until sf_server_free). NULL: plain ws://. */

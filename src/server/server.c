@@ -83,6 +83,14 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 		goto fail;
 	}
 	srv->nshards = cfg->num_shards ? cfg->num_shards : online_cpus();
+	/* Upstream's KCP instances are goroutines; ours are threads with their own buffers, and
+	 * more of them than CPUs only costs memory (num-turbotunnel=5000 took 1.5 GB). */
+	unsigned max_shards = SF_SHARDS_PER_CPU_MAX * online_cpus();
+	if (srv->nshards > max_shards) {
+		sf_logf("num-turbotunnel=%u: running %u shards (at most %u per CPU)", srv->nshards,
+			max_shards, SF_SHARDS_PER_CPU_MAX);
+		srv->nshards = max_shards;
+	}
 	srv->shards = calloc(srv->nshards, sizeof *srv->shards);
 	if (!srv->listeners || !srv->shards) {
 		snprintf(err, errlen, "out of memory");
