@@ -467,6 +467,22 @@ static void test_tlsalpn01_cert_and_csr(void **state)
 	assert_memory_equal(ASN1_STRING_get0_data(v), want, 34);
 	assert_true(X509_get_extended_key_usage(x) & XKU_SSL_SERVER);
 	assert_true(X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE);
+	/* as autocert's template: self-signed v3 ECDSA P-256, CN = SAN = the name, keyUsage
+	 * (critical) digitalSignature|keyEncipherment, not a CA */
+	assert_int_equal(X509_get_version(x), X509_VERSION_3);
+	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)), 0);
+	char subject_cn[64];
+	assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, subject_cn,
+					      sizeof subject_cn) > 0);
+	assert_string_equal(subject_cn, NAME);
+	char curve[32];
+	assert_int_equal(EVP_PKEY_get_utf8_string_param(c->key, "group", curve, sizeof curve, NULL), 1);
+	assert_string_equal(curve, "prime256v1");
+	assert_true(X509_get_key_usage(x) & KU_KEY_ENCIPHERMENT);
+	assert_false(X509_get_key_usage(x) & KU_KEY_CERT_SIGN);
+	assert_int_equal(X509_EXTENSION_get_critical(X509_get_ext(x, X509_get_ext_by_NID(x, NID_key_usage, -1))), 1);
+	assert_int_equal(X509_check_ca(x), 0);
+	assert_int_equal(X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, 0), 1);
 	assert_int_equal(sf_acme_cert_check(c, NAME, SF_ACME_CERT_TOKEN, time(NULL), err, sizeof err), 0);
 	ASN1_OBJECT_free(oid);
 	sf_acme_cert_free(c);

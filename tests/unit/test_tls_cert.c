@@ -1,5 +1,5 @@
-/* Certificates, the name → certificate table, the TLS-ALPN-01 challenge certificate (parsed back
- * field by field, protocols.md §7.4) and the context's allow-list normalization (§7.8). */
+/* Certificates, the name → certificate table and the context's allow-list normalization (§7.8).
+ * The TLS-ALPN-01 certificate (§7.4) is built and checked in the ACME layer (test_acme_flow). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,6 @@
 
 #include <openssl/sha.h>
 
-#include "tls/challenge.h"
 #include "tls_test_util.h"
 
 static struct tls_test_pki pki;
@@ -119,87 +118,6 @@ static void test_table(void **state)
 	sf_tls_cert_unref(r);
 }
 
-/* ---- challenge certificate ---- */
-
-static void test_challenge_cert(void **state)
-{
-	(void)state;
-	char err[256] = "";
-	const char *key_auth = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
-	struct sf_tls_cert *c = sf_tls_challenge_cert("Snowflake.Example.", key_auth, err, sizeof err);
-	assert_non_null(c);
-	X509 *x = sf_tls_cert_leaf(c);
-
-	/* the acmeIdentifier extension: critical, OCTET STRING(SHA-256(key authorization)) */
-	ASN1_OBJECT *oid = OBJ_txt2obj(SF_TLS_ACME_IDENTIFIER_OID, 1);
-	int at = X509_get_ext_by_OBJ(x, oid, -1);
-	assert_true(at >= 0);
-	assert_int_equal(X509_get_ext_by_OBJ(x, oid, at), -1);	/* only one */
-	X509_EXTENSION *ext = X509_get_ext(x, at);
-	assert_int_equal(X509_EXTENSION_get_critical(ext), 1);
-	ASN1_OCTET_STRING *value = X509_EXTENSION_get_data(ext);
-	const unsigned char *p = ASN1_STRING_get0_data(value);
-	long der_len = ASN1_STRING_length(value);
-	assert_int_equal(der_len, 34);
-	assert_int_equal(p[0], 0x04);
-	assert_int_equal(p[1], 32);
-	ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, der_len);
-	assert_non_null(inner);
-	uint8_t digest[SHA256_DIGEST_LENGTH];
-	SHA256((const uint8_t *)key_auth, strlen(key_auth), digest);
-	assert_int_equal(ASN1_STRING_length(inner), 32);
-	assert_memory_equal(ASN1_STRING_get0_data(inner), digest, 32);
-	ASN1_OCTET_STRING_free(inner);
-	ASN1_OBJECT_free(oid);
-
-	/* SAN dNSName and CN = the normalized name */
-	GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	assert_non_null(sans);
-	assert_int_equal(sk_GENERAL_NAME_num(sans), 1);
-	GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, 0);
-	assert_int_equal(gn->type, GEN_DNS);
-	assert_string_equal((const char *)ASN1_STRING_get0_data(gn->d.dNSName), "snowflake.example");
-	GENERAL_NAMES_free(sans);
-	char cn[64];
-	assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn) > 0);
-	assert_string_equal(cn, "snowflake.example");
-	assert_int_equal(X509_check_host(x, "snowflake.example", 0, 0, NULL), 1);
-
-	/* self-signed ECDSA P-256, serial 1, 24 h, v3 */
-	assert_int_equal(X509_get_version(x), X509_VERSION_3);
-	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)), 0);
-	assert_int_equal(X509_verify(x, X509_get0_pubkey(x)), 1);
-	EVP_PKEY *key = sf_tls_cert_key(c);
-	assert_int_equal(EVP_PKEY_get_base_id(key), EVP_PKEY_EC);
-	char curve[32];
-	assert_int_equal(EVP_PKEY_get_utf8_string_param(key, "group", curve, sizeof curve, NULL), 1);
-	assert_string_equal(curve, "prime256v1");
-	assert_int_equal(ASN1_INTEGER_get(X509_get0_serialNumber(x)), 1);
-	int days = -1, secs = -1;
-	assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
-	assert_int_equal(days * 86400 + secs, 86400);
-
-	/* key usage, extended key usage, basic constraints as autocert's template */
-	assert_true(X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE);
-	assert_true(X509_get_key_usage(x) & KU_KEY_ENCIPHERMENT);
-	assert_false(X509_get_key_usage(x) & KU_KEY_CERT_SIGN);
-	assert_int_equal(X509_EXTENSION_get_critical(X509_get_ext(x, X509_get_ext_by_NID(x, NID_key_usage, -1))), 1);
-	assert_true(X509_get_extended_key_usage(x) & XKU_SSL_SERVER);
-	assert_int_equal(X509_check_ca(x), 0);
-	assert_int_equal(X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, 0), 1);
-
-	sf_tls_cert_unref(c);
-}
-
-static void test_challenge_cert_bad_name(void **state)
-{
-	(void)state;
-	char err[256] = "";
-	assert_null(sf_tls_challenge_cert("bad name.example", "k", err, sizeof err));
-	assert_string_equal(err, "tls: invalid challenge name");
-	assert_null(sf_tls_challenge_cert("DNS:x,DNS:y", "k", err, sizeof err));
-}
-
 /* ---- context ---- */
 
 static void test_ctx_allow_list(void **state)
@@ -270,8 +188,6 @@ int main(void)
 		cmocka_unit_test(test_cert_new_checks_key),
 		cmocka_unit_test(test_cert_chain_and_rsa),
 		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_challenge_cert),
-		cmocka_unit_test(test_challenge_cert_bad_name),
 		cmocka_unit_test(test_ctx_allow_list),
 		cmocka_unit_test(test_ctx_tls12_ciphers),
 	};

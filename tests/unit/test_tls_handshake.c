@@ -15,7 +15,7 @@
 #include <openssl/sha.h>
 
 #include "lib/log.h"
-#include "tls/challenge.h"
+#include "acme/cert.h"
 #include "tls_test_util.h"
 
 #define NAME "example.com"
@@ -462,9 +462,22 @@ static void test_alpn_http11_never_h2(void **state)
 	assert_non_null(strstr(c.error, "no application protocol"));
 }
 
+#define ACME_IDENTIFIER_OID "1.3.6.1.5.5.7.1.31" /* id-pe-acmeIdentifier */
+
+/* The TLS-ALPN-01 certificate as production builds it (src/acme), as the server glue converts it. */
+static struct sf_tls_cert *acme_challenge_cert(const char *name, const char *key_auth)
+{
+	struct sf_acme_cert *ac = NULL;
+	char err[256] = "";
+	assert_int_equal(sf_acme_tlsalpn01_cert(NULL, name, key_auth, &ac, err, sizeof err), 0);
+	struct sf_tls_cert *c = sf_tls_cert_new(ac->key, sf_acme_cert_leaf(ac), NULL);
+	sf_acme_cert_free(ac);
+	return c;
+}
+
 static void check_acme_extension(X509 *x)
 {
-	ASN1_OBJECT *oid = OBJ_txt2obj(SF_TLS_ACME_IDENTIFIER_OID, 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(ACME_IDENTIFIER_OID, 1);
 	int at = X509_get_ext_by_OBJ(x, oid, -1);
 	ASN1_OBJECT_free(oid);
 	assert_true(at >= 0);
@@ -484,8 +497,7 @@ static void check_acme_extension(X509 *x)
 static void test_acme_tls_alpn(void **state)
 {
 	(void)state;
-	char err[256] = "";
-	struct sf_tls_cert *challenge = sf_tls_challenge_cert(NAME, KEY_AUTH, err, sizeof err);
+	struct sf_tls_cert *challenge = acme_challenge_cert(NAME, KEY_AUTH);
 	assert_non_null(challenge);
 	assert_int_equal(sf_tls_ctx_set_challenge(F.ctx, NAME, challenge), 0);
 
@@ -523,7 +535,7 @@ static void test_acme_tls_alpn(void **state)
 	run(&c, 0, &o);
 	assert_served(&c, &o);
 	assert_string_equal(c.alpn_selected, "http/1.1");
-	ASN1_OBJECT *oid = OBJ_txt2obj(SF_TLS_ACME_IDENTIFIER_OID, 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(ACME_IDENTIFIER_OID, 1);
 	assert_int_equal(X509_get_ext_by_OBJ(c.peer, oid, -1), -1);
 	ASN1_OBJECT_free(oid);
 	tls_client_free(&c);
