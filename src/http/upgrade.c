@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/hex.h"
+
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define KEY_LEN 24	/* base64 of 16 bytes */
 
@@ -310,14 +312,6 @@ static void accept_response(struct sf_http_upgrade *u)
 
 /* ---- query ---- */
 
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (unsigned char)tolower(c);
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 /* Go's QueryUnescape of s[0..n) into out (which may be s itself). Returns the length, or -1 on a
  * bad %-escape. */
 static long query_unescape(const char *s, size_t n, char *out)
@@ -327,8 +321,8 @@ static long query_unescape(const char *s, size_t n, char *out)
 		if (s[i] == '%') {
 			if (i + 2 >= n)
 				return -1;
-			int hi = hex_value((unsigned char)s[i + 1]);
-			int lo = hex_value((unsigned char)s[i + 2]);
+			int hi = sf_hex_digit(s[i + 1]);
+			int lo = sf_hex_digit(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			out[o++] = (char)(hi << 4 | lo);
@@ -387,7 +381,7 @@ static bool url_escapes_ok(const struct sf_http_upgrade *u)
 			continue;
 		if (i + 2 >= n)
 			return false;
-		if (hex_value((unsigned char)url[i + 1]) < 0 || hex_value((unsigned char)url[i + 2]) < 0)
+		if (sf_hex_digit(url[i + 1]) < 0 || sf_hex_digit(url[i + 2]) < 0)
 			return false;
 		i += 2;
 	}

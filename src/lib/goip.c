@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/hex.h"
+
 static const uint8_t v4_in_v6_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 bool sf_goip_parse4(const char *s, size_t len, uint8_t out[4])
@@ -38,17 +40,6 @@ bool sf_goip_parse4(const char *s, size_t len, uint8_t out[4])
 	return true;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool sf_goip_parse6(const char *s, size_t len, uint8_t out[16])
 {
 	uint8_t ip[16] = { 0 };
@@ -71,7 +62,7 @@ bool sf_goip_parse6(const char *s, size_t len, uint8_t out[16])
 		size_t off = 0;
 		unsigned acc = 0;
 		for (; off < len; off++) {
-			int v = hex_value(s[off]);
+			int v = sf_hex_digit(s[off]);
 			if (v < 0)
 				break;
 			if (off > 3)

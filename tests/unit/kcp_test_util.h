@@ -4,6 +4,7 @@
 
 #include "kcp/codec.h"
 #include "kcp/kcp.h"
+#include "vectors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,23 +54,7 @@ static inline void capture_free(struct capture *c)
 /* Decodes hex into a malloc'd buffer; *len gets its size. NULL on bad input. */
 static inline uint8_t *hex_decode(const char *hex, size_t *len)
 {
-	size_t n = strlen(hex);
-	*len = 0;
-	if (n % 2)
-		return NULL;
-	uint8_t *out = malloc(n / 2 + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
-			free(out);
-			return NULL;
-		}
-		out[i] = (uint8_t)v;
-	}
-	*len = n / 2;
-	return out;
+	return vectors_unhex(hex, len);
 }
 
 /* Splits a packet into headers; returns the count (stops at anything malformed). */

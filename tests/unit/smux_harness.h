@@ -14,6 +14,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "vectors.h"
+
 #include "smux/frame.h"
 #include "smux/smux.h"
 
@@ -23,37 +25,17 @@
 
 static inline json_t *h_load_vectors(void)
 {
-	json_error_t err;
-	json_t *root = json_load_file(SF_VECTORS_DIR "/smux.json", 0, &err);
+	json_t *root = vectors_load("smux.json");
 	if (!root)
-		fail_msg("cannot load smux.json: %s (line %d)", err.text, err.line);
+		fail_msg("cannot load smux.json");
 	return root;
-}
-
-static inline int h_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Decodes hex into a new buffer; *len gets its size. */
 static inline uint8_t *h_unhex(const char *hex, size_t *len)
 {
-	size_t n = strlen(hex);
-	assert_int_equal(n % 2, 0);
-	uint8_t *out = malloc(n / 2 + 1);
+	uint8_t *out = vectors_unhex(hex, len);
 	assert_non_null(out);
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = h_hexval(hex[2 * i]), lo = h_hexval(hex[2 * i + 1]);
-		assert_true(hi >= 0 && lo >= 0);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*len = n / 2;
 	return out;
 }
 

@@ -19,10 +19,7 @@ static json_t *vectors;
 static int load_vectors(void **state)
 {
 	(void)state;
-	json_error_t err;
-	vectors = json_load_file(SF_VECTORS_DIR "/kcp.json", 0, &err);
-	if (!vectors)
-		fprintf(stderr, "kcp.json: %s\n", err.text);
+	vectors = vectors_load("kcp.json");
 	return vectors ? 0 : -1;
 }
 

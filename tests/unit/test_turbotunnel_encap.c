@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 
 #include "turbotunnel/encap.h"
+#include "vectors.h"
 
 #define MAX_PKTS 16
 #define RANDOM_ROUNDS 25
@@ -51,14 +52,9 @@ static uint32_t rng_next(void)
 
 static size_t unhex(const char *hex, uint8_t **out)
 {
-	size_t n = strlen(hex) / 2;
-	*out = malloc(n ? n : 1);
+	size_t n;
+	*out = vectors_unhex(hex, &n);
 	assert_non_null(*out);
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-		(*out)[i] = (uint8_t)v;
-	}
 	return n;
 }
 
@@ -90,13 +86,8 @@ static void assert_bytes_hex(const uint8_t *p, size_t n, const char *want)
 static int load_vectors(void **state)
 {
 	(void)state;
-	json_error_t err;
-	vectors = json_load_file(SF_VECTORS_DIR "/encapsulation.json", 0, &err);
-	if (!vectors) {
-		fprintf(stderr, "encapsulation.json: %s\n", err.text);
-		return -1;
-	}
-	return 0;
+	vectors = vectors_load("encapsulation.json");
+	return vectors ? 0 : -1;
 }
 
 static int free_vectors(void **state)

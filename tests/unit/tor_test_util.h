@@ -8,41 +8,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vectors.h"
+
 static inline json_t *tor_test_load_vectors(const char *name)
 {
-	char path[1024];
-	json_error_t jerr;
-	snprintf(path, sizeof path, "%s/%s", SF_VECTORS_DIR, name);
-	json_t *root = json_load_file(path, 0, &jerr);
-	if (!root)
-		fprintf(stderr, "cannot load %s: %s (line %d)\n", path, jerr.text, jerr.line);
-	return root;
-}
-
-static inline int tor_test_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return vectors_load(name);
 }
 
 /* Decodes hex into out (cap bytes); returns the length, or -1 on bad input. */
 static inline long tor_test_unhex(const char *hex, uint8_t *out, size_t cap)
 {
-	size_t len = strlen(hex);
-	if (len % 2 || len / 2 > cap)
+	size_t len;
+	uint8_t *buf = vectors_unhex(hex, &len);
+	if (!buf || len > cap) {
+		free(buf);
 		return -1;
-	for (size_t i = 0; i < len / 2; i++) {
-		int hi = tor_test_hexval(hex[2 * i]), lo = tor_test_hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
 	}
-	return (long)(len / 2);
+	memcpy(out, buf, len);
+	free(buf);
+	return (long)len;
 }
 
 static inline const char *tor_test_str(json_t *obj, const char *key)
