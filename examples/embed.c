@@ -8,7 +8,6 @@
  * It prints "listening on 127.0.0.1:PORT" once connections are accepted. */
 #include <arpa/inet.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>

@@ -219,7 +219,7 @@ static int add_acme_identifier(X509 *x, const char *key_authorization)
 {
 	uint8_t value[2 + SHA256_DIGEST_LENGTH] = { 0x04, SHA256_DIGEST_LENGTH };
 	SHA256((const unsigned char *)key_authorization, strlen(key_authorization), value + 2);
-	ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(SF_ACME_IDENTIFIER_OID, 1);
 	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
 	X509_EXTENSION *ext = NULL;
 	if (oid && os && ASN1_OCTET_STRING_set(os, value, sizeof value))

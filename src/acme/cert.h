@@ -49,6 +49,9 @@ EVP_PKEY *sf_acme_cert_key_new(enum sf_acme_cert_kind kind);
  * (SHA-256). *der is malloc'd. Returns 0 or -1. */
 int sf_acme_csr_der(EVP_PKEY *key, const char *name, uint8_t **der, size_t *der_len);
 
+/* id-pe-acmeIdentifier, the critical extension of a tls-alpn-01 certificate (RFC 8737). */
+#define SF_ACME_IDENTIFIER_OID "1.3.6.1.5.5.7.1.31"
+
 /* The tls-alpn-01 challenge certificate of RFC 8737 as autocert builds it: self-signed ECDSA
  * P-256, serial 1, valid now..now+24 h, CN = SAN dNSName = name, KeyUsage digitalSignature +
  * keyEncipherment, EKU serverAuth, critical id-pe-acmeIdentifier = OCTET STRING(SHA-256(key

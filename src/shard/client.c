@@ -153,10 +153,7 @@ void sf_client_flush(struct sf_client *c)
 	if (!c->kcp)
 		return;
 	sf_kcp_flush(c->kcp, (uint32_t)c->sh->now_ms);
-	if (sf_tt_queue_len(&c->queue) > 0)
-		sf_client_output_ready(c);
-	else
-		batch_send(c->sh);
+	sf_client_output_ready(c); /* queued packets, if any, then the open batch leaves */
 }
 
 static void smux_output(void *arg, const uint8_t *frame, size_t len)

@@ -1,6 +1,7 @@
 /* A client's WebSocket on its shard: socket bytes → WebSocket frames → turbotunnel decoder →
- * KCP packets, and batches of encapsulated downstream packets → one Binary message each. Closing a link
- * never ends the client's KCP session: the client comes back through another proxy. */
+ * KCP packets, and batches of encapsulated downstream packets → one Binary message each.
+ * Closing a link never ends the client's KCP session: the client comes back through another
+ * proxy. */
 #include <stdio.h>
 #include <stdlib.h>
 

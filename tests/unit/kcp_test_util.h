@@ -51,12 +51,6 @@ static inline void capture_free(struct capture *c)
 	memset(c, 0, sizeof *c);
 }
 
-/* Decodes hex into a malloc'd buffer; *len gets its size. NULL on bad input. */
-static inline uint8_t *hex_decode(const char *hex, size_t *len)
-{
-	return vectors_unhex(hex, len);
-}
-
 /* Splits a packet into headers; returns the count (stops at anything malformed). */
 static inline size_t parse_segments(const uint8_t *pkt, size_t len, struct sf_kcp_hdr *h,
 				    size_t max)

@@ -455,7 +455,7 @@ static void test_tlsalpn01_cert_and_csr(void **state)
 	assert_int_equal(ASN1_INTEGER_get(X509_get0_serialNumber(x)), 1);
 	assert_int_equal(X509_verify(x, c->key), 1);
 	assert_true(c->not_after - c->not_before == 24 * 3600);
-	ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(SF_ACME_IDENTIFIER_OID, 1);
 	int pos = X509_get_ext_by_OBJ(x, oid, -1);
 	assert_true(pos >= 0);
 	X509_EXTENSION *ext = X509_get_ext(x, pos);

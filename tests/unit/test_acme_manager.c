@@ -88,7 +88,7 @@ static bool validate_via_manager(void *arg, const char *type, const char *name, 
 	struct sf_acme_cert *c = sf_acme_manager_tlsalpn01_cert(mgr, name);
 	if (!c)
 		return false;
-	ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(SF_ACME_IDENTIFIER_OID, 1);
 	X509_EXTENSION *ext = X509_get_ext(sf_acme_cert_leaf(c), X509_get_ext_by_OBJ(sf_acme_cert_leaf(c), oid, -1));
 	uint8_t want[34] = { 0x04, 0x20 };
 	SHA256((const unsigned char *)ka, strlen(ka), want + 2);

@@ -12,7 +12,7 @@
 static void assert_hex(const uint8_t *got, size_t got_len, const char *hex)
 {
 	size_t len;
-	uint8_t *want = hex_decode(hex, &len);
+	uint8_t *want = vectors_unhex(hex, &len);
 	assert_non_null(want);
 	assert_int_equal(got_len, len);
 	assert_memory_equal(got, want, len);
@@ -51,7 +51,7 @@ static void test_decode_capture_packets(void **state)
 {
 	(void)state;
 	size_t len = 0;
-	uint8_t *p = hex_decode("443322115100ffff0000000000000000000000000800000002000000"
+	uint8_t *p = vectors_unhex("443322115100ffff0000000000000000000000000800000002000000"
 				"03000000", &len);
 	struct sf_kcp_hdr h;
 	sf_kcp_hdr_decode(p, &h);
@@ -66,8 +66,8 @@ static void test_decode_capture_packets(void **state)
 	assert_int_equal(h.len, 8);
 	free(p);
 
-	assert_null(hex_decode("443", &len));        /* the helper refuses odd lengths */
-	p = hex_decode("443322115200fdff00000000010000000200000000000000", &len);
+	assert_null(vectors_unhex("443", &len));        /* the helper refuses odd lengths */
+	p = vectors_unhex("443322115200fdff00000000010000000200000000000000", &len);
 	sf_kcp_hdr_decode(p, &h);
 	assert_int_equal(h.cmd, SF_KCP_CMD_ACK);
 	assert_int_equal(h.wnd, 65533);
@@ -80,7 +80,7 @@ static void test_decode_capture_packets(void **state)
 static void feed_hex(struct sf_kcp *k, const char *hex, uint32_t now)
 {
 	size_t len;
-	uint8_t *p = hex_decode(hex, &len);
+	uint8_t *p = vectors_unhex(hex, &len);
 	assert_non_null(p);
 	assert_int_equal(sf_kcp_input(k, p, len, now), 0);
 	free(p);
@@ -113,7 +113,7 @@ static void test_captured_exchange(void **state)
 	assert_int_equal(sf_kcp_readable(k), 18);
 	assert_int_equal(sf_kcp_recv(k, buf, sizeof buf), 18);
 	size_t want_len;
-	uint8_t *want = hex_decode("020000000300000002020200030000006869", &want_len);
+	uint8_t *want = vectors_unhex("020000000300000002020200030000006869", &want_len);
 	assert_memory_equal(buf, want, want_len);
 	free(want);
 	assert_int_equal(sf_kcp_recv(k, buf, sizeof buf), 0);

@@ -158,7 +158,7 @@ static size_t read_and_check(struct sf_kcp *k, struct model *m, uint32_t *read_s
 
 static uint8_t *packet_hex(json_t *p, size_t *len)
 {
-	uint8_t *b = hex_decode(json_string_value(json_object_get(p, "hex")), len);
+	uint8_t *b = vectors_unhex(json_string_value(json_object_get(p, "hex")), len);
 	assert_non_null(b);
 	return b;
 }

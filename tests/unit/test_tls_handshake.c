@@ -462,8 +462,6 @@ static void test_alpn_http11_never_h2(void **state)
 	assert_non_null(strstr(c.error, "no application protocol"));
 }
 
-#define ACME_IDENTIFIER_OID "1.3.6.1.5.5.7.1.31" /* id-pe-acmeIdentifier */
-
 /* The TLS-ALPN-01 certificate as production builds it (src/acme), as the server glue converts it. */
 static struct sf_tls_cert *acme_challenge_cert(const char *name, const char *key_auth)
 {
@@ -477,7 +475,7 @@ static struct sf_tls_cert *acme_challenge_cert(const char *name, const char *key
 
 static void check_acme_extension(X509 *x)
 {
-	ASN1_OBJECT *oid = OBJ_txt2obj(ACME_IDENTIFIER_OID, 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(SF_ACME_IDENTIFIER_OID, 1);
 	int at = X509_get_ext_by_OBJ(x, oid, -1);
 	ASN1_OBJECT_free(oid);
 	assert_true(at >= 0);
@@ -535,7 +533,7 @@ static void test_acme_tls_alpn(void **state)
 	run(&c, 0, &o);
 	assert_served(&c, &o);
 	assert_string_equal(c.alpn_selected, "http/1.1");
-	ASN1_OBJECT *oid = OBJ_txt2obj(ACME_IDENTIFIER_OID, 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(SF_ACME_IDENTIFIER_OID, 1);
 	assert_int_equal(X509_get_ext_by_OBJ(c.peer, oid, -1), -1);
 	ASN1_OBJECT_free(oid);
 	tls_client_free(&c);

@@ -21,7 +21,7 @@ static int setup(void **state)
 	snprintf(dir, sizeof dir, "/tmp/sf-tor-cookie-XXXXXX");
 	if (!mkdtemp(dir))
 		return -1;
-	json_t *v = tor_test_load_vectors("extorport.json");
+	json_t *v = vectors_load("extorport.json");
 	if (!v)
 		return -1;
 	long n = tor_test_unhex(tor_test_str(v, "cookie_file_hex"), good_file, sizeof good_file);

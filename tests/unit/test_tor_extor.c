@@ -20,7 +20,7 @@ static const uint8_t okay[4] = { 0x10, 0x00, 0x00, 0x00 };
 static int setup(void **state)
 {
 	(void)state;
-	vectors = tor_test_load_vectors("extorport.json");
+	vectors = vectors_load("extorport.json");
 	if (!vectors)
 		return -1;
 	if (tor_test_unhex(tor_test_str(vectors, "cookie_hex"), cookie, 32) != 32 ||

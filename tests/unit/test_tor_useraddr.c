@@ -21,7 +21,7 @@ static void expect(const char *client_ip, const char *want)
 static void test_vector_table(void **state)
 {
 	(void)state;
-	json_t *v = tor_test_load_vectors("extorport.json");
+	json_t *v = vectors_load("extorport.json");
 	assert_non_null(v);
 	json_t *table = json_object_get(v, "useraddr_from_client_ip");
 	assert_true(json_array_size(table) >= 20);

@@ -10,11 +10,6 @@
 
 #include "vectors.h"
 
-static inline json_t *tor_test_load_vectors(const char *name)
-{
-	return vectors_load(name);
-}
-
 /* Decodes hex into out (cap bytes); returns the length, or -1 on bad input. */
 static inline long tor_test_unhex(const char *hex, uint8_t *out, size_t cap)
 {
