@@ -1,5 +1,6 @@
 /* snowflake-server: command line, tor's managed-proxy setup, listeners, signals. Mirrors the
- * sequence of upstream's main() (protocols.md §1.4); the data path lives in the server library. */
+ * sequence of upstream's main() (docs/pt.md "Start-up sequence"); the data path lives in the
+ * server library. */
 #include <errno.h>
 #include <event2/event.h>
 #include <malloc.h>

@@ -1,4 +1,4 @@
-/* autocert's DirCache, file for file (protocols.md §7.7), so that a cache written by the Go
+/* autocert's DirCache, file for file (docs/acme.md "Behaviour"), so that a cache written by the Go
  * server is used as is and vice versa:
  *   acme_account+key   EC PRIVATE KEY (SEC1); acme_account.key is the legacy name, read only
  *   <domain>           EC PRIVATE KEY, then CERTIFICATE blocks (leaf first)

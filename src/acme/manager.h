@@ -105,7 +105,7 @@ enum sf_acme_status sf_acme_manager_wait(struct sf_acme_manager *m, const char *
  * A new reference. */
 struct sf_acme_cert *sf_acme_manager_tlsalpn01_cert(struct sf_acme_manager *m, const char *name);
 
-/* HTTP-01 (protocols.md §7.3) for GET /.well-known/acme-challenge/<token> with this Host
+/* HTTP-01 (docs/acme.md "Behaviour") for GET /.well-known/acme-challenge/<token> with this Host
  * header (a ":port" is ignored): returns 403 when the host is not allowed, 404 when the token
  * is unknown, 200 with the key authorization in out (no newline). */
 int sf_acme_manager_http01(struct sf_acme_manager *m, const char *host, const char *token, char *out,

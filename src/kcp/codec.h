@@ -1,4 +1,4 @@
-/* KCP segment header: 24 bytes, little-endian (protocols.md §5.1). */
+/* KCP segment header: 24 bytes, little-endian (docs/kcp.md). */
 #ifndef SF_KCP_CODEC_H
 #define SF_KCP_CODEC_H
 

@@ -1,4 +1,4 @@
-/* sf_kcp_flush: everything a session sends (kcp-go flush, protocols.md §5.4-§5.6). */
+/* sf_kcp_flush: everything a session sends (kcp-go flush, docs/kcp.md). */
 #include "kcp/kcp_int.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* sf_kcp_input: what a received packet does to a session (kcp-go Input, protocols.md §5.5). */
+/* sf_kcp_input: what a received packet does to a session (kcp-go Input, docs/kcp.md). */
 #include "kcp/kcp_int.h"
 
 #include <stdlib.h>

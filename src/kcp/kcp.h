@@ -104,7 +104,8 @@ static inline uint32_t sf_kcp_peek_conv(const uint8_t *pkt)
 	       (uint32_t)pkt[3] << 24;
 }
 
-/* sn of the first segment of a packet of at least 16 bytes (the conv-change rule, §5.2). */
+/* sn of the first segment of a packet of at least 16 bytes (the conv-change rule, docs/kcp.md
+ * "Sessions"). */
 static inline uint32_t sf_kcp_peek_sn(const uint8_t *pkt)
 {
 	return (uint32_t)pkt[12] | (uint32_t)pkt[13] << 8 | (uint32_t)pkt[14] << 16 |

@@ -231,7 +231,7 @@ const char *sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t 
 		return "shorter than a KCP header";
 	uint32_t conv = sf_kcp_peek_conv(pkt);
 	if (c->kcp && sf_kcp_conv(c->kcp) != conv) {
-		/* A new conversation replaces the session only if it starts at sn 0 (§5.2). */
+		/* A new conversation replaces the session only if it starts at sn 0 (docs/kcp.md "Sessions"). */
 		if (sf_kcp_peek_sn(pkt) != 0)
 			return "another conversation id in an open session";
 		session_end(c);

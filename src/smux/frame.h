@@ -1,4 +1,4 @@
-/* smux v2 frame layout (protocols.md §6.1): an 8-byte little-endian header, then len payload
+/* smux v2 frame layout (docs/smux.md "Frame"): an 8-byte little-endian header, then len payload
  * bytes. UPD carries exactly 8 payload bytes: consumed u32, window u32. */
 #ifndef SF_SMUX_FRAME_H
 #define SF_SMUX_FRAME_H

@@ -1,4 +1,4 @@
-/* smux v2 server session without I/O or clock (protocols.md §6): the KCP byte stream goes in
+/* smux v2 server session without I/O or clock (docs/smux.md): the KCP byte stream goes in
  * through sf_smux_input(), frames to send come out through the output callback, time is passed
  * in as monotonic milliseconds. Single-threaded: one owner calls everything.
  *
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Server settings of the reference (§6.2) and our own hard limits. */
+/* Server settings of the reference (docs/smux.md "Behaviour") and our own hard limits. */
 #define SF_SMUX_MAX_FRAME 32768                 /* largest PSH payload we send */
 #define SF_SMUX_STREAM_WINDOW 1048576           /* MaxStreamBuffer: window we advertise */
 #define SF_SMUX_SESSION_BUFFER 4194304          /* MaxReceiveBuffer: session bucket */
@@ -72,7 +72,8 @@ size_t sf_smux_stream_write_room(const struct sf_smux_stream *st);
  * Accepting fewer than len arms the stream_writable callback. */
 size_t sf_smux_stream_write(struct sf_smux_stream *st, const uint8_t *data, size_t len);
 /* The application used n delivered bytes (n is clamped to what is outstanding); sends UPD after
- * the first bytes ever consumed and after every SF_SMUX_STREAM_WINDOW/2 more (§6.3). */
+ * the first bytes ever consumed and after every SF_SMUX_STREAM_WINDOW/2 more (docs/smux.md
+ * "Behaviour"). */
 void sf_smux_stream_consumed(struct sf_smux_stream *st, size_t n);
 /* Sends FIN and frees the stream at once; later PSH frames for its id are discarded. */
 void sf_smux_stream_close(struct sf_smux_stream *st);

@@ -1,4 +1,5 @@
-/* What a ClientHello says about the certificate it needs (protocols.md §7.2, §7.5, §7.8), as pure
+/* What a ClientHello says about the certificate it needs (docs/acme.md "Behaviour", docs/tls.md
+ * "Certificate selection"), as pure
  * functions over the raw extension bytes OpenSSL's client hello callback exposes. */
 #ifndef SF_TLS_HELLO_H
 #define SF_TLS_HELLO_H

@@ -1,6 +1,6 @@
-/* Certificate selection, in OpenSSL's ClientHello callback, in autocert's order (protocols.md
- * §7.2, §7.8): SNI required and normalized, allow-list, then the TLS-ALPN-01 challenge
- * certificate for an acme-tls/1-only hello, else ECDSA or RSA (§7.5) from the store, suspending
+/* Certificate selection, in OpenSSL's ClientHello callback, in autocert's order (docs/tls.md
+ * "Certificate selection"): SNI required and normalized, allow-list, then the TLS-ALPN-01
+ * challenge certificate for an acme-tls/1-only hello, else ECDSA or RSA from the store, suspending
  * the handshake while the store obtains it. And the ALPN choice that goes with it. */
 #include "tls/internal.h"
 

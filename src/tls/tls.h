@@ -24,7 +24,8 @@ struct event_base;
 struct sf_tls_ctx;
 struct sf_tls_handshake;
 
-/* Upstream's http.Server ReadTimeout, which also bounds its TLS handshake (protocols.md §3.1). */
+/* Upstream's http.Server ReadTimeout, which also bounds its TLS handshake (docs/net-http-ws.md
+ * "Listener"). */
 #define SF_TLS_HANDSHAKE_TIMEOUT_MS 10000
 /* Handshakes that may wait for a certificate being issued at the same time; more fail at once. */
 #define SF_TLS_MAX_WAITING 4096

@@ -1,4 +1,5 @@
-/* ClientID → client address map (protocols.md §4.5): a fixed ring of (ClientID, address) records
+/* ClientID → client address map (docs/turbotunnel.md "Map and shards"): a fixed ring of (ClientID,
+ * address) records
  * plus a hash index of the newest record of each ClientID. Every put overwrites the oldest ring
  * slot, so memory is fixed at creation and old ClientIDs are forgotten first. Upstream uses one
  * map of 98304 records. Single-threaded: one owner thread. */

@@ -1,4 +1,4 @@
-/* Turbotunnel framing over the WebSocket byte stream (protocols.md §4.1-§4.3): the 16-byte
+/* Turbotunnel framing over the WebSocket byte stream (docs/turbotunnel.md): the 16-byte
  * token + ClientID preamble, then chunks of "length prefix + bytes". Both readers accept input
  * split at any byte boundary and keep no more than one MTU of packet data per connection. */
 #ifndef SF_TURBOTUNNEL_ENCAP_H

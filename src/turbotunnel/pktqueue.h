@@ -1,4 +1,5 @@
-/* Downstream packet buffers and per-ClientID outgoing queues (protocols.md §4.4).
+/* Downstream packet buffers and per-ClientID outgoing queues (docs/turbotunnel.md "Downstream
+ * direction").
  *
  * Ownership is the point of this module (upstream bug #40260 was a buffer reused while still
  * queued). Every buffer has exactly one owner at a time:

@@ -1,4 +1,5 @@
-/* Which shard (KCP listener + its queues) serves a ClientID (protocols.md §4.6), and the text
+/* Which shard (KCP listener + its queues) serves a ClientID (docs/turbotunnel.md "Map and
+ * shards"), and the text
  * form of a ClientID. Upstream means shard = LE_uint64(HMAC-SHA256(key, ClientID)[0:8]) mod n
  * (its code actually reduces to LE_uint64(ClientID) mod n); any stable mapping is
  * wire-compatible, and the keyed one keeps peers from piling onto one shard. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Hostile load for a Snowflake server, built by hand from the wire formats (protocols.md §3-§6):
+"""Hostile load for a Snowflake server, built by hand from the wire formats (docs/net-http-ws.md,
+docs/turbotunnel.md, docs/kcp.md, docs/smux.md):
 WebSocket client frames, the turbotunnel preamble, encapsulation, KCP segments and smux frames.
 
   flood.py --addr 127.0.0.1:PORT clientids N     N WebSockets, each a fresh ClientID whose first

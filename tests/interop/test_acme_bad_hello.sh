@@ -1,7 +1,8 @@
 # labels: acme
 # timeout: 150
 #
-# Bad input on the TLS port (docs/tls.md, protocols.md §7.2, §7.8, §8), with a certificate already
+# Bad input on the TLS port (docs/tls.md "Certificate selection", docs/logging.md), with a
+# certificate already
 # issued: a ClientHello for a name not in --acme-hostnames, one without SNI and one whose SNI is
 # an IP address fail the handshake, place no order and are logged as Go's net/http logs them
 # ("http: TLS handshake error from <addr>: ...") with every address scrubbed; random bytes, a TLS

@@ -1,7 +1,7 @@
 # labels: acme
 # timeout: 240
 #
-# The CA is down when the server starts (protocols.md §7.2; docs/acme.md "Failures"): with
+# The CA is down when the server starts (docs/acme.md "Failures"): with
 # --acme-hostnames snowflake.test,b.test, the server first obtains snowflake.test and stops;
 # pebble is stopped (its directory URL refuses connections) and the server started again on the
 # same cache. It serves the cached snowflake.test at once (wss:// session verified against the

@@ -1,7 +1,7 @@
 # labels: acme
 # timeout: 180
 #
-# Issuance by HTTP-01 (protocols.md §7.2, §7.3, §7.7): the server's TLS listener is NOT on the port
+# Issuance by HTTP-01 (docs/acme.md "Behaviour"): the server's TLS listener is NOT on the port
 # pebble's VA dials for tls-alpn-01, so tls-alpn-01 fails (connection refused) and the server starts
 # a second order with http-01, as autocert does; pebble fetches the token from the server's HTTP-01
 # listener (its log shows the requests). Then as for TLS-ALPN-01: cache 0700/0600 in autocert's

@@ -2,7 +2,8 @@
 # timeout: 120
 #
 # The HTTP-01 listener (--acme-http-port) of the whole server answers as autocert's
-# HTTPHandler(nil) (protocols.md §7.3): under /.well-known/acme-challenge/ a token found in the
+# HTTPHandler(nil) (docs/acme.md "Behaviour"): under /.well-known/acme-challenge/ a token found in
+# the
 # cache as "<token>+http-01" (as a Go instance sharing the cache would leave it) → 200 with its
 # content, an unknown token → 404, a host not in --acme-hostnames → 403, each with autocert's error
 # text; any other GET/HEAD → 302 to https://<host><request-URI> (":443" when Host had a port);

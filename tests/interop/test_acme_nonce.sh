@@ -2,7 +2,7 @@
 # timeout: 150
 #
 # A CA that refuses half of all valid nonces with badNonce (pebble --nonce-reject 50): the server
-# retries with the nonce of the error reply (protocols.md §7.2; docs/acme.md "Nonces"), so both
+# retries with the nonce of the error reply (docs/acme.md "Nonces"), so both
 # issuances (two names, TLS-ALPN-01) still succeed inside the first handshake of each name, and
 # wss:// sessions work. How many POSTs pebble refused is printed (pebble logs every request it
 # got, but only the accepted ones have effects: `POST /order-plz` vs `Added order`).

@@ -1,7 +1,8 @@
 # labels: acme
 # timeout: 180
 #
-# Renewal (protocols.md §7.6) while traffic flows: pebble issues 90 s certificates and the server
+# Renewal (docs/acme.md "Behaviour") while traffic flows: pebble issues 90 s certificates and the
+# server
 # runs with --acme-renew-before 60s, so a certificate is due ~30 s after issuance (the server's
 # renew jitter is a quarter of a short renew-before: U[0, 15 s), src/server/certs.c). One wss://
 # session pings (4 KiB echoed and verified every 50 ms) for 45 s; meanwhile the certificate served

@@ -1,14 +1,14 @@
 # labels: acme
 # timeout: 200
 #
-# Restart with the certificate cache (protocols.md §7.2, §7.7): the server obtains a certificate,
+# Restart with the certificate cache (docs/acme.md "Behaviour"): the server obtains a certificate,
 # stops (SIGTERM, status 0) and starts again on the same state dir; then it places no new order
 # (pebble's count of `POST /order-plz` is unchanged), serves the cached certificate and a wss://
 # session works at once. The same after the cache entry is rewritten from its parts exactly as Go's
 # autocert writes it (an "EC PRIVATE KEY" SEC1 block, then the chain, base64 in 64 columns), and
 # with entries the server never wrote: an ECDSA certificate and an RSA one ("<name>+rsa") obtained
 # by another ACME client (shared/acme/acme-mini.py) and stored in autocert's layout. The RSA entry
-# is served to a ClientHello without ECDSA suites (§7.5).
+# is served to a ClientHello without ECDSA suites (docs/tls.md "Certificate selection").
 . "$(dirname "$0")/acme_lib.sh"
 
 acme_setup restart

@@ -1,7 +1,8 @@
 # labels: acme
 # timeout: 180
 #
-# Issuance by TLS-ALPN-01 (protocols.md §7.2, §7.4, §7.7): the server's TLS listener is on the port
+# Issuance by TLS-ALPN-01 (docs/acme.md "Behaviour", docs/tls.md "Certificates and the challenge
+# registry"): the server's TLS listener is on the port
 # pebble's VA dials for tls-alpn-01. Nothing is ordered before the first ClientHello; the first
 # wss:// session for snowflake.test waits for the issuance and then carries 1 MB; pebble saw one
 # order whose authorization was validated by tls-alpn-01 (read back from pebble's ACME API; pebble

@@ -1,7 +1,7 @@
 # labels: cli
 # timeout: 120
 #
-# The program as tor and an operator see it (protocols.md §1): Go-style flags, --version, usage,
+# The program as tor and an operator see it (docs/pt.md): Go-style flags, --version, usage,
 # the managed-proxy stdout lines for good and bad environments, SMETHOD-ERROR per failed
 # bindaddr, --log (append, 0600), scrubbing, the statistics line (SIGUSR1 asks for it now), and
 # a clean exit on SIGTERM, SIGINT and stdin close.

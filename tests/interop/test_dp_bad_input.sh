@@ -2,7 +2,8 @@
 # timeout: 240
 #
 # Malformed input (shared/peer/probe.py, each probe on its own connection, bounded by 12 s) must
-# be handled sanely (protocols.md §3.2, §3.6, §4.1, §4.2, §9): no upgrade → an HTTP 4xx; a wrong
+# be handled sanely (docs/net-http-ws.md "Upgrade", docs/turbotunnel.md, docs/security.md): no
+# upgrade → an HTTP 4xx; a wrong
 # token, a ClientID cut short by EOF, a 4-byte length prefix, an unmasked client frame and a
 # reserved opcode → the server closes that WebSocket (with a Close frame, if it sends anything);
 # the others get their 101 and garbage does no harm; a text frame carrying token+ClientID is

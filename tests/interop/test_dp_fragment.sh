@@ -1,7 +1,8 @@
 # labels: dataplane
 # timeout: 240
 #
-# The WebSocket payload is one byte stream (protocols.md §3.4, §4.2): the client cuts it into
+# The WebSocket payload is one byte stream (docs/net-http-ws.md "WebSocket", docs/turbotunnel.md
+# "Worked example"): the client cuts it into
 # messages at random places (token, ClientID and packets straddle message boundaries), puts
 # 37 bytes of encapsulation padding before every packet and sends text frames, not binary.
 # 3 sessions × 2 streams × 5 MB (× SF_TEST_SCALE), every byte verified.

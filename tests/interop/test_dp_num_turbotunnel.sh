@@ -1,7 +1,8 @@
 # labels: dataplane
 # timeout: 300
 #
-# num-turbotunnel (protocols.md §1.5, §4.6): the server runs N KCP engines and shards sessions
+# num-turbotunnel (docs/pt.md "Start-up sequence", docs/turbotunnel.md "Map and shards"): the
+# server runs N KCP engines and shards sessions
 # by ClientID. With N=1 and N=4 (TOR_PT_SERVER_TRANSPORT_OPTIONS, as tor passes
 # ServerTransportOptions), 20 sessions × 2 streams × 1 MB (× SF_TEST_SCALE) must all verify.
 # N=100000 is valid for upstream (goroutines) but is cut to 4 shards per CPU here, with a log

@@ -1,7 +1,8 @@
 # labels: dataplane
 # timeout: 180
 #
-# client_ip → ExtORPort USERADDR (protocols.md §2.4, §3.3, §4.5). The ORPort is sfpeer extor (tor's
+# client_ip → ExtORPort USERADDR (docs/tor.md, docs/net-http-ws.md "Listener", docs/turbotunnel.md
+# "Map and shards"). The ORPort is sfpeer extor (tor's
 # Extended ORPort: SAFE_COOKIE auth, then USERADDR/TRANSPORT/DONE). One client at a time, so
 # that extor's JSON lines (one per ORPort connection = per smux stream) belong to it:
 #   ?client_ip=192.0.2.7   → every stream's USERADDR is "192.0.2.7:1"

@@ -83,7 +83,7 @@ struct h_app {
 	size_t nstreams;
 	size_t opens;
 	bool refuse;          /* stream_open says no */
-	bool close_on_fin;    /* the reference relay answers FIN with FIN at once (§6.6) */
+	bool close_on_fin;    /* the reference relay answers FIN with FIN at once (docs/smux.md) */
 	bool consume_on_data; /* consume every delivery at once */
 	bool close_in_open;   /* write "hello" and close from stream_open */
 	/* optional hook run after each delivery was recorded */

@@ -125,7 +125,8 @@ static void test_len_overrun(void **state)
 	assert_int_equal(n, SF_KCP_MTU);
 	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), 0);
 	assert_int_equal(sf_kcp_readable(f->k), SF_KCP_MSS);
-	/* The valid first segment of an overrunning packet is kept (§4.2: a cut packet). */
+	/* The valid first segment of an overrunning packet is kept (a packet cut at the MTU,
+	 * docs/turbotunnel.md). */
 	n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 1, 0, "abc", 3);
 	n += make_seg(pkt + n, CONV, SF_KCP_CMD_PUSH, 100, 1, 2, 0, pkt + 2000, 1000);
 	assert_int_equal(sf_kcp_input(f->k, pkt, n - 10, 1), -3);
@@ -220,7 +221,7 @@ static void test_reverse_order_flood(void **state)
 	assert_int_equal(h[0].una, 65535);
 	assert_int_equal(h[0].wnd, 0);                  /* the queue is full */
 
-	/* Reading frees the window: a WINS is owed (§5.5) and memory returns to nothing. */
+	/* Reading frees the window: a WINS is owed (docs/kcp.md) and memory returns to nothing. */
 	uint8_t *buf = malloc(70000);
 	assert_int_equal(sf_kcp_recv(f->k, buf, 70000), 65535);
 	for (uint32_t i = 0; i < 65535; i++)

@@ -1,4 +1,5 @@
-/* Segment header codec and the captured exchange of protocols.md §5.8, byte for byte. */
+/* Segment header codec and the captured exchange of docs/kcp.md "A captured exchange", byte for
+ * byte. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,7 +87,8 @@ static void feed_hex(struct sf_kcp *k, const char *hex, uint32_t now)
 	free(p);
 }
 
-/* The server side of §5.8, with the server's clock at 0 like the capture's. */
+/* The server side of docs/kcp.md "A captured exchange", with the server's clock at 0 like the
+ * capture's. */
 static void test_captured_exchange(void **state)
 {
 	(void)state;
@@ -102,7 +104,7 @@ static void test_captured_exchange(void **state)
 	assert_true(sf_kcp_flush_wanted(k));
 	assert_int_equal(sf_kcp_next_due(k, 0), 0);
 	sf_kcp_flush(k, 0);
-	/* One ACK: sn1 una2 wnd 65533; sn0's ACK is implied by una (§5.4 filter). */
+	/* One ACK: sn1 una2 wnd 65533; sn0's ACK is implied by una (docs/kcp.md filter). */
 	assert_int_equal(cap.n, 1);
 	assert_hex(cap.pkt[0], cap.len[0], "443322115200fdff00000000010000000200000000000000");
 	capture_clear(&cap);

@@ -1,4 +1,4 @@
-/* An idle session needs no timer and holds only its struct (protocols.md §5, docs/kcp.md). */
+/* An idle session needs no timer and holds only its struct (docs/kcp.md "Memory"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

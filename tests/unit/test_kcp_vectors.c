@@ -1,5 +1,5 @@
 /* Replays the client->server packets of ../vectors/kcp.json (captured from real kcp-go) into a
- * fresh server engine on a simulated clock and checks what it ACKs (§5.4 filter), what it
+ * fresh server engine on a simulated clock and checks what it ACKs (docs/kcp.md filter), what it
  * delivers, and its WASK->WINS answers, byte for byte where the capture allows it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -526,7 +526,7 @@ static void test_scenario2_zero_window(void **state)
 	free(push);
 }
 
-/* protocols.md §5.6, observed with the 2.9.2 server and a peer that never ACKs: the server
+/* docs/kcp.md, observed with the 2.9.2 server and a peer that never ACKs: the server
  * sends at t, t+200, t+600, t+1200 (rto 200, linear backoff) - driven by next_due alone. */
 static void test_rto_schedule(void **state)
 {

@@ -1,4 +1,4 @@
-/* sf_scrub against upstream safelog: every example of protocols.md §8, every case of upstream's
+/* sf_scrub against upstream safelog: every example of docs/logging.md, every case of upstream's
  * common/safelog/log_test.go, and edge cases whose expected output was produced by running the
  * real safelog.Scrub (snowflake 2.5.1, Go 1.19). */
 #include <stdarg.h>
@@ -32,7 +32,7 @@ static void check_cases(const struct scrub_case *cases, size_t n)
 
 #define CHECK(cases) check_cases(cases, sizeof cases / sizeof cases[0])
 
-/* protocols.md §8 "Examples (run through the code)". */
+/* The examples of docs/logging.md. */
 static void test_protocols_examples(void **state)
 {
 	(void)state;

@@ -1,4 +1,4 @@
-/* ServerSetup-equivalent environment parsing (protocols.md §1.1). Expected lines were checked
+/* ServerSetup-equivalent environment parsing (docs/pt.md). Expected lines were checked
  * against goptlib's ServerSetup. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,6 @@
-/* TOR_PT_SERVER_TRANSPORT_OPTIONS grammar (protocols.md §1.2), the args container and
- * num-turbotunnel (§1.5). Error texts were checked against goptlib and Go's strconv. */
+/* TOR_PT_SERVER_TRANSPORT_OPTIONS grammar (docs/pt.md), the args container and
+ * num-turbotunnel (docs/pt.md "Start-up sequence"). Error texts were checked against goptlib and
+ * Go's strconv. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

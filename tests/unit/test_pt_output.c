@@ -1,4 +1,4 @@
-/* PT -> tor stdout lines (protocols.md §1.3): CString and SMETHOD ARGS encodings, the line
+/* PT -> tor stdout lines (docs/pt.md): CString and SMETHOD ARGS encodings, the line
  * writer's sanitizing, and the Go %q quoting used in error texts. Expected strings were checked
  * against goptlib and Go's strconv.Quote. */
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* Hostile or broken input: every case either fails cleanly with -1 (protocol error, sticky) or is
- * discarded without touching memory bounds, as protocols.md §6.1 and the brief ask. */
+ * discarded without touching memory bounds, as docs/smux.md "Input checks" says. */
 #include "smux_harness.h"
 
 static uint8_t big[65535];

@@ -1,5 +1,5 @@
 /* smux frame encoding/decoding against the frames the real smux wrote (smux.json) and the
- * protocols.md §6.7 bytes produced by a live session. */
+ * docs/smux.md "Frame" bytes produced by a live session. */
 #include "smux_harness.h"
 
 static int cmd_from_name(const char *name)
@@ -98,7 +98,7 @@ static void test_capture_frames(void **state)
 	json_decref(root);
 }
 
-/* protocols.md §6.7, driven through a session: SYN, PSH "hi", our UPD, FIN, our FIN, NOP. */
+/* docs/smux.md "Frame", driven through a session: SYN, PSH "hi", our UPD, FIN, our FIN, NOP. */
 static void test_section_6_7(void **state)
 {
 	(void)state;

@@ -1,4 +1,5 @@
-/* Keepalive (protocols.md §6.5): NOP every 10 s from session creation; every 4 min the session is
+/* Keepalive (docs/smux.md "Behaviour"): NOP every 10 s from session creation; every 4 min the
+ * session is
  * dead unless a frame header arrived since the previous check or the receive bucket is full. */
 #include "smux_harness.h"
 

@@ -1,5 +1,7 @@
-/* Certificates, the name → certificate table and the context's allow-list normalization (§7.8).
- * The TLS-ALPN-01 certificate (§7.4) is built and checked in the ACME layer (test_acme_flow). */
+/* Certificates, the name → certificate table and the context's allow-list normalization
+ * (docs/tls.md "Certificate selection").
+ * The TLS-ALPN-01 certificate (docs/tls.md "Certificates and the challenge registry") is built and
+ * checked in the ACME layer (test_acme_flow). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

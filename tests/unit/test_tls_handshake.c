@@ -1,5 +1,6 @@
 /* Server handshakes driven by sf_tls_accept() on an event loop, against a blocking OpenSSL client
- * on loopback TCP: versions and ciphers, the SNI allow-list, ECDSA vs RSA (protocols.md §7.5),
+ * on loopback TCP: versions and ciphers, the SNI allow-list, ECDSA vs RSA (docs/tls.md
+ * "Certificate selection"),
  * ALPN (http/1.1, never h2; acme-tls/1 with the challenge certificate), a handshake suspended
  * while its certificate is being obtained, deadlines, garbage, plaintext HTTP, resumption. */
 #include <setjmp.h>

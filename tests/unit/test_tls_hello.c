@@ -1,5 +1,6 @@
 /* The pure ClientHello rules: SNI parsing, name normalization, the acme-tls/1-only ALPN test and
- * autocert's ECDSA-or-RSA choice (protocols.md §7.2, §7.5), on hand-made extension bytes. */
+ * autocert's ECDSA-or-RSA choice (docs/acme.md "Behaviour", docs/tls.md "Certificate selection"),
+ * on hand-made extension bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,7 +160,7 @@ static void test_alpn_acme_only(void **state)
 	assert_int_equal(sf_tls_alpn_acme_only(NULL, 0), 0);
 }
 
-/* ---- ECDSA or RSA (§7.5) ---- */
+/* ---- ECDSA or RSA (docs/tls.md "Certificate selection") ---- */
 
 static const uint8_t ECDSA_SUITES[] = { 0x13, 0x01, 0xC0, 0x2B, 0xC0, 0x2F };
 static const uint8_t TLS13_ONLY[] = { 0x13, 0x01, 0x13, 0x02, 0x13, 0x03, 0x00, 0xFF };

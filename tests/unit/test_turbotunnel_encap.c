@@ -1,5 +1,6 @@
 /* Turbotunnel encapsulation against ../vectors/encapsulation.json (real snowflake output), fed
- * whole, one byte at a time and at random split points; plus the preamble and §4.3's stream. */
+ * whole, one byte at a time and at random split points; plus the preamble and docs/turbotunnel.md
+ * "Worked example"'s stream. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,7 +144,8 @@ static void test_encode_data_vectors(void **state)
 static void test_encode_prefix_table(void **state)
 {
 	(void)state;
-	/* protocols.md §4.2 table, including the boundaries of each prefix size. */
+	/* the prefix examples of docs/turbotunnel.md "Worked example", plus the boundaries of each prefix
+	 * size. */
 	static const struct {
 		size_t len;
 		const char *hex;
@@ -370,7 +372,8 @@ static void test_upstream_example(void **state)
 static void test_worked_stream_4_3(void **state)
 {
 	(void)state;
-	/* protocols.md §4.3, typed from the document: upstream stream and the downstream ACK. */
+	/* docs/turbotunnel.md "Worked example", typed from the document: upstream stream and the
+	 * downstream ACK. */
 	static const char up[] =
 		"1293605d278175f50102030405060708"
 		"a0443322115100ffff00000000000000"
