@@ -13,7 +13,7 @@
 # build/release (configured -DCMAKE_BUILD_TYPE=Release and built if snowflake-server is
 # missing). --reference: a second server to run interleaved with ours (the Go
 # snowflake-server; bench/README.md says how to build v2.9.2). --modes: ws (default), wss,
-# or ws,wss. --sfpeer: default $SFPEER, else <build>/sfpeer/sfpeer.
+# or ws,wss. --sfpeer: default $SFPEER, else the tree's SF_SFPEER_BIN, else <build>/sfpeer/sfpeer.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -60,14 +60,16 @@ if [ "$build_type" != Release ]; then
 	echo "run.sh: note: $BUILD is a ${build_type:-default (RelWithDebInfo)} build, not Release" >&2
 fi
 if [ -z "$SFPEER_BIN" ]; then
-	SFPEER_BIN=$BUILD/sfpeer/sfpeer
-	if [ ! -x "$SFPEER_BIN" ]; then
-		echo "run.sh: building sfpeer into $BUILD/sfpeer" >&2
-		cmake --build "$BUILD" --target sfpeer >&2
+	# A tree configured with -DSF_SFPEER_BIN=... uses that prebuilt peer; else the sfpeer
+	# target builds one into <build>/sfpeer.
+	SFPEER_BIN=$(sed -n 's/^SF_SFPEER_BIN:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+	if [ -z "$SFPEER_BIN" ]; then
+		SFPEER_BIN=$BUILD/sfpeer/sfpeer
+		if [ ! -x "$SFPEER_BIN" ]; then
+			echo "run.sh: building sfpeer into $BUILD/sfpeer" >&2
+			cmake --build "$BUILD" --target sfpeer >&2
+		fi
 	fi
-	# A tree configured with -DSF_SFPEER_BIN=... uses that prebuilt peer instead.
-	prebuilt=$(sed -n 's/^SF_SFPEER_BIN:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-	[ -x "$SFPEER_BIN" ] || SFPEER_BIN=$prebuilt
 fi
 
 mkdir -p "$HERE/results"
