@@ -1,0 +1,64 @@
+#!/bin/bash
+# bench-smoke: keeps bench/bench.py from rotting. Runs it on tiny scenarios (1 session x 2 MB,
+# 5 idle sessions) over ws:// and wss:// against our server, and asserts that it wrote one
+# complete, verified record per run and a table without failures; then that a server that
+# accepts nobody gives an error record and exit status 1, not a number. No timing is asserted.
+# Needs SF_SERVER, SFPEER, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
+set -euo pipefail
+: "${SF_SERVER:?}" "${SFPEER:?}" "${SF_SOURCE_DIR:?}"
+BENCH=$SF_SOURCE_DIR/bench/bench.py
+work=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-smoke.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+tiny=(--sfpeer "$SFPEER" --reps 1 --pause 0 --idle-settle 1 --idle-window 1)
+
+python3 "$BENCH" "${tiny[@]}" --server "$SF_SERVER" --modes ws,wss --out "$work/runs.jsonl" \
+	bulk2 idle5 >"$work/table.md" 2>"$work/log" || { cat "$work/log" "$work/table.md" >&2; exit 1; }
+
+python3 - "$work/runs.jsonl" "$work/table.md" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+table = open(sys.argv[2]).read()
+want = {(m, s) for m in ("ws", "wss") for s in ("bulk2", "idle5")}
+got = {(r["mode"], r["scenario"]) for r in recs}
+assert got == want and len(recs) == 4, f"records for {sorted(got)}, want {sorted(want)}"
+for r in recs:
+    where = f'{r["mode"]} {r["scenario"]}'
+    res = r["result"]
+    assert r["ok"] and not r["failures"], f"{where}: {r['failures']}"
+    assert r["client_rc"] == 0 and res["verify_failures"] == 0 and not res["errors"], where
+    assert res["sessions_ok"] == res["sessions"] and res["streams_failed"] == 0, where
+    assert r["server_cpu_s"] >= 0 and r["rss0_kb"] > 0 and r["hwm_kb"] >= r["rss0_kb"], where
+    assert res["url"].startswith(r["mode"] + "://"), f'{where}: client used {res["url"]}'
+    if r["scenario"] == "bulk2":
+        assert res["bytes_verified"] == 2000000, f'{where}: {res["bytes_verified"]} bytes verified'
+        assert set(r["metrics"]) == {"mb_per_s", "cpu_s_per_gb", "peak_rss_mb"}, f'{where}: {r["metrics"]}'
+    else:
+        assert res["idle"]["established"] == 5, f'{where}: {res["idle"]}'
+        assert set(r["metrics"]) == {"rss_kb_per_session", "idle_rss_mb", "idle_cpu_pct"}, f'{where}: {r["metrics"]}'
+for head in ("#### ws://", "#### wss:// (TLS)"):
+    assert head in table, f"no {head} table"
+for row in ("| bulk2 | MB/s |", "| bulk2 | server CPU-s per GB relayed |", "| idle5 | RSS per idle session (KiB) |"):
+    assert table.count(row) == 2, f"row {row!r} not in both tables"
+assert "failed" not in table, table
+print("bench-smoke: 4 complete, verified records and both tables")
+PY
+
+# A "server" that announces a listener nobody serves: the client fails, so the driver must
+# record an error (no metrics) and exit 1.
+cat >"$work/deaf-server" <<'SH'
+#!/bin/sh
+printf 'VERSION 1\nSMETHOD snowflake 127.0.0.1:9\nSMETHODS DONE\n'
+exec sleep 120
+SH
+chmod +x "$work/deaf-server"
+rc=0
+python3 "$BENCH" "${tiny[@]}" --server "$work/deaf-server" --modes ws --out "$work/deaf.jsonl" \
+	bulk2 >"$work/deaf.md" 2>"$work/deaf.log" || rc=$?
+python3 - "$work/deaf.jsonl" "$work/deaf.md" "$rc" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert int(sys.argv[3]) == 1, f"bench.py exit status {sys.argv[3]} for a failed run, want 1"
+assert len(recs) == 1 and not recs[0]["ok"] and recs[0]["failures"], recs
+assert "(1 of 1 failed)" in open(sys.argv[2]).read()
+print("bench-smoke: a failed run is an error record:", recs[0]["failures"][0][:80])
+PY
