@@ -303,7 +303,7 @@ func smuxRunFlow() (smuxFlow, error) {
 	const total, delay = 1200000, 300
 	fl := smuxFlow{
 		Description: "The client writes 1200000 bytes (byte i = i mod 256) on stream 3 in one Write; the server " +
-			"accepts the stream but reads nothing for 300 ms, then drains it with Stream.WriteTo into a " +
+			"accepts the stream but reads nothing until the client has sent nothing new for 300 ms, then drains it with Stream.WriteTo into a " +
 			"counting sink. Before the first UPD the client may send only the initial peer window.",
 		ClientWriteBytes: total, ServerReadDelayMs: delay,
 		ServerReader: "Stream.WriteTo into a counting sink",
@@ -322,7 +322,21 @@ func smuxRunFlow() (smuxFlow, error) {
 			drained <- err
 			return
 		}
-		time.Sleep(delay * time.Millisecond)
+		// Read only once the client is stalled: it sent something and nothing more for the
+		// delay (a loaded machine may take a while to get the writer going).
+		last, still := -1, 0
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			n := len(p.c2s.freezeCopy())
+			if n == last && n > 1 {
+				still += 50
+			} else {
+				still = 0
+			}
+			last = n
+			if still >= delay {
+				break
+			}
+		}
 		readStart <- len(p.c2s.freezeCopy())
 		_, err = st.WriteTo(sink)
 		drained <- err
