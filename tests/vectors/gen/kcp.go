@@ -315,9 +315,6 @@ func findS1Replay(sent []sentPacket, pk []kcpPacketJSON) (s1Replay, error) {
 		for _, s := range splitSegments(p.bytes) {
 			if p.c2s && s.cmd == kcpPush {
 				seen[s.sn] = true
-				if bytes.Contains(s.data, finOfStream3) && pk[i].Segments[0].RetransmissionOf == nil {
-					// first transmission of the FIN: found again below by its resend
-				}
 				if bytes.Contains(s.data, finOfStream3) && !p.dropped {
 					r.FinRetransmissionPacket = i
 				}
