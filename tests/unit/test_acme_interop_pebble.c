@@ -31,7 +31,7 @@
 #include "acme/manager.h"
 #include "acme_test_util.h"
 
-#define ACME_DIR SF_VECTORS_DIR "/../acme"
+#define ACME_DIR SF_SHARED_DIR "/acme"
 #define NAME "snowflake.test"
 #define BLOCKED "blocked.test"
 

@@ -1,4 +1,4 @@
-/* Replays the client->server packets of ../vectors/kcp.json (captured from real kcp-go) into a
+/* Replays the client->server packets of tests/vectors/kcp.json (captured from real kcp-go) into a
  * fresh server engine on a simulated clock and checks what it ACKs (docs/kcp.md filter), what it
  * delivers, and its WASK->WINS answers, byte for byte where the capture allows it. */
 #include <setjmp.h>

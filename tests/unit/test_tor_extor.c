@@ -1,4 +1,4 @@
-/* The ExtORPort client state machine against goptlib's transcripts (vectors/extorport.json),
+/* The ExtORPort client state machine against goptlib's transcripts (tests/vectors/extorport.json),
  * fed whole, byte by byte and all at once, plus the cases the transcripts do not cover. */
 #include <setjmp.h>
 #include <stdarg.h>

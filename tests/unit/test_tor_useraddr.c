@@ -1,4 +1,4 @@
-/* client_ip -> USERADDR: the Go-computed table of vectors/extorport.json, plus parser corners
+/* client_ip -> USERADDR: the Go-computed table of tests/vectors/extorport.json, plus parser corners
  * checked against Go's net.ParseIP / TCPAddr.String (see docs/tor.md). */
 #include <setjmp.h>
 #include <stdarg.h>

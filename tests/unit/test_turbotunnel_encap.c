@@ -1,4 +1,4 @@
-/* Turbotunnel encapsulation against ../vectors/encapsulation.json (real snowflake output), fed
+/* Turbotunnel encapsulation against tests/vectors/encapsulation.json (real snowflake output), fed
  * whole, one byte at a time and at random split points; plus the preamble and docs/turbotunnel.md
  * "Worked example"'s stream. */
 #include <setjmp.h>

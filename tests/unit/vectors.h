@@ -1,4 +1,4 @@
-/* The Go-produced vectors of ../shared/vectors, for the unit tests: loading and hex decoding.
+/* The Go-produced vectors of tests/vectors, for the unit tests: loading and hex decoding.
  * Header-only (every test is its own program); the layer helpers build on it. */
 #ifndef SF_TEST_VECTORS_H
 #define SF_TEST_VECTORS_H
@@ -11,12 +11,15 @@
 
 #include "lib/hex.h"
 
-/* SF_VECTORS_DIR/name as JSON; NULL (with the reason on stderr) if it cannot be read. */
+/* <dir>/name as JSON, where <dir> is $SF_VECTORS_DIR if set (tests/vectors/check.sh points the
+ * tests at freshly generated files that way) and else the compiled-in SF_VECTORS_DIR; NULL (with
+ * the reason on stderr) if it cannot be read. */
 static inline json_t *vectors_load(const char *name)
 {
 	char path[1024];
 	json_error_t jerr;
-	snprintf(path, sizeof path, "%s/%s", SF_VECTORS_DIR, name);
+	const char *dir = getenv("SF_VECTORS_DIR");
+	snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : SF_VECTORS_DIR, name);
 	json_t *root = json_load_file(path, 0, &jerr);
 	if (!root)
 		fprintf(stderr, "cannot load %s: %s (line %d)\n", path, jerr.text, jerr.line);
