@@ -48,6 +48,7 @@ acme_setup()
 	for tool in openssl curl; do
 		command -v "$tool" >/dev/null || dp_fail "$tool is needed"
 	done
+	[ -n "${SF_SHARED_DIR:-}" ] || dp_fail "SF_SHARED_DIR is not set (its acme/ holds the pebble harness)"
 	[ -x "$SF_SHARED_DIR/acme/pebble-up.sh" ] || dp_fail "no $SF_SHARED_DIR/acme/pebble-up.sh"
 	command -v pebble >/dev/null || dp_fail "pebble is not installed (shared/acme/README.md)"
 	python3 -c 'import cryptography' 2>/dev/null || dp_fail "python3-cryptography is needed"

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers for the data-path interop tests (tests/interop/test_dp_*.sh): they run the real server
-# between Go peers built from the upstream libraries (sfpeer, /work/shared/peer/README.md):
+# between Go peers built from the upstream libraries (sfpeer, tests/tools/sfpeer/README.md):
 #
 #   sfpeer client --WebSocket--> snowflake-server --TCP--> sfpeer echo | sfpeer extor
 #
@@ -9,17 +9,21 @@
 # Tests may run in parallel (ctest -j): each has its own work dir, and the peers listen on
 # port 0 (the kernel picks); only the server's port is picked in advance, with retries.
 #
-# Environment (CTest sets the first five):
+# Environment (CTest sets the first four; SF_SHARED_DIR too, which only the acme tests use):
 #   SF_SERVER      server binary            SFPEER        sfpeer binary
-#   SF_SHARED_DIR  the shared/ folder       SF_SOURCE_DIR, SF_BUILD_DIR (informational)
+#   SF_SOURCE_DIR, SF_BUILD_DIR (informational)
 #   SF_TEST_SCALE  factor for byte counts (default 1 = full size; e.g. 0.25 for slow ASan runs)
 #   SF_KEEP_WORK=1 keep the work dir even when the test passes
+#
+# DP_TOOLS is tests/tools (probe.py, sfpeer's sources).
 #
 # Results (globals): DP_WORK work dir, DP_URL ws://127.0.0.1:PORT/ of the server,
 # DP_ORPORT (echo address), DP_EXTOR_ADDR / DP_EXTOR_OUT (extor address / its JSON lines),
 # DP_SERVER_PID, DP_CLIENT_RC / DP_CLIENT_JSON (last client run).
 
 set -uo pipefail
+
+DP_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools" && pwd)
 
 DP_NAME=""
 DP_WORK=""
@@ -159,7 +163,7 @@ dp_setup()
 {
 	DP_NAME=$1
 	local var timeout
-	for var in SF_SERVER SFPEER SF_SHARED_DIR; do
+	for var in SF_SERVER SFPEER; do
 		[ -n "${!var:-}" ] || dp_fail "$var is not set (run through ctest, or export it)"
 	done
 	[ -x "$SF_SERVER" ] || dp_fail "SF_SERVER=$SF_SERVER is not an executable file"

@@ -1,9 +1,9 @@
 # labels: dataplane
 # timeout: 240
 #
-# Malformed input (shared/peer/probe.py, each probe on its own connection, bounded by 12 s) must
-# be handled sanely (docs/net-http-ws.md "Upgrade", docs/turbotunnel.md, docs/security.md): no
-# upgrade → an HTTP 4xx; a wrong
+# Malformed input (tests/tools/probe.py, each probe on its own connection, bounded by 12 s) must
+# be handled sanely (docs/net-http-ws.md "Upgrade", docs/turbotunnel.md): no upgrade → an HTTP
+# 4xx; a wrong
 # token, a ClientID cut short by EOF, a 4-byte length prefix, an unmasked client frame and a
 # reserved opcode → the server closes that WebSocket (with a Close frame, if it sends anything);
 # the others get their 101 and garbage does no harm; a text frame carrying token+ClientID is
@@ -18,7 +18,7 @@ addr=${DP_URL#ws://}
 addr=${addr%/}
 probe_out=$DP_WORK/probe.out
 dp_say "probe.py --addr $addr --wait 12"
-timeout "$(dp_budget 200)" python3 "$SF_SHARED_DIR/peer/probe.py" --addr "$addr" --wait 12 \
+timeout "$(dp_budget 200)" python3 "$DP_TOOLS/probe.py" --addr "$addr" --wait 12 \
 	>"$probe_out" 2>"$DP_WORK/probe.err" || dp_fail "probe.py failed: $(cat "$DP_WORK/probe.err")"
 cat "$probe_out"
 
