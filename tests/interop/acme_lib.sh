@@ -50,8 +50,9 @@ acme_setup()
 		command -v "$tool" >/dev/null || dp_fail "$tool is needed"
 	done
 	[ -f "$ACME_HARNESS" ] || dp_fail "no $ACME_HARNESS"
-	command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null ||
-		dp_fail "pebble is not installed (scripts/install-deps.sh)"
+	for tool in pebble pebble-challtestsrv; do
+		command -v "$tool" >/dev/null || dp_fail "$tool is not installed (scripts/install-deps.sh)"
+	done
 	python3 -c 'import cryptography' 2>/dev/null || dp_fail "python3-cryptography is needed"
 	ACME_STATE=$DP_WORK/state
 	ACME_CACHE=$ACME_STATE/snowflake-certificate-cache
