@@ -1,13 +1,13 @@
 # shellcheck shell=bash
 # Helpers for the TLS/ACME end-to-end tests (tests/interop/test_acme_*.sh): the whole server in
-# TLS mode, getting its certificates from a local pebble (shared/acme/README.md), between Go
-# peers (sfpeer client over wss:// → server → sfpeer echo as the ORPort).
+# TLS mode, getting its certificates from a local pebble (tests/acme/pebble_harness.py), between
+# Go peers (sfpeer client over wss:// → server → sfpeer echo as the ORPort).
 #
 # Source it (it sources lib.sh), then call acme_setup NAME. Every test has its own pebble in its
-# work dir (pebble-up.sh --lifetime and --watch-pid as safety nets, pebble-down.sh from the EXIT
-# trap) and never sees Let's Encrypt: the server always gets --acme-directory of that pebble.
+# work dir (`pebble_harness.py up` with --lifetime and --watch-pid as safety nets, `down` from the
+# EXIT trap) and never sees Let's Encrypt: the server always gets --acme-directory of that pebble.
 # The server's TLS listener is usually on PEBBLE_TLS_PORT (TLS-ALPN-01 works) and its HTTP-01
-# listener on PEBBLE_HTTP_PORT; both ports are picked free by pebble-up.sh but not held.
+# listener on PEBBLE_HTTP_PORT; both ports are picked free by the harness but not held.
 #
 # Globals: ACME_PEBBLE (pebble's state dir; its pebble.env is sourced: PEBBLE_*), ACME_STATE
 # (the server's TOR_PT_STATE_LOCATION, kept across restarts), ACME_CACHE (its certificate
@@ -25,6 +25,7 @@ ACME_HOSTNAMES="snowflake.test"
 ACME_ARGS=()
 ACME_RUNS=0
 ACME_TOOL="$(dirname "${BASH_SOURCE[0]}")/acme_tool.py"
+ACME_HARNESS="$(dirname "${BASH_SOURCE[0]}")/../acme/pebble_harness.py"
 
 acme_cleanup()
 {
@@ -33,7 +34,7 @@ acme_cleanup()
 		dp_tail "$ACME_PEBBLE/pebble.log" 40 >&2
 	fi
 	if [ "$ACME_PEBBLE_RUNNING" = 1 ]; then
-		"$SF_SHARED_DIR/acme/pebble-down.sh" "$ACME_PEBBLE" >/dev/null 2>&1
+		python3 "$ACME_HARNESS" down "$ACME_PEBBLE" >/dev/null 2>&1
 		ACME_PEBBLE_RUNNING=0
 	fi
 	dp_cleanup
@@ -48,25 +49,26 @@ acme_setup()
 	for tool in openssl curl; do
 		command -v "$tool" >/dev/null || dp_fail "$tool is needed"
 	done
-	[ -n "${SF_SHARED_DIR:-}" ] || dp_fail "SF_SHARED_DIR is not set (its acme/ holds the pebble harness)"
-	[ -x "$SF_SHARED_DIR/acme/pebble-up.sh" ] || dp_fail "no $SF_SHARED_DIR/acme/pebble-up.sh"
-	command -v pebble >/dev/null || dp_fail "pebble is not installed (shared/acme/README.md)"
+	[ -f "$ACME_HARNESS" ] || dp_fail "no $ACME_HARNESS"
+	for tool in pebble pebble-challtestsrv; do
+		command -v "$tool" >/dev/null || dp_fail "$tool is not installed (scripts/install-deps.sh)"
+	done
 	python3 -c 'import cryptography' 2>/dev/null || dp_fail "python3-cryptography is needed"
 	ACME_STATE=$DP_WORK/state
 	ACME_CACHE=$ACME_STATE/snowflake-certificate-cache
 	mkdir -p "$ACME_STATE"
 }
 
-# acme_pebble_up [pebble-up.sh options] — starts this test's pebble and sources its env.
+# acme_pebble_up [`pebble_harness.py up` options] — starts this test's pebble, sources its env.
 # shellcheck disable=SC2120 # arguments are optional
 acme_pebble_up()
 {
 	ACME_PEBBLE=$DP_WORK/pebble
 	mkdir -p "$ACME_PEBBLE"
 	local lifetime=$((DP_DEADLINE + DP_MARGIN - SECONDS + 30))
-	timeout "$(dp_budget 40)" "$SF_SHARED_DIR/acme/pebble-up.sh" --quiet --lifetime "$lifetime" \
+	timeout "$(dp_budget 40)" python3 "$ACME_HARNESS" up --quiet --lifetime "$lifetime" \
 		--watch-pid $$ "$@" "$ACME_PEBBLE" >/dev/null 2>"$DP_WORK/pebble-up.err" ||
-		dp_fail "pebble-up.sh $* failed: $(tail -n 20 "$DP_WORK/pebble-up.err")"
+		dp_fail "pebble_harness.py up $* failed: $(tail -n 40 "$DP_WORK/pebble-up.err")"
 	ACME_PEBBLE_RUNNING=1
 	# shellcheck source=/dev/null
 	. "$ACME_PEBBLE/pebble.env"
@@ -76,8 +78,8 @@ acme_pebble_up()
 
 acme_pebble_down()
 {
-	"$SF_SHARED_DIR/acme/pebble-down.sh" "$ACME_PEBBLE" >/dev/null 2>&1 ||
-		dp_fail "pebble-down.sh failed"
+	python3 "$ACME_HARNESS" down "$ACME_PEBBLE" >/dev/null 2>&1 ||
+		dp_fail "pebble_harness.py down failed"
 	ACME_PEBBLE_RUNNING=0
 	dp_say "pebble down"
 }

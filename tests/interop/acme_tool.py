@@ -8,6 +8,12 @@
       (--text: "ID NAME STATUS type=status,type=status").
       pebble's log does not name the challenge type that validated; the ACME API does.
 
+  acme_tool.py issue --env PEBBLE_ENV -d NAME [-d NAME...] --key ec256|rsa2048 --out DIR
+      Another ACME client than the server: a fresh account, one order, HTTP-01 answered on
+      127.0.0.1:PEBBLE_HTTP_PORT (nothing else may listen there meanwhile), finalize with a CSR
+      for a new KEY, and writes DIR/key.pem (PKCS#8) and DIR/fullchain.pem (leaf first).
+      Prints {"names", "key", "order", "certificate"}.
+
   acme_tool.py gopem --key KEY.pem --chain FULLCHAIN.pem --out FILE
       Writes an autocert DirCache entry exactly as Go writes it: the key as an
       "EC PRIVATE KEY" (SEC1) or "RSA PRIVATE KEY" (PKCS#1) block, then one CERTIFICATE
@@ -21,8 +27,11 @@
       One TCP connection: sends the bytes, reads until the peer closes or --wait seconds pass,
       prints {"how": "closed"|"reset"|"open", "back_hex", "back_text"}.
 """
-import argparse, base64, json, os, re, socket, ssl, sys, time, urllib.error, urllib.request
+import argparse, base64, hashlib, http.server, json, os, re, socket, ssl, sys, threading, time
+import urllib.error, urllib.request
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -44,10 +53,14 @@ def read_env(path):
 
 
 class Acme:
-    """Just enough RFC 8555 to read objects with an existing account key (ES256)."""
+    """Just enough RFC 8555 (ES256 account keys) to read objects with the server's account and to
+    get a certificate with a new one."""
 
     def __init__(self, directory_url, cafile, key):
-        self.ctx = ssl.create_default_context(cafile=cafile)
+        # loopback only: never through a proxy from the environment
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile)))
         self.key = key
         self.nonce = None
         self.kid = None
@@ -56,7 +69,7 @@ class Acme:
     def http(self, method, url, body=None, headers=None):
         req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
         try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=15) as r:
+            with self.opener.open(req, timeout=15) as r:
                 status, hdrs, data = r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
             status, hdrs, data = e.code, e.headers, e.read()
@@ -89,6 +102,36 @@ class Acme:
                 continue
             return status, hdrs, data
         raise RuntimeError(f"too many badNonce answers for {url}")
+
+    def thumbprint(self):
+        """RFC 7638 thumbprint of the account key: the key authorization's second half."""
+        canon = json.dumps(self.jwk(), sort_keys=True, separators=(",", ":")).encode()
+        return b64u(hashlib.sha256(canon).digest())
+
+    def get(self, url, what):
+        """POST-as-GET of an object that must exist; returns it parsed."""
+        status, _, data = self.post(url, None)
+        if status != 200:
+            raise RuntimeError(f"{what}: HTTP {status}: {data[:300]!r}")
+        return json.loads(data)
+
+    def poll(self, url, what, done, deadline):
+        """POST-as-GET until done(obj) (pebble sends no Retry-After); 'invalid' is an error."""
+        while True:
+            obj = self.get(url, what)
+            if done(obj):
+                return obj
+            if obj.get("status") == "invalid":
+                raise RuntimeError(f"{what} is invalid: {json.dumps(obj)[:600]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} still {obj.get('status')} at the deadline")
+            time.sleep(0.1)
+
+    def register(self):
+        status, hdrs, data = self.post(self.dir["newAccount"], {"termsOfServiceAgreed": True})
+        if status not in (200, 201) or not hdrs.get("Location"):
+            raise RuntimeError(f"newAccount: HTTP {status}: {data[:300]!r}")
+        self.kid = hdrs["Location"]
 
     def login(self):
         status, hdrs, data = self.post(self.dir["newAccount"], {"onlyReturnExisting": True})
@@ -123,6 +166,76 @@ def cmd_authz(a):
                             "error": (ch.get("error") or {}).get("detail")} for ch in chals],
         }))
     return rc
+
+
+class Http01Answers(http.server.BaseHTTPRequestHandler):
+    """GET /.well-known/acme-challenge/TOKEN -> its key authorization (the VA asks 3 times)."""
+    answers = {}
+
+    def do_GET(self):
+        prefix = "/.well-known/acme-challenge/"
+        body = self.answers.get(self.path[len(prefix):]) if self.path.startswith(prefix) else None
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write((body or "not found").encode())
+
+    def log_message(self, *_):
+        pass
+
+
+def cmd_issue(a):
+    env = read_env(a.env)
+    deadline = time.monotonic() + a.timeout
+    c = Acme(env["PEBBLE_DIRECTORY_URL"], env["PEBBLE_CA_FILE"], ec.generate_private_key(ec.SECP256R1()))
+    c.register()  # a new account each time: pebble reuses authorizations only within one account
+    status, hdrs, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": n} for n in a.domain]})
+    if status != 201:
+        raise RuntimeError(f"newOrder: HTTP {status}: {data[:300]!r}")
+    order_url, order = hdrs["Location"], json.loads(data)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", int(env["PEBBLE_HTTP_PORT"])), Http01Answers)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        for authz_url in order["authorizations"]:
+            authz = c.get(authz_url, "authorization")
+            if authz["status"] == "valid":
+                continue
+            chal = next(ch for ch in authz["challenges"] if ch["type"] == "http-01")
+            Http01Answers.answers[chal["token"]] = f"{chal['token']}.{c.thumbprint()}"
+            status, _, data = c.post(chal["url"], {})
+            if status != 200:
+                raise RuntimeError(f"challenge: HTTP {status}: {data[:300]!r}")
+            c.poll(authz_url, "authorization", lambda o: o["status"] == "valid", deadline)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    if a.key == "rsa2048":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, a.domain[0])]))
+           .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in a.domain]), critical=False)
+           .sign(key, hashes.SHA256()))
+    c.poll(order_url, "order", lambda o: o["status"] == "ready", deadline)
+    status, _, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+    if status != 200:
+        raise RuntimeError(f"finalize: HTTP {status}: {data[:300]!r}")
+    order = c.poll(order_url, "order", lambda o: o["status"] == "valid", deadline)
+    status, _, chain = c.post(order["certificate"], None)
+    if status != 200 or b"BEGIN CERTIFICATE" not in chain:
+        raise RuntimeError(f"certificate download: HTTP {status}: {chain[:300]!r}")
+
+    os.makedirs(a.out, exist_ok=True)
+    fd = os.open(os.path.join(a.out, "key.pem"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    with open(os.path.join(a.out, "fullchain.pem"), "wb") as f:
+        f.write(chain)
+    print(json.dumps({"names": a.domain, "key": a.key, "order": order_url, "certificate": order["certificate"]}))
+    return 0
 
 
 def pem_block(kind, der):
@@ -234,6 +347,12 @@ def main():
     p.add_argument("--account-key", required=True)
     p.add_argument("--text", action="store_true", help="one line each: ID NAME STATUS type=status,...")
     p.add_argument("ids", nargs="+")
+    p = sub.add_parser("issue")
+    p.add_argument("--env", required=True)
+    p.add_argument("-d", "--domain", action="append", required=True, help="DNS name (repeatable)")
+    p.add_argument("--key", choices=["ec256", "rsa2048"], default="ec256", help="the certificate's key")
+    p.add_argument("--out", required=True)
+    p.add_argument("--timeout", type=float, default=60, help="seconds for the whole issuance")
     p = sub.add_parser("gopem")
     p.add_argument("--key", required=True)
     p.add_argument("--chain", required=True)
@@ -248,7 +367,7 @@ def main():
     g.add_argument("--send-text")
     p.add_argument("--wait", type=float, default=12)
     a = ap.parse_args()
-    return {"authz": cmd_authz, "gopem": cmd_gopem, "layout": cmd_layout, "probe": cmd_probe}[a.cmd](a)
+    return {"authz": cmd_authz, "issue": cmd_issue, "gopem": cmd_gopem, "layout": cmd_layout, "probe": cmd_probe}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 # same cache. It serves the cached snowflake.test at once (wss:// session verified against the
 # root that issued it) without the CA; b.test, never issued, fails its handshake, the failure is
 # logged and remembered (a second handshake within the minute fails without a new attempt), and
-# snowflake.test keeps working. Then the CA comes back (pebble-up --same-ports: same URL, new
+# snowflake.test keeps working. Then the CA comes back (`up --same-ports`: same URL, new
 # state, new issuing root); once the failure memory (1 min) has passed, a handshake for b.test
 # starts a new attempt, which registers the account again and gets the certificate.
 . "$(dirname "$0")/acme_lib.sh"
@@ -25,7 +25,7 @@ dp_stop_server
 cp "$PEBBLE_ROOT_FILE" "$DP_WORK/root-1.pem"
 acme_pebble_down
 if curl -sS --max-time 5 --cacert "$PEBBLE_CA_FILE" -o /dev/null "$PEBBLE_DIRECTORY_URL" 2>/dev/null; then
-	dp_fail "the directory URL still answers after pebble-down"
+	dp_fail "the directory URL still answers after pebble is down"
 fi
 PEBBLE_ROOT_FILE=$DP_WORK/root-1.pem # what signed the cached certificate
 

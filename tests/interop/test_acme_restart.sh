@@ -7,7 +7,7 @@
 # session works at once. The same after the cache entry is rewritten from its parts exactly as Go's
 # autocert writes it (an "EC PRIVATE KEY" SEC1 block, then the chain, base64 in 64 columns), and
 # with entries the server never wrote: an ECDSA certificate and an RSA one ("<name>+rsa") obtained
-# by another ACME client (shared/acme/acme-mini.py) and stored in autocert's layout. The RSA entry
+# by another ACME client (acme_tool.py issue) and stored in autocert's layout. The RSA entry
 # is served to a ClientHello without ECDSA suites (docs/tls.md "Certificate selection").
 . "$(dirname "$0")/acme_lib.sh"
 
@@ -59,27 +59,27 @@ fi
 expect_restart_serves go-layout "$serial"
 
 # 4. Entries written by "another autocert": certificates from another ACME client (the server is
-# stopped, so acme-mini can answer HTTP-01 itself on pebble's port), stored in Go's layout.
-# mini NAME KEY — a certificate for snowflake.test with a KEY (ec256|rsa2048) key in $DP_WORK/NAME.
-mini()
+# stopped, so acme_tool.py can answer HTTP-01 itself on pebble's port), stored in Go's layout.
+# other_client DIR KEY — a certificate for snowflake.test, new KEY (ec256|rsa2048), in $DP_WORK/DIR.
+other_client()
 {
-	timeout "$(dp_budget 60)" python3 "$SF_SHARED_DIR/acme/acme-mini.py" --env "$ACME_PEBBLE/pebble.env" \
-		-d snowflake.test --challenge http-01 --key "$2" --out "$DP_WORK/$1" \
+	timeout "$(dp_budget 60)" python3 "$ACME_TOOL" issue --env "$ACME_PEBBLE/pebble.env" \
+		-d snowflake.test --key "$2" --out "$DP_WORK/$1" \
 		>"$DP_WORK/$1.json" 2>"$DP_WORK/$1.err" ||
-		dp_fail "acme-mini.py failed: $(cat "$DP_WORK/$1.json" "$DP_WORK/$1.err")"
+		dp_fail "acme_tool.py issue failed: $(cat "$DP_WORK/$1.json" "$DP_WORK/$1.err")"
 }
-mini mini-ec ec256
-mini mini-rsa rsa2048
-python3 "$ACME_TOOL" gopem --key "$DP_WORK/mini-ec/key.pem" --chain "$DP_WORK/mini-ec/fullchain.pem" \
+other_client other-ec ec256
+other_client other-rsa rsa2048
+python3 "$ACME_TOOL" gopem --key "$DP_WORK/other-ec/key.pem" --chain "$DP_WORK/other-ec/fullchain.pem" \
 	--out "$f" >/dev/null || dp_fail "cannot write the foreign EC entry"
-python3 "$ACME_TOOL" gopem --key "$DP_WORK/mini-rsa/key.pem" --chain "$DP_WORK/mini-rsa/fullchain.pem" \
+python3 "$ACME_TOOL" gopem --key "$DP_WORK/other-rsa/key.pem" --chain "$DP_WORK/other-rsa/fullchain.pem" \
 	--out "$f+rsa" >/dev/null || dp_fail "cannot write the foreign RSA entry"
 head -n 1 "$f+rsa" | grep -Fxq -- '-----BEGIN RSA PRIVATE KEY-----' || dp_fail "the +rsa entry is not PKCS#1"
-mini_ec=$(acme_cached_serial snowflake.test)
-mini_rsa=$(openssl x509 -in "$f+rsa" -noout -serial | sed -n 's/^serial=//p')
-[ "$mini_ec" != "$serial" ] || dp_fail "acme-mini's certificate has the server's serial?"
+other_ec=$(acme_cached_serial snowflake.test)
+other_rsa=$(openssl x509 -in "$f+rsa" -noout -serial | sed -n 's/^serial=//p')
+[ "$other_ec" != "$serial" ] || dp_fail "acme_tool.py's certificate has the server's serial?"
 acme_check_cache snowflake.test
-expect_restart_serves foreign "$mini_ec"
+expect_restart_serves foreign "$other_ec"
 
 # The RSA entry, for a TLS 1.2 ClientHello offering only ECDHE-RSA suites and RSA signatures.
 orders=$(acme_orders)
@@ -87,12 +87,12 @@ acme_start_server
 rsa_served=$(timeout 15 openssl s_client -connect "127.0.0.1:$ACME_PORT" -servername snowflake.test \
 	-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256 -sigalgs RSA+SHA256 -CAfile "$PEBBLE_ROOT_FILE" \
 	-verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial | sed -n 's/^serial=//p')
-[ "$rsa_served" = "$mini_rsa" ] || dp_fail "RSA-only hello: served serial '$rsa_served', want $mini_rsa"
-[ "$(acme_served_serial snowflake.test)" = "$mini_ec" ] || dp_fail "the ECDSA entry is no longer served"
+[ "$rsa_served" = "$other_rsa" ] || dp_fail "RSA-only hello: served serial '$rsa_served', want $other_rsa"
+[ "$(acme_served_serial snowflake.test)" = "$other_ec" ] || dp_fail "the ECDSA entry is no longer served"
 acme_expect_session_ok after-rsa snowflake.test
 [ "$(acme_orders)" = "$orders" ] || dp_fail "the RSA hello made the server place an order"
 grep -q 'acme: using the cached RSA certificate of snowflake.test' "$DP_SERVER_DIR/server.log" ||
 	dp_fail "the server did not log that it uses the cached RSA certificate"
-dp_say "RSA-only hello got the cached +rsa certificate $mini_rsa, no order"
+dp_say "RSA-only hello got the cached +rsa certificate $other_rsa, no order"
 dp_stop_server
 dp_pass

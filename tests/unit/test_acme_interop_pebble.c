@@ -1,4 +1,4 @@
-/* Against a real RFC 8555 server: Let's Encrypt's pebble on loopback (shared/acme/pebble-up.sh),
+/* Against a real RFC 8555 server: Let's Encrypt's pebble on loopback (tests/acme/pebble_harness.py),
  * never a real CA. HTTP-01 through the manager's own answers served by a small responder on
  * PEBBLE_HTTP_PORT; the certificate must chain to pebble's root; the DirCache files appear;
  * renewal with a 30 s pebble certificate; badNonce retries (--nonce-reject 50); a policy refusal
@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/pem.h>
 
@@ -31,7 +30,7 @@
 #include "acme/manager.h"
 #include "acme_test_util.h"
 
-#define ACME_DIR SF_SHARED_DIR "/acme"
+#define HARNESS SF_ACME_TOOLS_DIR "/pebble_harness.py"
 #define NAME "snowflake.test"
 #define BLOCKED "blocked.test"
 
@@ -42,11 +41,12 @@ struct pebble {
 	json_t *env;
 };
 
-/* Runs argv to completion, killing it after timeout_s. Returns its exit status or -1. */
+/* Runs argv (argv[0] looked up in PATH) to completion, killing it after timeout_s. Returns its
+ * exit status or -1. */
 static int run_bounded(char *const argv[], int timeout_s)
 {
 	pid_t pid;
-	if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ))
+	if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ))
 		return -1;
 	for (int i = 0; i < timeout_s * 20; i++) {
 		int st;
@@ -75,22 +75,16 @@ static int pebble_up(struct pebble *p, const char *const *opts)
 		return -1;
 	char pid[32];
 	snprintf(pid, sizeof pid, "%d", (int)getpid());
-	char *argv[32] = { "/bin/bash", ACME_DIR "/pebble-up.sh", "--quiet", "--watch-pid", pid,
+	char *argv[32] = { "python3", HARNESS, "up", "--quiet", "--watch-pid", pid,
 			   "--lifetime", "600", "--timeout", "60" };
-	int n = 9;
+	int n = 10;
 	for (size_t i = 0; opts && opts[i] && n < 30; i++)
 		argv[n++] = (char *)opts[i];
 	argv[n++] = p->state;
 	argv[n] = NULL;
-	/* pebble-up prints the env file on stdout: keep the test's output readable */
-	int saved = dup(1), devnull = open("/dev/null", O_WRONLY);
-	dup2(devnull, 1);
 	int rc = run_bounded(argv, 90);
-	dup2(saved, 1);
-	close(saved);
-	close(devnull);
 	if (rc != 0) {
-		fprintf(stderr, "pebble-up.sh failed (%d)\n", rc);
+		fprintf(stderr, "pebble_harness.py up failed (%d)\n", rc);
 		return -1;
 	}
 	char path[300];
@@ -101,9 +95,9 @@ static int pebble_up(struct pebble *p, const char *const *opts)
 
 static void pebble_down(struct pebble *p)
 {
-	char *argv[] = { "/bin/bash", ACME_DIR "/pebble-down.sh", p->state, "--purge", NULL };
+	char *argv[] = { "python3", HARNESS, "down", "--purge", p->state, NULL };
 	if (p->state[0] && run_bounded(argv, 30) != 0)
-		fprintf(stderr, "pebble-down.sh %s failed\n", p->state);
+		fprintf(stderr, "pebble_harness.py down %s failed\n", p->state);
 	rmdir(p->state);
 	json_decref(p->env);
 	memset(p, 0, sizeof *p);
