@@ -9,7 +9,7 @@
 # Tests may run in parallel (ctest -j): each has its own work dir, and the peers listen on
 # port 0 (the kernel picks); only the server's port is picked in advance, with retries.
 #
-# Environment (CTest sets the first four; SF_SHARED_DIR too, which only the acme tests use):
+# Environment (CTest sets the first four):
 #   SF_SERVER      server binary            SFPEER        sfpeer binary
 #   SF_SOURCE_DIR, SF_BUILD_DIR (informational)
 #   SF_TEST_SCALE  factor for byte counts (default 1 = full size; e.g. 0.25 for slow ASan runs)
