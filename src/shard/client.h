@@ -11,6 +11,7 @@
 #include "turbotunnel/encap.h"
 #include "turbotunnel/clientmap.h"
 #include "turbotunnel/pktqueue.h"
+#include "shard/dialrate.h"
 #include "shard/shard.h"
 
 struct event;
@@ -23,6 +24,12 @@ struct sf_tt_clientmap;
 #define SF_LINK_OUTPUT_HIGH (128 * 1024)
 /* Downstream packets of one KCP flush leave as one WebSocket message of at most this size. */
 #define SF_BATCH_MAX (32 * 1024)
+/* Relay streams alive: open, dialing, or half-closed and waiting for tor. smux's own cap counts
+ * only the streams it has open, and a SYN+FIN pair closes the smux stream at once while the relay
+ * stream, its dial and its tor connection live on; these caps bound tor connections. A client has
+ * one session at a time (a new one ends the old one's streams), so per client is per session. */
+#define SF_CLIENT_STREAMS_MAX 64
+#define SF_SHARD_STREAMS_MAX 16384
 /* Tor → client reads: up to two full smux frames per read. */
 #define SF_RELAY_READ_MAX (2 * SF_SMUX_MAX_FRAME)
 
@@ -37,6 +44,7 @@ struct sf_shard_state {
 	uint64_t hash_k0, hash_k1;		/* random key of the table's hash */
 	struct sf_link *dead_links;		/* closed links to free outside callbacks */
 	uint64_t now_ms;			/* clock of the current callback */
+	size_t nstreams;			/* relay streams alive in the shard */
 	uint8_t scratch[SF_RELAY_READ_MAX];	/* tor reads and KCP → smux copies */
 	/* The open downstream batch: encapsulated packets of one client, for batch_link. It is
 	 * opened and sent within one call (sf_client_flush, sf_client_output_ready); the bytes are
@@ -72,6 +80,7 @@ struct sf_stream {
 	bool client_fin;			/* shut down our write side once to_tor drains */
 	bool tor_shut;				/* ... which is done: tor's next bytes end it */
 	bool tor_paused;			/* tor reads wait for smux or KCP room */
+	size_t held;				/* to_tor bytes smux still counts after our FIN */
 };
 
 struct sf_client {
@@ -89,6 +98,9 @@ struct sf_client {
 	bool session_dead;			/* end the session when the current callback is done */
 	bool tor_paused_any;			/* some stream waits for KCP send room */
 	bool pumping;				/* inside sf_client_pump: no re-entry */
+	size_t nstreams;			/* relay streams alive (not only smux's open ones) */
+	struct sf_dial_rate dial_rate;		/* kept across sessions of the ClientID */
+	bool stream_limit_logged;
 };
 
 /* client.c */

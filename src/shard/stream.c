@@ -31,8 +31,33 @@ static void stream_unlink(struct sf_stream *st)
 	st->next = st->prev = NULL;
 }
 
+/* Our FIN went out while the client's bytes still wait in to_tor: smux keeps counting them in
+ * the session bucket until we say they left (written to tor) or were dropped. */
+static void stream_forget_held(struct sf_stream *st, size_t n)
+{
+	if (n > st->held)
+		n = st->held;
+	st->held -= n;
+	if (n > 0 && st->client->smux)
+		sf_smux_release(st->client->smux, n);
+}
+
+/* Closes the smux side (sends FIN); the unwritten bytes become held. */
+static void stream_close_smux(struct sf_stream *st)
+{
+	if (!st->smux)
+		return;
+	sf_smux_stream_close(st->smux);
+	st->smux = NULL;
+	st->held = evbuffer_get_length(st->to_tor);
+}
+
 void sf_stream_free(struct sf_stream *st)
 {
+	struct sf_client *c = st->client;
+	stream_forget_held(st, st->held);
+	c->nstreams--;
+	c->sh->nstreams--;
 	if (st->dial)
 		sf_tor_dial_cancel(st->dial);
 	if (st->ev_read)
@@ -52,9 +77,7 @@ void sf_stream_free(struct sf_stream *st)
 static void stream_end(struct sf_stream *st)
 {
 	struct sf_client *c = st->client;
-	if (st->smux)
-		sf_smux_stream_close(st->smux);
-	st->smux = NULL;
+	stream_close_smux(st);
 	sf_stream_free(st);
 	if (c->kcp)
 		sf_client_flush(c);
@@ -70,6 +93,8 @@ static int write_to_tor(struct sf_stream *st)
 			return -1;
 		if (n > 0 && st->smux)
 			sf_smux_stream_consumed(st->smux, (size_t)n);
+		else if (n > 0)
+			stream_forget_held(st, (size_t)n);
 	}
 	if (evbuffer_get_length(st->to_tor) > 0) {
 		event_add(st->ev_write, NULL);
@@ -123,10 +148,33 @@ static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, cons
 	sf_client_reschedule(c);
 }
 
+/* Whether c may have one more stream (and tor connection) now; logs a refusal once per client. */
+static bool stream_allowed(struct sf_client *c)
+{
+	struct sf_shard_state *sh = c->sh;
+	const char *why = NULL;
+	if (c->nstreams >= SF_CLIENT_STREAMS_MAX)
+		why = "streams alive (open, dialing or closing) for one client";
+	else if (sh->nstreams >= SF_SHARD_STREAMS_MAX)
+		why = "streams alive in one shard";
+	else if (!sf_dial_rate_take(&c->dial_rate, sh->now_ms))
+		why = "ORPort dials per client in a burst";
+	if (!why)
+		return true;
+	if (!c->stream_limit_logged) {
+		/* once per client: a flooding peer must not flood the log as well */
+		sf_logf("relay: limit of %s reached; refusing new streams", why);
+		c->stream_limit_logged = true;
+	}
+	return false;
+}
+
 void *sf_stream_open(void *client, struct sf_smux_stream *s)
 {
 	struct sf_client *c = client;
 	struct sf_shard_state *sh = c->sh;
+	if (!stream_allowed(c))
+		return NULL; /* smux answers a refused stream with FIN itself */
 	struct sf_stream *st = calloc(1, sizeof *st);
 	if (!st)
 		return NULL;
@@ -138,6 +186,8 @@ void *sf_stream_open(void *client, struct sf_smux_stream *s)
 	st->client = c;
 	st->smux = s;
 	st->fd = -1;
+	c->nstreams++;
+	sh->nstreams++;
 	st->next = c->streams;
 	if (c->streams)
 		c->streams->prev = st;
@@ -176,10 +226,9 @@ void sf_stream_fin(void *stream)
 {
 	struct sf_stream *st = stream;
 	st->client_fin = true;
-	/* Upstream answers the client's FIN with its own at once; tor's later bytes are dropped. */
-	if (st->smux)
-		sf_smux_stream_close(st->smux);
-	st->smux = NULL;
+	/* Upstream answers the client's FIN with its own at once; tor's later bytes are dropped.
+	 * What is still in to_tor stays counted in the session bucket until tor takes it. */
+	stream_close_smux(st);
 	if (st->fd >= 0 && !event_pending(st->ev_write, EV_WRITE, NULL))
 		event_active(st->ev_flush, EV_WRITE, 1); /* half-closes once to_tor is out */
 }

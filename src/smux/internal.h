@@ -44,7 +44,8 @@ struct sf_smux_session {
 	struct sf_smux_stream **streams;
 	size_t nstreams;
 	size_t cap_streams;
-	size_t unconsumed;
+	size_t unconsumed;	/* delivered, not consumed: open streams' and held */
+	size_t held;		/* ... of which closed streams' (the application still has them) */
 
 	/* input parser */
 	enum sf_smux_parse_state state;

@@ -49,6 +49,14 @@ size_t sf_smux_unconsumed(const struct sf_smux_session *s)
 	return s->unconsumed;
 }
 
+void sf_smux_release(struct sf_smux_session *s, size_t n)
+{
+	if (n > s->held)
+		n = s->held;
+	s->held -= n;
+	s->unconsumed -= n;
+}
+
 size_t sf_smux_stream_count(const struct sf_smux_session *s)
 {
 	return s->nstreams;

@@ -54,6 +54,10 @@ int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, ui
 /* Bytes delivered to streams but not yet consumed. The caller stops feeding input while this is
  * >= SF_SMUX_SESSION_BUFFER (the reference's token bucket). */
 size_t sf_smux_unconsumed(const struct sf_smux_session *s);
+/* The application gives back n bytes of streams it closed while still holding their delivered,
+ * unconsumed bytes (it wrote them out or dropped them). n is clamped to what closed streams hold;
+ * the bytes of open streams are given back with sf_smux_stream_consumed only. */
+void sf_smux_release(struct sf_smux_session *s, size_t n);
 /* Open streams (not yet closed by us). */
 size_t sf_smux_stream_count(const struct sf_smux_session *s);
 
@@ -75,7 +79,9 @@ size_t sf_smux_stream_write(struct sf_smux_stream *st, const uint8_t *data, size
  * the first bytes ever consumed and after every SF_SMUX_STREAM_WINDOW/2 more (docs/smux.md
  * "Behaviour"). */
 void sf_smux_stream_consumed(struct sf_smux_stream *st, size_t n);
-/* Sends FIN and frees the stream at once; later PSH frames for its id are discarded. */
+/* Sends FIN and frees the stream at once; later PSH frames for its id are discarded. Its delivered
+ * bytes not yet consumed stay counted in the session bucket: give them back with sf_smux_release
+ * as they are written out or dropped. */
 void sf_smux_stream_close(struct sf_smux_stream *st);
 
 #endif

@@ -59,8 +59,11 @@ void sf_smux_stream_destroy(struct sf_smux_stream *st)
 {
 	struct sf_smux_session *s = st->sess;
 	sf_smux_table_remove(s, st);
-	/* like the reference's recycleTokens: undelivered credit returns to the bucket */
-	s->unconsumed -= st->unconsumed;
+	/* The reference's recycleTokens returns bytes still sitting in smux's own buffer. We have
+	 * none: every delivered byte is already the application's, which may still be writing it
+	 * out (the relay after a FIN). They stay counted until sf_smux_release says they are gone,
+	 * or a closing stream would be a way around the bucket. */
+	s->held += st->unconsumed;
 	if (s->psh_stream == st)
 		s->psh_stream = NULL;
 	if (s->opening == st)

@@ -199,6 +199,15 @@ enum sf_tt_push_result sf_tt_queue_push(struct sf_tt_queue *q, const uint8_t *pk
 		q->dropped++;
 		return SF_TT_PUSH_FULL;
 	}
+	struct sf_tt_pool *pool = q->pool;
+	size_t available = pool->st.max_bufs - pool->st.queued - pool->st.taken;
+	if (q->len >= SF_TT_QUEUE_MIN_SHARE && available <= pool->st.max_bufs / SF_TT_POOL_RESERVE_DIV) {
+		/* the reserve is for queues still below their share: a client whose WebSocket does
+		 * not read must not take the buffers its shard's other clients need */
+		q->dropped++;
+		pool->st.over_share++;
+		return SF_TT_PUSH_NOBUF;
+	}
 	struct sf_tt_buf *b = buf_from_pool(q->pool);
 	if (!b) {
 		q->dropped++;

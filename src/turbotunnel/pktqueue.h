@@ -23,6 +23,12 @@
 #define SF_TT_QUEUE_SWEEP_MS 30000		/* upstream checks every timeout / 2 */
 #define SF_TT_POOL_SLAB_BUFS 32			/* buffers allocated at a time */
 #define SF_TT_POOL_DEFAULT_MAX 16384		/* ~23 MB of buffers per thread */
+/* Fair shares of a pool: every queue may take SF_TT_QUEUE_MIN_SHARE buffers while any are free;
+ * beyond that only while more than a reserve of max_bufs / SF_TT_POOL_RESERVE_DIV stays free. A
+ * few ClientIDs whose WebSockets never read (32 × 512 = the whole default pool) thus leave the
+ * reserve (a quarter of the pool) to the queues below their share. */
+#define SF_TT_QUEUE_MIN_SHARE 32
+#define SF_TT_POOL_RESERVE_DIV 4
 
 struct sf_tt_pool;
 struct sf_tt_buf;	/* private */
@@ -44,6 +50,7 @@ struct sf_tt_pool_stats {
 	size_t queued;			/* owned by a queue */
 	size_t taken;			/* owned by a taker, not yet released */
 	uint64_t exhausted;		/* pushes dropped because the cap was reached */
+	uint64_t over_share;		/* ... because the queue was past its share */
 	uint64_t bad_releases;		/* releases of a buffer that was not taken (ignored) */
 	uint64_t poison_violations;	/* released buffers found modified before reuse */
 };
@@ -76,7 +83,9 @@ struct sf_tt_queue {
 enum sf_tt_push_result {
 	SF_TT_PUSH_QUEUED = 0,
 	SF_TT_PUSH_FULL = 1,		/* queue at its cap: the new packet is dropped */
-	SF_TT_PUSH_NOBUF = 2,		/* pool cap reached: the new packet is dropped */
+	SF_TT_PUSH_NOBUF = 2,		/* pool cap reached, or the queue is past its
+					 * share while the pool is down to its reserve:
+					 * the new packet is dropped */
 };
 
 /* cap 0 = SF_TT_QUEUE_CAP. The record counts as seen at now_ms. */

@@ -142,7 +142,7 @@ static void test_full_bucket_is_not_idle(void **state)
 	h_app_free(&app);
 }
 
-static void test_closing_returns_bucket(void **state)
+static void test_release_after_close_returns_bucket(void **state)
 {
 	(void)state;
 	struct h_app app;
@@ -156,6 +156,9 @@ static void test_closing_returns_bucket(void **state)
 	struct h_stream *hs = h_app_stream(&app, 3);
 	sf_smux_stream_close(hs->st);
 	hs->st = NULL;
+	/* the application still holds stream 3's 100 bytes: they count until it releases them */
+	assert_int_equal(sf_smux_unconsumed(app.sess), 160);
+	sf_smux_release(app.sess, 100);
 	assert_int_equal(sf_smux_unconsumed(app.sess), 60);
 	h_app_free(&app);
 }
@@ -168,7 +171,7 @@ int main(void)
 		cmocka_unit_test(test_alive_while_frames_arrive),
 		cmocka_unit_test(test_partial_header_is_not_traffic),
 		cmocka_unit_test(test_full_bucket_is_not_idle),
-		cmocka_unit_test(test_closing_returns_bucket),
+		cmocka_unit_test(test_release_after_close_returns_bucket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -312,6 +312,38 @@ static void test_expiry(void **state)
 	sf_tt_pool_free(pool);
 }
 
+/* The attack on a shared pool: ClientIDs whose WebSockets never read fill their queues to the
+ * 512 cap; 32 of them would hold all 16384 buffers of a shard and every other client of the
+ * shard would lose its packets. Each client gets a guaranteed share instead. */
+static void test_hogs_leave_others_their_share(void **state)
+{
+	(void)state;
+	enum { HOGS = 32, INNOCENTS = 100, NEED = SF_TT_QUEUE_MIN_SHARE };
+	struct sf_tt_pool *pool = sf_tt_pool_new(0);
+	assert_non_null(pool);
+	static struct sf_tt_queue hogs[HOGS], innocents[INNOCENTS];
+	for (unsigned i = 0; i < HOGS; i++) {
+		sf_tt_queue_init(&hogs[i], pool, 0, 0);
+		for (uint32_t n = 0; n < SF_TT_QUEUE_CAP; n++)
+			(void)sf_tt_queue_push(&hogs[i], (const uint8_t *)&n, sizeof n, 0);
+	}
+	/* Every innocent client still gets its packets queued, up to its share. */
+	for (unsigned i = 0; i < INNOCENTS; i++) {
+		sf_tt_queue_init(&innocents[i], pool, 0, 0);
+		for (uint32_t n = 0; n < NEED; n++)
+			push_n(&innocents[i], n, SF_TT_PUSH_QUEUED);
+	}
+	/* ... and once the hogs let go, their buffers serve everybody again. */
+	for (unsigned i = 0; i < HOGS; i++)
+		sf_tt_queue_clear(&hogs[i]);
+	for (uint32_t n = NEED; n < SF_TT_QUEUE_CAP; n++)
+		push_n(&innocents[0], n, SF_TT_PUSH_QUEUED);
+	for (unsigned i = 0; i < INNOCENTS; i++)
+		sf_tt_queue_clear(&innocents[i]);
+	assert_int_equal(stats(pool).queued, 0);
+	sf_tt_pool_free(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_poisoning),
 		cmocka_unit_test(test_pool_cap),
 		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_hogs_leave_others_their_share),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
