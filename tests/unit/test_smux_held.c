@@ -1,6 +1,6 @@
 /* Bytes the application still holds stay counted in the session bucket after the stream closes.
  *
- * The relay answers a client's FIN with its own at once (§6.6) but still has to write the bytes it
+ * The relay answers a client's FIN with its own at once (docs/smux.md) but still has to write the bytes it
  * was given to tor. If closing returned them to the bucket, SYN + 1 MiB PSH + FIN, repeated,
  * would let a client park any amount of memory in the relay while the bucket reads 0. */
 #include "smux_harness.h"
