@@ -60,6 +60,11 @@ void sf_kcp_set_thread_rx_budget(uint64_t bytes)
 	kcp_thread_rx_budget = bytes;
 }
 
+uint64_t sf_kcp_thread_rx_budget(void)
+{
+	return kcp_thread_rx_budget;
+}
+
 void sf_kcp_set_session_rx_share(uint64_t bytes)
 {
 	session_share = bytes;

@@ -26,6 +26,7 @@ struct sf_kcp;
  * beyond which received PUSH segments are dropped unACKed (the peer resends them). */
 #define SF_KCP_THREAD_RX_BUDGET (256ull << 20)
 void sf_kcp_set_thread_rx_budget(uint64_t bytes);
+uint64_t sf_kcp_thread_rx_budget(void);
 uint64_t sf_kcp_thread_seg_bytes(void);
 /* The most received data one session may hold (docs/security.md, "KCP"): an out-of-order PUSH
  * is dropped unACKed when the session's received bytes would pass it, an in-order one when its
