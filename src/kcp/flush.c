@@ -46,7 +46,7 @@ static void flush_acks(struct sf_kcp *k, struct packet *p, struct sf_kcp_hdr *h)
 	}
 	k->acks_n = 0;
 	if (k->acks_cap) {
-		k->st.mem_bytes -= (uint64_t)k->acks_cap * sizeof *k->acks;
+		kcp_mem_sub(k, (uint64_t)k->acks_cap * sizeof *k->acks);
 		free(k->acks);
 		k->acks = NULL;
 		k->acks_cap = 0;

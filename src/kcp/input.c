@@ -73,7 +73,7 @@ static void ack_push(struct sf_kcp *k, uint32_t sn, uint32_t ts)
 		uint32_t cap = k->acks_cap ? k->acks_cap * 2 : KCP_ACKS_MIN;
 		struct kcp_ackpt *a = realloc(k->acks, cap * sizeof *a);
 		if (a) {
-			k->st.mem_bytes += (uint64_t)(cap - k->acks_cap) * sizeof *a;
+			kcp_mem_add(k, (uint64_t)(cap - k->acks_cap) * sizeof *a);
 			k->acks = a;
 			k->acks_cap = cap;
 		}
@@ -93,21 +93,41 @@ static void ack_push(struct sf_kcp *k, uint32_t sn, uint32_t ts)
 	k->acks[k->acks_n++] = (struct kcp_ackpt){ sn, ts };
 }
 
+/* May a new PUSH be stored? An in-order one (it lets the session deliver) is held against the
+ * session's unread bytes only, so a session's own out-of-order hoard cannot block the segment
+ * that would release it; an out-of-order one against everything the session holds. Both
+ * against the thread budget. */
+static bool admit(struct sf_kcp *k, const struct sf_kcp_hdr *h)
+{
+	uint64_t need = sizeof(struct kcp_seg) + h->len;
+	bool in_order = h->sn == k->rcv_nxt && k->rcvq_count < SF_KCP_WND;
+	uint64_t mine = in_order ? k->rx_bytes - k->oo_bytes : k->rx_bytes;
+	if (mine + need > kcp_session_share()) {
+		k->st.in_over_share++;
+		return false;
+	}
+	if (kcp_thread_seg_bytes + need > kcp_thread_rx_budget) {
+		k->st.in_over_budget++;
+		kcp_thread_over_budget++;
+		return false;
+	}
+	return true;
+}
+
 static void parse_push(struct sf_kcp *k, const struct sf_kcp_hdr *h, const uint8_t *data)
 {
 	if (kcp_diff(h->sn, k->rcv_nxt + SF_KCP_WND) >= 0) {
 		k->st.in_beyond_wnd++;
 		return;
 	}
-	if (kcp_diff(h->sn, k->rcv_nxt) >= 0 && kcp_thread_seg_bytes + h->len > kcp_thread_rx_budget) {
-		k->st.in_over_budget++;	/* not ACKed: the peer sends it again */
-		return;
-	}
-	ack_push(k, h->sn, h->ts);
-	if (kcp_diff(h->sn, k->rcv_nxt) < 0) {
+	if (kcp_diff(h->sn, k->rcv_nxt) < 0 || kcp_oo_get(&k->rcv_buf, h->sn)) {
+		ack_push(k, h->sn, h->ts);
 		k->st.in_dup_segs++;
 		return;
 	}
+	if (!admit(k, h))
+		return;         /* not ACKed: the peer sends it again */
+	ack_push(k, h->sn, h->ts);
 	kcp_rcv_store(k, h->sn, data, (uint16_t)h->len);
 }
 
@@ -146,6 +166,8 @@ int sf_kcp_input(struct sf_kcp *k, const uint8_t *pkt, size_t len, uint32_t now)
 	bool acked = false;
 	uint32_t latest = 0;
 	int rc = 0;
+	uint32_t rcv_nxt = k->rcv_nxt;
+	bool held = k->rx_bytes != 0;
 	while (len >= SF_KCP_OVERHEAD) {
 		struct sf_kcp_hdr h;
 		sf_kcp_hdr_decode(pkt, &h);
@@ -185,6 +207,11 @@ int sf_kcp_input(struct sf_kcp *k, const uint8_t *pkt, size_t len, uint32_t now)
 		pkt += h.len;
 		len -= h.len;
 	}
+	/* The stall clock (sf_kcp_rx_stalled_ms) restarts on delivery, on reading, and when the
+	 * session starts holding data. */
+	kcp_rx_note_progress(k, now);
+	if (k->rcv_nxt != rcv_nxt || (!held && k->rx_bytes))
+		k->rx_progress_at = now;
 	if (rc < 0) {
 		k->st.in_bad_pkts++;
 		return rc;

@@ -43,7 +43,7 @@ void sf_kcp_free(struct sf_kcp *k)
 	if (k->rd_seg)
 		kcp_seg_free(k, k->rd_seg);
 	free_ring(k, &k->snd_buf);
-	free_ring(k, &k->rcv_buf);
+	kcp_oo_free(k);
 	free(k->acks);
 	free(k);
 }
@@ -52,10 +52,32 @@ void sf_kcp_free(struct sf_kcp *k)
 
 _Thread_local uint64_t kcp_thread_seg_bytes;
 _Thread_local uint64_t kcp_thread_rx_budget = SF_KCP_THREAD_RX_BUDGET;
+_Thread_local uint64_t kcp_thread_over_budget;
+static _Thread_local uint64_t session_share;    /* 0: a fixed part of the budget */
 
 void sf_kcp_set_thread_rx_budget(uint64_t bytes)
 {
 	kcp_thread_rx_budget = bytes;
+}
+
+uint64_t sf_kcp_thread_rx_budget(void)
+{
+	return kcp_thread_rx_budget;
+}
+
+void sf_kcp_set_session_rx_share(uint64_t bytes)
+{
+	session_share = bytes;
+}
+
+uint64_t kcp_session_share(void)
+{
+	return session_share ? session_share : kcp_thread_rx_budget / SF_KCP_SHARE_DIVISOR;
+}
+
+uint64_t sf_kcp_thread_over_budget(void)
+{
+	return kcp_thread_over_budget;
 }
 
 uint64_t sf_kcp_thread_seg_bytes(void)
@@ -84,15 +106,13 @@ struct kcp_seg *kcp_seg_new(struct sf_kcp *k, uint16_t cap)
 	}
 	memset(s, 0, sizeof *s);
 	s->cap = cap;
-	k->st.mem_bytes += sizeof *s + cap;
-	kcp_thread_seg_bytes += sizeof *s + cap;
+	kcp_mem_add(k, kcp_seg_size(s));
 	return s;
 }
 
 void kcp_seg_free(struct sf_kcp *k, struct kcp_seg *s)
 {
-	k->st.mem_bytes -= sizeof *s + s->cap;
-	kcp_thread_seg_bytes -= sizeof *s + s->cap;
+	kcp_mem_sub(k, kcp_seg_size(s));
 	if (s->cap == SF_KCP_MSS && seg_cache_n < KCP_SEG_CACHE_MAX) {
 		s->next = seg_cache;
 		seg_cache = s;
@@ -119,8 +139,7 @@ struct kcp_seg *kcp_seg_shrink(struct sf_kcp *k, struct kcp_seg *s)
 	struct kcp_seg *n = realloc(s, sizeof *s + s->len);
 	if (!n)
 		return s;       /* keeping the bigger block is harmless */
-	k->st.mem_bytes -= n->cap - n->len;
-	kcp_thread_seg_bytes -= n->cap - n->len;
+	kcp_mem_sub(k, (uint64_t)(n->cap - n->len));
 	n->cap = n->len;
 	return n;
 }
@@ -139,7 +158,7 @@ int kcp_ring_put(struct sf_kcp *k, struct kcp_ring *r, uint32_t base, struct kcp
 			if (r->slot[i])
 				slot[r->slot[i]->sn & (cap - 1)] = r->slot[i];
 		free(r->slot);
-		k->st.mem_bytes += (uint64_t)(cap - r->cap) * sizeof *slot;
+		kcp_mem_add(k, (uint64_t)(cap - r->cap) * sizeof *slot);
 		r->slot = slot;
 		r->cap = cap;
 	}
@@ -166,7 +185,7 @@ void kcp_ring_release(struct sf_kcp *k, struct kcp_ring *r)
 {
 	if (r->count || !r->cap)
 		return;
-	k->st.mem_bytes -= (uint64_t)r->cap * sizeof *r->slot;
+	kcp_mem_sub(k, (uint64_t)r->cap * sizeof *r->slot);
 	free(r->slot);
 	r->slot = NULL;
 	r->cap = 0;
@@ -174,12 +193,19 @@ void kcp_ring_release(struct sf_kcp *k, struct kcp_ring *r)
 
 /* ---- receiving side ---- */
 
+/* A received segment leaves the session: its bytes stop counting toward the share. */
+static void rx_seg_free(struct sf_kcp *k, struct kcp_seg *s)
+{
+	k->rx_bytes -= kcp_seg_size(s);
+	kcp_seg_free(k, s);
+}
+
 static void rcvq_push(struct sf_kcp *k, struct kcp_seg *s)
 {
 	if (s->len == 0) {
 		/* Nothing to deliver. (kcp-go would keep it and stall its reader; its peers never
 		 * send empty PUSHes.) */
-		kcp_seg_free(k, s);
+		rx_seg_free(k, s);
 		return;
 	}
 	s->next = NULL;
@@ -195,32 +221,28 @@ static void rcvq_push(struct sf_kcp *k, struct kcp_seg *s)
 void kcp_rcv_advance(struct sf_kcp *k)
 {
 	while (k->rcv_buf.count && k->rcvq_count < SF_KCP_WND) {
-		struct kcp_seg *s = kcp_ring_take(&k->rcv_buf, k->rcv_nxt);
+		struct kcp_seg *s = kcp_oo_take(k, k->rcv_nxt);
 		if (!s)
 			break;
 		k->rcv_nxt++;
 		rcvq_push(k, s);
 	}
-	kcp_ring_release(k, &k->rcv_buf);
 }
 
 void kcp_rcv_store(struct sf_kcp *k, uint32_t sn, const uint8_t *data, uint16_t len)
 {
-	if (kcp_ring_get(&k->rcv_buf, sn)) {
-		k->st.in_dup_segs++;
-		return;
-	}
 	struct kcp_seg *s = kcp_seg_new(k, len);
 	if (!s)
 		return;         /* as if lost: the peer resends */
 	s->sn = sn;
 	s->len = len;
 	memcpy(s->data, data, len);
+	k->rx_bytes += kcp_seg_size(s);
 	if (sn == k->rcv_nxt && k->rcvq_count < SF_KCP_WND) {
 		k->rcv_nxt++;
 		rcvq_push(k, s);
-	} else if (kcp_ring_put(k, &k->rcv_buf, k->rcv_nxt, s) < 0) {
-		kcp_seg_free(k, s);
+	} else if (kcp_oo_put(k, s) < 0) {
+		rx_seg_free(k, s);
 		return;
 	}
 	kcp_rcv_advance(k);
@@ -253,10 +275,12 @@ size_t sf_kcp_recv(struct sf_kcp *k, uint8_t *buf, size_t cap)
 		n += take;
 		k->rd_off += (uint16_t)take;
 		if (k->rd_off == s->len) {
-			kcp_seg_free(k, s);
+			rx_seg_free(k, s);
 			k->rd_seg = NULL;
 		}
 	}
+	if (n)
+		k->rx_read_since = true;
 	if (popped) {
 		kcp_rcv_advance(k);
 		/* The peer stopped sending at wnd 0 and only probes slowly: tell it at once. */
@@ -408,4 +432,18 @@ const struct sf_kcp_stats *sf_kcp_stats(const struct sf_kcp *k)
 size_t sf_kcp_footprint(const struct sf_kcp *k)
 {
 	return sizeof *k + (size_t)k->st.mem_bytes;
+}
+
+size_t sf_kcp_rx_held(const struct sf_kcp *k)
+{
+	return (size_t)k->rx_bytes;
+}
+
+uint32_t sf_kcp_rx_stalled_ms(struct sf_kcp *k, uint32_t now)
+{
+	kcp_rx_note_progress(k, now);
+	if (!k->rx_bytes)
+		return 0;
+	int32_t d = kcp_diff(now, k->rx_progress_at);
+	return d > 0 ? (uint32_t)d : 0;
 }

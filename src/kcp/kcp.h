@@ -22,11 +22,21 @@
 
 struct sf_kcp;
 
-/* Default cap on the segment memory of all sessions of one thread beyond which received PUSH
- * segments are dropped unACKed (the peer resends them). */
+/* Default cap on the memory of all sessions of one thread (segments, rings, tables, ACK lists)
+ * beyond which received PUSH segments are dropped unACKed (the peer resends them). */
 #define SF_KCP_THREAD_RX_BUDGET (256ull << 20)
 void sf_kcp_set_thread_rx_budget(uint64_t bytes);
+uint64_t sf_kcp_thread_rx_budget(void);
 uint64_t sf_kcp_thread_seg_bytes(void);
+/* The most received data one session may hold (docs/security.md, "KCP"): an out-of-order PUSH
+ * is dropped unACKed when the session's received bytes would pass it, an in-order one when its
+ * unread in-order bytes would. 0 (the default) means the thread budget / SF_KCP_SHARE_DIVISOR,
+ * so no single session can take more than that part of the budget. */
+#define SF_KCP_SHARE_DIVISOR 8
+void sf_kcp_set_session_rx_share(uint64_t bytes);
+/* PUSH segments dropped on this thread because the thread budget was spent: a caller that
+ * sees it grow should close sessions that hold memory without progress (sf_kcp_rx_stalled_ms). */
+uint64_t sf_kcp_thread_over_budget(void);
 /* Frees the segments this thread keeps for reuse; call before the thread exits. */
 void sf_kcp_thread_cache_free(void);
 
@@ -42,6 +52,7 @@ struct sf_kcp_stats {
 	uint64_t in_dup_segs;      /* PUSH already received (ACKed again, not stored) */
 	uint64_t in_beyond_wnd;    /* PUSH beyond rcv_nxt + rcv_wnd (dropped, not ACKed) */
 	uint64_t in_over_budget;   /* PUSH dropped (not ACKed): the thread's receive budget was spent */
+	uint64_t in_over_share;    /* PUSH dropped (not ACKed): this session's share was spent */
 	uint64_t out_pkts;         /* calls to out() */
 	uint64_t out_segs;         /* segments encoded (ACK, WASK, WINS, PUSH) */
 	uint64_t out_data_segs;    /* PUSH segments, first transmissions */
@@ -96,6 +107,12 @@ const struct sf_kcp_stats *sf_kcp_stats(const struct sf_kcp *k);
 /* Bytes this session holds: its struct plus every segment, ring and list (malloc overhead not
  * counted). An idle session holds only the struct. */
 size_t sf_kcp_footprint(const struct sf_kcp *k);
+/* Received bytes this session holds (segments out of order or unread, and their table). */
+size_t sf_kcp_rx_held(const struct sf_kcp *k);
+/* How long the session has held received data without progress (rcv_nxt advancing or the
+ * application reading), in ms; 0 when it holds none. Progress by reading is noted at the
+ * session's next sf_kcp_input or at this call. */
+uint32_t sf_kcp_rx_stalled_ms(struct sf_kcp *k, uint32_t now);
 
 /* conv of a packet of at least 4 bytes (demux). */
 static inline uint32_t sf_kcp_peek_conv(const uint8_t *pkt)

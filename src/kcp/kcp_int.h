@@ -20,6 +20,7 @@
 #define KCP_ACKS_MAX 1024       /* ACKs queued between two flushes */
 #define KCP_ACKS_MIN 16
 #define KCP_RING_MIN 16
+#define KCP_OO_MIN 16
 
 struct kcp_seg {
 	struct kcp_seg *next;   /* snd_queue / rcv_queue link */
@@ -40,6 +41,18 @@ struct kcp_ring {
 	struct kcp_seg **slot;
 	uint32_t cap;
 	uint32_t count;
+};
+
+/* Out-of-order received segments, found by sn through open addressing (linear probing) with
+ * a per-session random multiplier, so a peer cannot aim its sns at one probe chain. The table
+ * has 2 to 8 slots per held segment (16 at least): its size follows what is held, never how far
+ * apart the sns are, unlike a ring indexed by sn (docs/security.md, "KCP"). */
+struct kcp_oo {
+	struct kcp_seg **slot;
+	uint64_t mult;          /* odd, drawn when the session first holds a segment */
+	uint32_t cap;           /* 0 or a power of two >= KCP_OO_MIN */
+	uint32_t count;
+	uint8_t shift;          /* 64 - log2(cap): the home slot is the product's top bits */
 };
 
 struct kcp_ackpt {
@@ -75,13 +88,20 @@ struct sf_kcp {
 	uint32_t sndq_count;
 	struct kcp_ring snd_buf;        /* sn in [snd_una, snd_nxt); NULL slot = ACKed */
 
-	struct kcp_ring rcv_buf;        /* out of order, sn in [rcv_nxt, rcv_nxt + wnd) */
+	struct kcp_oo rcv_buf;          /* out of order, sn in [rcv_nxt, rcv_nxt + wnd) */
 	struct kcp_seg *rcvq_head;      /* in order, waiting for sf_kcp_recv */
 	struct kcp_seg *rcvq_tail;
 	uint32_t rcvq_count;
 	size_t rcvq_bytes;
 	struct kcp_seg *rd_seg;         /* taken off rcvq, partly copied out */
 	uint16_t rd_off;
+
+	/* Receive-side memory, for the per-session share: rx_bytes is every received segment
+	 * held (rcv_buf, rcv_queue, rd_seg) plus rcv_buf's table; oo_bytes the rcv_buf part. */
+	uint64_t rx_bytes;
+	uint64_t oo_bytes;
+	uint32_t rx_progress_at;        /* when rcv_nxt last advanced, data was read or holding began */
+	bool rx_read_since;             /* the application read since the last stamp */
 
 	struct kcp_ackpt *acks;         /* (sn, ts) of PUSHes to ACK at the next flush */
 	uint32_t acks_n;
@@ -116,6 +136,24 @@ static inline struct kcp_seg *kcp_ring_get(const struct kcp_ring *r, uint32_t sn
 	return s && s->sn == sn ? s : NULL;
 }
 
+/* Every byte a session allocates goes through here: its own count and the thread's. */
+extern _Thread_local uint64_t kcp_thread_seg_bytes;
+static inline void kcp_mem_add(struct sf_kcp *k, uint64_t n)
+{
+	k->st.mem_bytes += n;
+	kcp_thread_seg_bytes += n;
+}
+static inline void kcp_mem_sub(struct sf_kcp *k, uint64_t n)
+{
+	k->st.mem_bytes -= n;
+	kcp_thread_seg_bytes -= n;
+}
+
+static inline uint64_t kcp_seg_size(const struct kcp_seg *s)
+{
+	return sizeof *s + s->cap;
+}
+
 struct kcp_seg *kcp_seg_new(struct sf_kcp *k, uint16_t cap);
 void kcp_seg_free(struct sf_kcp *k, struct kcp_seg *s);
 /* Gives back the unused capacity of s; returns the (maybe moved) segment. */
@@ -127,19 +165,36 @@ struct kcp_seg *kcp_ring_take(struct kcp_ring *r, uint32_t sn);
 /* Frees the slot array of an empty ring. */
 void kcp_ring_release(struct sf_kcp *k, struct kcp_ring *r);
 
+/* rcv_buf (rcvbuf.c). put: -1 on allocation failure. take: NULL when sn is not held. */
+struct kcp_seg *kcp_oo_get(const struct kcp_oo *o, uint32_t sn);
+int kcp_oo_put(struct sf_kcp *k, struct kcp_seg *s);
+struct kcp_seg *kcp_oo_take(struct sf_kcp *k, uint32_t sn);
+void kcp_oo_free(struct sf_kcp *k);
+
 /* Moves in-order segments from rcv_buf to rcv_queue while the queue has room. */
 void kcp_rcv_advance(struct sf_kcp *k);
 
-/* Keeps a copy of an in-window PUSH with sn >= rcv_nxt (duplicates are counted, not stored). */
+/* Keeps a copy of an in-window PUSH with sn >= rcv_nxt not held yet. */
 void kcp_rcv_store(struct sf_kcp *k, uint32_t sn, const uint8_t *data, uint16_t len);
+
+/* Restarts the stall clock if the application read since the last call. */
+static inline void kcp_rx_note_progress(struct sf_kcp *k, uint32_t now)
+{
+	if (k->rx_read_since) {
+		k->rx_read_since = false;
+		k->rx_progress_at = now;
+	}
+}
 
 /* Sets fastack on every segment an ACK point marks and forgets the points. */
 void kcp_fast_apply(struct sf_kcp *k);
 
-/* Segment memory of every session of this thread, and the cap on it for received data: past
- * it, new PUSH segments are dropped unACKed (the peer resends), so a flood of sessions or of
- * out-of-order segments cannot grow a shard without bound. */
-extern _Thread_local uint64_t kcp_thread_seg_bytes;
+/* Memory of every session of this thread, and the cap on it for received data: past it, new
+ * PUSH segments are dropped unACKed (the peer resends), so a flood of sessions or of
+ * out-of-order segments cannot grow a shard without bound. Each session may hold at most
+ * kcp_session_share() of received data, so that no session can take the whole budget. */
 extern _Thread_local uint64_t kcp_thread_rx_budget;
+extern _Thread_local uint64_t kcp_thread_over_budget;
+uint64_t kcp_session_share(void);
 
 #endif

@@ -267,6 +267,44 @@ static void resume_paused_streams(struct sf_client *c)
 	}
 }
 
+/* The thread's KCP budget was hit (a PUSH was dropped for it): close the sessions that hold
+ * received memory without progress, the likely hoarders, so that the others get room again.
+ * At most once per KCP_SWEEP_GAP_MS; a session stalled for less than KCP_STALL_CLOSE_MS is left
+ * alone (a lost segment is normally resent well within it). */
+#define KCP_SWEEP_GAP_MS 500
+#define KCP_STALL_CLOSE_MS 2000
+
+static void kcp_budget_sweep(struct sf_shard_state *sh)
+{
+	uint64_t drops = sf_kcp_thread_over_budget();
+	if (drops == sh->kcp_over_budget_seen || sh->now_ms - sh->kcp_sweep_ms < KCP_SWEEP_GAP_MS)
+		return;
+	sh->kcp_sweep_ms = sh->now_ms;
+	unsigned closed = 0;
+	uint64_t freed = 0;
+	for (size_t i = 0; i <= sh->table_mask; i++) {
+		for (struct sf_client *c = sh->table[i]; c; c = c->hnext) {
+			if (!c->kcp)
+				continue;
+			uint32_t stalled = sf_kcp_rx_stalled_ms(c->kcp, (uint32_t)sh->now_ms);
+			if (stalled < KCP_STALL_CLOSE_MS)
+				continue;
+			freed += sf_kcp_rx_held(c->kcp);
+			session_end(c);
+			sf_client_reschedule(c);
+			closed++;
+		}
+	}
+	/* The pressure is over once something was closed or memory went well below the budget;
+	 * until then, sweep again: the hoarders may not have been stalled long enough yet. */
+	if (closed || sf_kcp_thread_seg_bytes() < sf_kcp_thread_rx_budget() / 8 * 7)
+		sh->kcp_over_budget_seen = drops;
+	if (closed)
+		sf_logf("KCP memory over budget: closed %u sessions holding %llu bytes without "
+			"progress for %u ms or more", closed, (unsigned long long)freed,
+			KCP_STALL_CLOSE_MS);
+}
+
 /* Moves in-order KCP bytes into smux (bounded by smux's session buffer, as upstream's token
  * bucket), sends what that produced, and re-arms the timer. */
 void sf_client_pump(struct sf_client *c)
@@ -292,6 +330,7 @@ void sf_client_pump(struct sf_client *c)
 		sf_client_flush(c);
 	}
 	sf_client_reschedule(c);
+	kcp_budget_sweep(sh);
 }
 
 /* A WebSocket has room again, or a new one attached: move queued packets into it. */
@@ -351,6 +390,7 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 		else
 			sf_client_flush(c);
 	}
+	kcp_budget_sweep(sh);
 	if (!c->kcp && sf_tt_queue_expired(&c->queue, sh->now_ms)) {
 		/* Upstream closes the queue, and with it every WebSocket waiting on it. */
 		sf_client_free(c);

@@ -45,6 +45,10 @@ struct sf_shard_state {
 	struct sf_link *dead_links;		/* closed links to free outside callbacks */
 	uint64_t now_ms;			/* clock of the current callback */
 	size_t nstreams;			/* relay streams alive in the shard */
+	/* KCP budget enforcement: the thread's over-budget drop count last seen, and when
+	 * stalled sessions were last looked for (sf_client_pump). */
+	uint64_t kcp_over_budget_seen;
+	uint64_t kcp_sweep_ms;
 	uint8_t scratch[SF_RELAY_READ_MAX];	/* tor reads and KCP → smux copies */
 	/* The open downstream batch: encapsulated packets of one client, for batch_link. It is
 	 * opened and sent within one call (sf_client_flush, sf_client_output_ready); the bytes are

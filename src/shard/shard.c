@@ -71,9 +71,25 @@ static void shard_wake_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(sh->st.base);
 }
 
+/* SF_KCP_BUDGET_MB overrides the per-thread KCP memory budget (the session share follows it,
+ * docs/security.md "KCP"): for small hosts, and for tests that attack the budget. */
+static void apply_kcp_budget(void)
+{
+	const char *v = getenv("SF_KCP_BUDGET_MB");
+	if (!v || !*v)
+		return;
+	char *end;
+	unsigned long long mb = strtoull(v, &end, 10);
+	if (*end == '\0' && mb > 0 && mb < (1ull << 24))
+		sf_kcp_set_thread_rx_budget(mb << 20);
+	else
+		sf_logf("SF_KCP_BUDGET_MB: not a size in MiB; keeping the default KCP budget");
+}
+
 static void *shard_main(void *arg)
 {
 	struct sf_shard *sh = arg;
+	apply_kcp_budget();
 	event_base_loop(sh->st.base, EVLOOP_NO_EXIT_ON_EMPTY);
 	sf_kcp_thread_cache_free();
 	return NULL;

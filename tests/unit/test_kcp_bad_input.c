@@ -245,6 +245,7 @@ static void test_thread_receive_budget(void **state)
 	assert_non_null(k2);
 	uint64_t base = sf_kcp_thread_seg_bytes();
 	sf_kcp_set_thread_rx_budget(base + 200000);
+	sf_kcp_set_session_rx_share(UINT64_MAX); /* the budget alone here (shares: test_kcp_attack) */
 	uint8_t pkt[SF_KCP_MTU], payload[SF_KCP_MSS];
 	memset(payload, 0x5a, sizeof payload);
 	for (uint32_t sn = 1; sn <= 300; sn++) {
@@ -268,6 +269,7 @@ static void test_thread_receive_budget(void **state)
 	assert_int_equal(sf_kcp_input(f->k, pkt, n, 3), 0);
 	assert_true(sf_kcp_readable(f->k) >= 10 + SF_KCP_MSS);
 	sf_kcp_set_thread_rx_budget(SF_KCP_THREAD_RX_BUDGET);
+	sf_kcp_set_session_rx_share(0);
 }
 
 /* With rcv_queue full (wnd 0), in-window segments are still ACKed and held, and move to the
