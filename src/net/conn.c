@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FLUSH_IOVECS 16
+#define FLUSH_IOVECS 64	/* one writev takes up to this many evbuffer chunks (TLS: 8 full records) */
 #define FLUSH_ROUNDS 64
 
 /* Lives on the stack of an event handler while it runs a user callback: a close or detach made
@@ -56,6 +56,15 @@ struct sf_conn {
 };
 
 static _Thread_local uint8_t scratch[SF_CONN_READ_CHUNK];
+
+/* Queued output: the evbuffer plus what the transport holds sealed but unsent. */
+static size_t out_len(const struct sf_conn *c)
+{
+	size_t n = c->out ? evbuffer_get_length(c->out) : 0;
+	if (c->tr->unsent && c->tr_ctx && !c->ended)
+		n += c->tr->unsent(c->tr_ctx);
+	return n;
+}
 
 /* ---- plain socket transport ---- */
 
@@ -104,7 +113,7 @@ static void set_events(struct sf_conn *c)
 	bool want_read = c->write_wants_read || (!c->read_eof && (!c->paused || c->flushing));
 	/* Only a socket that refused bytes is watched for writability; otherwise writes go out
 	 * through ev_flush, with no epoll_ctl per write. */
-	bool want_write = (c->write_blocked && evbuffer_get_length(c->out) > 0) || c->read_wants_write;
+	bool want_write = (c->write_blocked && out_len(c) > 0) || c->read_wants_write;
 	if (want_read != c->read_on) {
 		if (want_read)
 			event_add(c->ev_read, NULL);
@@ -139,8 +148,7 @@ static void arm_timer(struct sf_conn *c)
  * they queued leaves in one writev. */
 static void schedule_flush(struct sf_conn *c)
 {
-	if (c->base && !c->ended && !c->write_blocked && c->ev_flush &&
-	    evbuffer_get_length(c->out) > 0)
+	if (c->base && !c->ended && !c->write_blocked && c->ev_flush && out_len(c) > 0)
 		event_active(c->ev_flush, EV_WRITE, 1);
 }
 
@@ -280,8 +288,16 @@ static bool flush(struct sf_conn *c)
 		}
 		return end_errno(c, "write", n < 0 ? errno : EIO);
 	}
+	if (!c->write_blocked && !c->write_wants_read && c->tr->flush && c->tr->unsent &&
+	    c->tr->unsent(c->tr_ctx) > 0) {
+		ssize_t n = c->tr->flush(c->tr_ctx, c->fd);
+		if (n == SF_CONN_WANT_WRITE)
+			c->write_blocked = true;
+		else if (n < 0)
+			return end_errno(c, "write", errno);
+	}
 
-	size_t left = evbuffer_get_length(c->out);
+	size_t left = out_len(c);
 	if (c->flushing && left == 0) {
 		teardown(c);
 		free(c);
@@ -408,7 +424,7 @@ int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
 {
 	if (conn->ended || conn->flushing)
 		return -1;
-	size_t len = evbuffer_get_length(conn->out);
+	size_t len = out_len(conn);
 	if (n > conn->out_cap || len > conn->out_cap - n)
 		return -1;
 	if (n == 0)
@@ -423,7 +439,7 @@ int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
 
 size_t sf_conn_output_len(const struct sf_conn *conn)
 {
-	return conn->out ? evbuffer_get_length(conn->out) : 0;
+	return out_len(conn);
 }
 
 void sf_conn_set_output_cap(struct sf_conn *conn, size_t cap)

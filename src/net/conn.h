@@ -37,6 +37,11 @@ struct sf_conn_transport {
 	/* Bytes the transport already holds that no socket event will announce (TLS records);
 	 * NULL means never any. */
 	size_t (*pending)(void *ctx);
+	/* Bytes the transport accepted from writev but the socket has not taken yet (TLS records
+	 * sealed in one batch); they count as output. NULL means never any. */
+	size_t (*unsent)(void *ctx);
+	/* Sends those: 0 once none is left, SF_CONN_WANT_WRITE, or -1 with errno set. */
+	ssize_t (*flush)(void *ctx, int fd);
 	/* Releases ctx; called once, when the connection is released. NULL if nothing to do. */
 	void (*free)(void *ctx);
 };
