@@ -248,7 +248,8 @@ static void test_small_records_arrive_in_one_read(void **state)
 	assert_true(io->recvs - recvs_before <= 4);
 	atomic_store(&release, true);
 	TLS_RUN_UNTIL(&F.loop, s.reason[0] != '\0');
-	assert_string_equal(s.reason, "EOF");
+	/* the client never read the session ticket: its close may send RST instead of FIN */
+	assert_true(strcmp(s.reason, "EOF") == 0 || strcmp(s.reason, "read: connection reset by peer") == 0);
 	sf_conn_close(conn);
 	tls_client_join(&c);
 	tls_client_free(&c);
