@@ -45,6 +45,8 @@ struct sf_conn {
 	bool above_mark;
 
 	bool paused;
+	size_t read_limit;	/* sf_conn_set_read_limit(), 0 for none */
+	bool limited;		/* output above read_limit: not reading until it drains */
 	bool read_wants_write;	/* the transport's read needs the socket writable (TLS) */
 	bool write_wants_read;
 	bool ended;		/* socket closed after EOF, error or timeout */
@@ -110,7 +112,8 @@ static void set_events(struct sf_conn *c)
 {
 	if (!c->base || c->ended)
 		return;
-	bool want_read = c->write_wants_read || (!c->read_eof && (!c->paused || c->flushing));
+	bool want_read = c->write_wants_read ||
+			 (!c->read_eof && ((!c->paused && !c->limited) || c->flushing));
 	/* Only a socket that refused bytes is watched for writability; otherwise writes go out
 	 * through ev_flush, with no epoll_ctl per write. */
 	bool want_write = (c->write_blocked && out_len(c) > 0) || c->read_wants_write;
@@ -155,8 +158,22 @@ static void schedule_flush(struct sf_conn *c)
 static void kick_pending(struct sf_conn *c)
 {
 	/* TLS may hold decrypted bytes no socket event will announce. */
-	if (c->base && !c->ended && !c->paused && c->tr->pending && c->tr->pending(c->tr_ctx) > 0)
+	if (c->base && !c->ended && !c->paused && !c->limited && c->tr->pending &&
+	    c->tr->pending(c->tr_ctx) > 0)
 		event_active(c->ev_read, EV_READ, 1);
+}
+
+/* Enters or leaves the read limit; returns true if reading may go on. */
+static bool update_limit(struct sf_conn *c)
+{
+	if (!c->read_limit)
+		return !c->limited;
+	size_t len = out_len(c);
+	if (!c->limited && len > c->read_limit)
+		c->limited = true;
+	else if (c->limited && len <= c->read_limit / 2)
+		c->limited = false;
+	return !c->limited;
 }
 
 /* ---- lifecycle ---- */
@@ -303,7 +320,11 @@ static bool flush(struct sf_conn *c)
 		free(c);
 		return false;
 	}
+	bool was_limited = c->limited;
+	update_limit(c);
 	set_events(c);
+	if (was_limited && !c->limited)
+		kick_pending(c);
 	if (c->above_mark && left <= c->drained_below) {
 		c->above_mark = false;
 		if (c->cb.on_drained) {
@@ -326,12 +347,13 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		if (!flush(c) || c->ended)
 			return;
 	}
-	if (c->paused && !c->flushing) {
+	if ((c->paused || !update_limit(c)) && !c->flushing) {
 		set_events(c);
 		return;
 	}
 	if (!do_read(c) || c->ended)
 		return;
+	update_limit(c);
 	kick_pending(c);
 	set_events(c);
 }
@@ -451,6 +473,13 @@ void sf_conn_set_drained(struct sf_conn *conn, size_t below)
 {
 	conn->drained_below = below;
 	conn->above_mark = below && sf_conn_output_len(conn) > below;
+}
+
+void sf_conn_set_read_limit(struct sf_conn *conn, size_t high)
+{
+	conn->read_limit = high;
+	update_limit(conn);
+	set_events(conn);
 }
 
 void sf_conn_pause_read(struct sf_conn *conn)

@@ -76,6 +76,11 @@ void sf_conn_set_output_cap(struct sf_conn *conn, size_t cap);
 /* Arms on_drained for output <= below (0 disables). */
 void sf_conn_set_drained(struct sf_conn *conn, size_t below);
 
+/* Back-pressure on what reading makes the owner write (WebSocket Pongs): no reading while the
+ * output is above high, again once it has drained to high / 2 (0 disables). A peer that sends
+ * without reading then meets its own full socket instead of growing our queue. */
+void sf_conn_set_read_limit(struct sf_conn *conn, size_t high);
+
 void sf_conn_pause_read(struct sf_conn *conn);
 void sf_conn_resume_read(struct sf_conn *conn);
 

@@ -19,6 +19,8 @@
 /* Upstream waits for the preamble forever; a proxy sends it at once, so a minute is generous. */
 #define PREAMBLE_DEADLINE_MS 60000
 #define CLOSE_FLUSH_MS 1000
+/* Output above which a WebSocket not yet handed over is not read. */
+#define FRONT_READ_LIMIT (128 * 1024)
 /* Payload that followed the preamble in the same read; at most one read's worth. */
 #define PENDING_MAX SF_CONN_READ_CHUNK
 
@@ -34,6 +36,7 @@ struct sf_front_conn {
 	size_t pending_len;
 	bool bad_token;
 	bool overflow;
+	bool write_failed;			/* a frame did not fit the output: close, never split */
 	uint8_t *pending;			/* allocated only when payload follows the preamble */
 };
 
@@ -100,7 +103,8 @@ static void ws_on_data(void *user, const uint8_t *p, size_t n)
 static void ws_on_output(void *user, const uint8_t *p, size_t n)
 {
 	struct sf_front_conn *fc = user;
-	sf_conn_write(fc->conn, p, n);
+	if (!fc->write_failed && sf_conn_write(fc->conn, p, n) < 0)
+		fc->write_failed = true;
 }
 
 static void ws_on_close(void *user, uint16_t code)
@@ -145,6 +149,10 @@ static void on_websocket_bytes(struct sf_front_conn *fc, const uint8_t *p, size_
 {
 	if (sf_ws_feed(fc->ws, p, n) < 0) {
 		front_release(fc, true); /* the ws layer queued its Close 1002 */
+		return;
+	}
+	if (fc->write_failed) {
+		front_release(fc, false);
 		return;
 	}
 	if (fc->bad_token) {
@@ -198,6 +206,8 @@ static void on_http_bytes(struct sf_front_conn *fc, const uint8_t *p, size_t n)
 	sf_http_upgrade_free(fc->http);
 	fc->http = NULL;
 	sf_conn_set_deadline(fc->conn, PREAMBLE_DEADLINE_MS);
+	/* Pongs are written for what is read: stop reading a client that does not read them. */
+	sf_conn_set_read_limit(fc->conn, FRONT_READ_LIMIT);
 	if (used < n)
 		on_websocket_bytes(fc, p + used, n - used);
 }
