@@ -215,10 +215,17 @@ static void on_http_bytes(struct sf_front_conn *fc, const uint8_t *p, size_t n)
 static void conn_on_read(void *user, const uint8_t *p, size_t n)
 {
 	struct sf_front_conn *fc = user;
-	if (fc->http)
-		on_http_bytes(fc, p, n);
-	else
+	if (fc->ws) {
 		on_websocket_bytes(fc, p, n);
+		return;
+	}
+	/* The request parser (16 KiB) only once request bytes arrive: a connection that sends
+	 * nothing, or is still in its TLS handshake, costs no more than its socket. */
+	if (!fc->http && !(fc->http = sf_http_upgrade_new())) {
+		front_release(fc, false);
+		return;
+	}
+	on_http_bytes(fc, p, n);
 }
 
 static void conn_on_close(void *user, const char *reason)
@@ -259,8 +266,7 @@ static void on_tls_done(void *arg, SSL *ssl, int fd, const char *error)
 void sf_front_accept(struct sf_server *srv, int fd)
 {
 	struct sf_front_conn *fc = calloc(1, sizeof *fc);
-	if (!fc || !(fc->http = sf_http_upgrade_new())) {
-		free(fc);
+	if (!fc) {
 		close(fd);
 		return;
 	}
