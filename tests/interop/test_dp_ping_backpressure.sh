@@ -9,6 +9,8 @@
 . "$(dirname "$0")/lib.sh"
 
 dp_setup pingbp
+# RSS must show live memory: under ASan, freed Pong buffers would otherwise sit in its quarantine.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 dp_start_echo
 dp_start_server
 addr=${DP_URL#ws://}
