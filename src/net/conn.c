@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FLUSH_IOVECS 16
+#define FLUSH_IOVECS 64	/* one writev takes up to this many evbuffer chunks (TLS: 8 full records) */
 #define FLUSH_ROUNDS 64
 
 /* Lives on the stack of an event handler while it runs a user callback: a close or detach made
@@ -45,6 +45,8 @@ struct sf_conn {
 	bool above_mark;
 
 	bool paused;
+	size_t read_limit;	/* sf_conn_set_read_limit(), 0 for none */
+	bool limited;		/* output above read_limit: not reading until it drains */
 	bool read_wants_write;	/* the transport's read needs the socket writable (TLS) */
 	bool write_wants_read;
 	bool ended;		/* socket closed after EOF, error or timeout */
@@ -56,6 +58,15 @@ struct sf_conn {
 };
 
 static _Thread_local uint8_t scratch[SF_CONN_READ_CHUNK];
+
+/* Queued output: the evbuffer plus what the transport holds sealed but unsent. */
+static size_t out_len(const struct sf_conn *c)
+{
+	size_t n = c->out ? evbuffer_get_length(c->out) : 0;
+	if (c->tr->unsent && c->tr_ctx && !c->ended)
+		n += c->tr->unsent(c->tr_ctx);
+	return n;
+}
 
 /* ---- plain socket transport ---- */
 
@@ -101,10 +112,11 @@ static void set_events(struct sf_conn *c)
 {
 	if (!c->base || c->ended)
 		return;
-	bool want_read = c->write_wants_read || (!c->read_eof && (!c->paused || c->flushing));
+	bool want_read = c->write_wants_read ||
+			 (!c->read_eof && ((!c->paused && !c->limited) || c->flushing));
 	/* Only a socket that refused bytes is watched for writability; otherwise writes go out
 	 * through ev_flush, with no epoll_ctl per write. */
-	bool want_write = (c->write_blocked && evbuffer_get_length(c->out) > 0) || c->read_wants_write;
+	bool want_write = (c->write_blocked && out_len(c) > 0) || c->read_wants_write;
 	if (want_read != c->read_on) {
 		if (want_read)
 			event_add(c->ev_read, NULL);
@@ -139,16 +151,29 @@ static void arm_timer(struct sf_conn *c)
  * they queued leaves in one writev. */
 static void schedule_flush(struct sf_conn *c)
 {
-	if (c->base && !c->ended && !c->write_blocked && c->ev_flush &&
-	    evbuffer_get_length(c->out) > 0)
+	if (c->base && !c->ended && !c->write_blocked && c->ev_flush && out_len(c) > 0)
 		event_active(c->ev_flush, EV_WRITE, 1);
 }
 
 static void kick_pending(struct sf_conn *c)
 {
 	/* TLS may hold decrypted bytes no socket event will announce. */
-	if (c->base && !c->ended && !c->paused && c->tr->pending && c->tr->pending(c->tr_ctx) > 0)
+	if (c->base && !c->ended && !c->paused && !c->limited && c->tr->pending &&
+	    c->tr->pending(c->tr_ctx) > 0)
 		event_active(c->ev_read, EV_READ, 1);
+}
+
+/* Enters or leaves the read limit; returns true if reading may go on. */
+static bool update_limit(struct sf_conn *c)
+{
+	if (!c->read_limit)
+		return !c->limited;
+	size_t len = out_len(c);
+	if (!c->limited && len > c->read_limit)
+		c->limited = true;
+	else if (c->limited && len <= c->read_limit / 2)
+		c->limited = false;
+	return !c->limited;
 }
 
 /* ---- lifecycle ---- */
@@ -280,14 +305,26 @@ static bool flush(struct sf_conn *c)
 		}
 		return end_errno(c, "write", n < 0 ? errno : EIO);
 	}
+	if (!c->write_blocked && !c->write_wants_read && c->tr->flush && c->tr->unsent &&
+	    c->tr->unsent(c->tr_ctx) > 0) {
+		ssize_t n = c->tr->flush(c->tr_ctx, c->fd);
+		if (n == SF_CONN_WANT_WRITE)
+			c->write_blocked = true;
+		else if (n < 0)
+			return end_errno(c, "write", errno);
+	}
 
-	size_t left = evbuffer_get_length(c->out);
+	size_t left = out_len(c);
 	if (c->flushing && left == 0) {
 		teardown(c);
 		free(c);
 		return false;
 	}
+	bool was_limited = c->limited;
+	update_limit(c);
 	set_events(c);
+	if (was_limited && !c->limited)
+		kick_pending(c);
 	if (c->above_mark && left <= c->drained_below) {
 		c->above_mark = false;
 		if (c->cb.on_drained) {
@@ -310,12 +347,13 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		if (!flush(c) || c->ended)
 			return;
 	}
-	if (c->paused && !c->flushing) {
+	if ((c->paused || !update_limit(c)) && !c->flushing) {
 		set_events(c);
 		return;
 	}
 	if (!do_read(c) || c->ended)
 		return;
+	update_limit(c);
 	kick_pending(c);
 	set_events(c);
 }
@@ -408,7 +446,7 @@ int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
 {
 	if (conn->ended || conn->flushing)
 		return -1;
-	size_t len = evbuffer_get_length(conn->out);
+	size_t len = out_len(conn);
 	if (n > conn->out_cap || len > conn->out_cap - n)
 		return -1;
 	if (n == 0)
@@ -423,7 +461,7 @@ int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
 
 size_t sf_conn_output_len(const struct sf_conn *conn)
 {
-	return conn->out ? evbuffer_get_length(conn->out) : 0;
+	return out_len(conn);
 }
 
 void sf_conn_set_output_cap(struct sf_conn *conn, size_t cap)
@@ -435,6 +473,13 @@ void sf_conn_set_drained(struct sf_conn *conn, size_t below)
 {
 	conn->drained_below = below;
 	conn->above_mark = below && sf_conn_output_len(conn) > below;
+}
+
+void sf_conn_set_read_limit(struct sf_conn *conn, size_t high)
+{
+	conn->read_limit = high;
+	update_limit(conn);
+	set_events(conn);
 }
 
 void sf_conn_pause_read(struct sf_conn *conn)

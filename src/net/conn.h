@@ -37,6 +37,11 @@ struct sf_conn_transport {
 	/* Bytes the transport already holds that no socket event will announce (TLS records);
 	 * NULL means never any. */
 	size_t (*pending)(void *ctx);
+	/* Bytes the transport accepted from writev but the socket has not taken yet (TLS records
+	 * sealed in one batch); they count as output. NULL means never any. */
+	size_t (*unsent)(void *ctx);
+	/* Sends those: 0 once none is left, SF_CONN_WANT_WRITE, or -1 with errno set. */
+	ssize_t (*flush)(void *ctx, int fd);
 	/* Releases ctx; called once, when the connection is released. NULL if nothing to do. */
 	void (*free)(void *ctx);
 };
@@ -70,6 +75,11 @@ size_t sf_conn_output_len(const struct sf_conn *conn);
 void sf_conn_set_output_cap(struct sf_conn *conn, size_t cap);
 /* Arms on_drained for output <= below (0 disables). */
 void sf_conn_set_drained(struct sf_conn *conn, size_t below);
+
+/* Back-pressure on what reading makes the owner write (WebSocket Pongs): no reading while the
+ * output is above high, again once it has drained to high / 2 (0 disables). A peer that sends
+ * without reading then meets its own full socket instead of growing our queue. */
+void sf_conn_set_read_limit(struct sf_conn *conn, size_t high);
 
 void sf_conn_pause_read(struct sf_conn *conn);
 void sf_conn_resume_read(struct sf_conn *conn);

@@ -19,6 +19,8 @@
 /* Upstream waits for the preamble forever; a proxy sends it at once, so a minute is generous. */
 #define PREAMBLE_DEADLINE_MS 60000
 #define CLOSE_FLUSH_MS 1000
+/* Output above which a WebSocket not yet handed over is not read. */
+#define FRONT_READ_LIMIT (128 * 1024)
 /* Payload that followed the preamble in the same read; at most one read's worth. */
 #define PENDING_MAX SF_CONN_READ_CHUNK
 
@@ -34,6 +36,7 @@ struct sf_front_conn {
 	size_t pending_len;
 	bool bad_token;
 	bool overflow;
+	bool write_failed;			/* a frame did not fit the output: close, never split */
 	uint8_t *pending;			/* allocated only when payload follows the preamble */
 };
 
@@ -100,7 +103,8 @@ static void ws_on_data(void *user, const uint8_t *p, size_t n)
 static void ws_on_output(void *user, const uint8_t *p, size_t n)
 {
 	struct sf_front_conn *fc = user;
-	sf_conn_write(fc->conn, p, n);
+	if (!fc->write_failed && sf_conn_write(fc->conn, p, n) < 0)
+		fc->write_failed = true;
 }
 
 static void ws_on_close(void *user, uint16_t code)
@@ -145,6 +149,10 @@ static void on_websocket_bytes(struct sf_front_conn *fc, const uint8_t *p, size_
 {
 	if (sf_ws_feed(fc->ws, p, n) < 0) {
 		front_release(fc, true); /* the ws layer queued its Close 1002 */
+		return;
+	}
+	if (fc->write_failed) {
+		front_release(fc, false);
 		return;
 	}
 	if (fc->bad_token) {
@@ -198,6 +206,8 @@ static void on_http_bytes(struct sf_front_conn *fc, const uint8_t *p, size_t n)
 	sf_http_upgrade_free(fc->http);
 	fc->http = NULL;
 	sf_conn_set_deadline(fc->conn, PREAMBLE_DEADLINE_MS);
+	/* Pongs are written for what is read: stop reading a client that does not read them. */
+	sf_conn_set_read_limit(fc->conn, FRONT_READ_LIMIT);
 	if (used < n)
 		on_websocket_bytes(fc, p + used, n - used);
 }
@@ -205,10 +215,17 @@ static void on_http_bytes(struct sf_front_conn *fc, const uint8_t *p, size_t n)
 static void conn_on_read(void *user, const uint8_t *p, size_t n)
 {
 	struct sf_front_conn *fc = user;
-	if (fc->http)
-		on_http_bytes(fc, p, n);
-	else
+	if (fc->ws) {
 		on_websocket_bytes(fc, p, n);
+		return;
+	}
+	/* The request parser (16 KiB) only once request bytes arrive: a connection that sends
+	 * nothing, or is still in its TLS handshake, costs no more than its socket. */
+	if (!fc->http && !(fc->http = sf_http_upgrade_new())) {
+		front_release(fc, false);
+		return;
+	}
+	on_http_bytes(fc, p, n);
 }
 
 static void conn_on_close(void *user, const char *reason)
@@ -249,8 +266,7 @@ static void on_tls_done(void *arg, SSL *ssl, int fd, const char *error)
 void sf_front_accept(struct sf_server *srv, int fd)
 {
 	struct sf_front_conn *fc = calloc(1, sizeof *fc);
-	if (!fc || !(fc->http = sf_http_upgrade_new())) {
-		free(fc);
+	if (!fc) {
 		close(fd);
 		return;
 	}

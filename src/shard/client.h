@@ -22,6 +22,8 @@ struct sf_tt_clientmap;
 /* Stop reading a client's WebSocket while the KCP receive side holds this much unread data, and
  * stop moving queued packets into a WebSocket whose socket buffer holds this much. */
 #define SF_LINK_OUTPUT_HIGH (128 * 1024)
+/* Output above which a link's socket is not read (downstream stops at SF_LINK_OUTPUT_HIGH). */
+#define SF_LINK_READ_LIMIT (2 * SF_LINK_OUTPUT_HIGH)
 /* Downstream packets of one KCP flush leave as one WebSocket message of at most this size. */
 #define SF_BATCH_MAX (32 * 1024)
 /* Relay streams alive: open, dialing, or half-closed and waiting for tor. smux's own cap counts
@@ -69,6 +71,7 @@ struct sf_link {
 	bool bad_stream;			/* the decoder failed: close after this read */
 	const char *bad_packet;			/* a malformed KCP packet: close after this read */
 	bool peer_closed;			/* the peer sent a Close frame */
+	bool write_failed;			/* a frame did not fit the output: close now */
 };
 
 /* One smux stream and its connection to tor. */

@@ -36,8 +36,9 @@ static void ws_on_data(void *user, const uint8_t *p, size_t n)
 static void ws_on_output(void *user, const uint8_t *p, size_t n)
 {
 	struct sf_link *l = user;
-	if (l->conn)
-		sf_conn_write(l->conn, p, n);
+	/* A frame that does not fit would desync the stream: the link is closed instead. */
+	if (l->conn && !l->write_failed && sf_conn_write(l->conn, p, n) < 0)
+		l->write_failed = true;
 }
 
 static void ws_on_close(void *user, uint16_t code)
@@ -67,7 +68,9 @@ static void conn_on_read(void *user, const uint8_t *p, size_t n)
 	struct sf_shard_state *sh = c->sh;
 	sh->now_ms = sf_clock_ms();
 	int rc = sf_ws_feed(l->ws, p, n);
-	if (rc < 0)
+	if (l->write_failed)
+		link_drop(l, "output full", true);
+	else if (rc < 0)
 		sf_link_close(l, "WebSocket protocol error");
 	else if (l->bad_stream)
 		sf_link_close(l, "encapsulation: length prefix too long");
@@ -120,6 +123,8 @@ void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)
 	sf_conn_set_callbacks(l->conn, &link_conn_callbacks, l);
 	sf_ws_set_callbacks(l->ws, &link_ws_callbacks, l);
 	sf_conn_set_drained(l->conn, SF_LINK_OUTPUT_HIGH / 2);
+	/* Pongs are written for what is read: stop reading a client that does not read them. */
+	sf_conn_set_read_limit(l->conn, SF_LINK_READ_LIMIT);
 	l->next = c->links;
 	c->links = l;
 	if (sf_conn_attach(l->conn, sh->base) < 0) {

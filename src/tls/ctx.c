@@ -13,6 +13,8 @@
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define GROUPS "X25519:P-256:P-384"
+/* Bytes read from the socket at a time, as the plain path's SF_CONN_READ_CHUNK. */
+#define READ_BUFFER 65536
 
 static int hs_index = -1;
 static pthread_once_t hs_index_once = PTHREAD_ONCE_INIT;
@@ -50,6 +52,11 @@ static SSL_CTX *make_ssl_ctx(char *err, size_t errlen)
 	 * (most WebSockets) give their record buffers back. */
 	SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 			    SSL_MODE_RELEASE_BUFFERS);
+	/* Read-ahead: one recv(2) fills OpenSSL's record buffer (READ_BUFFER bytes, several
+	 * records) instead of one recv for each record header and one for each body. The buffer is
+	 * still given back whenever it is empty (SSL_MODE_RELEASE_BUFFERS). */
+	SSL_CTX_set_read_ahead(s, 1);
+	SSL_CTX_set_default_read_buffer_len(s, READ_BUFFER);
 	static const unsigned char sid_ctx[] = "snowflake-server";
 	if (SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION) != 1 ||

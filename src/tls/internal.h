@@ -4,6 +4,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "tls/hello.h"
 #include "tls/tls.h"
@@ -45,8 +47,38 @@ int sf_tls_hs_index(void);
 /* Installs the ClientHello and ALPN callbacks on ctx->ssl. */
 void sf_tls_select_install(struct sf_tls_ctx *ctx);
 
-/* A socket BIO that never raises SIGPIPE and never closes fd. */
+/* A socket BIO that never raises SIGPIPE and never closes fd (bio.c). */
 BIO *sf_tls_bio_new(int fd);
+
+/* The state of that BIO, for the transport (transport.c). */
+struct sf_tls_io {
+	int fd;
+	/* While corked, written records are appended here (lent by the caller) instead of sent. */
+	uint8_t *cork;
+	size_t cork_len, cork_cap;
+	/* Ciphertext the socket refused, sent before anything else; NULL when empty. */
+	uint8_t *unsent;
+	size_t unsent_off, unsent_len, unsent_cap;
+	/* OpenSSL's read-ahead buffer may hold whole records no socket event will announce: set
+	 * when a read stopped before the socket said EAGAIN. */
+	bool maybe_more;
+	/* A read that returned data met EOF or an error: told on the next read. */
+	bool deferred;
+	ssize_t deferred_rc;
+	int deferred_errno;
+	/* send(2) and recv(2) calls made, for tests and diagnostics. */
+	unsigned long sends, recvs;
+};
+
+/* The sf_tls_io under ssl's BIO, or NULL if ssl does not use this BIO. */
+struct sf_tls_io *sf_tls_io_of(SSL *ssl);
+size_t sf_tls_io_unsent(const struct sf_tls_io *io);
+void sf_tls_io_cork(struct sf_tls_io *io, uint8_t *buf, size_t cap);
+/* Sends what was corked with one send(2), queueing what the socket refuses. Returns 0, or -1 with
+ * errno set (fatal). */
+int sf_tls_io_uncork(struct sf_tls_io *io);
+/* Sends the queue: 0 once it is empty, SF_CONN_WANT_WRITE, or -1 with errno set. */
+ssize_t sf_tls_io_flush(struct sf_tls_io *io);
 
 /* Queues w under name, after a lookup that began when wake_gen was gen. If a resume happened
  * since, w's eventfd is written at once instead, so that no wake-up is lost. Returns 0, or -1 if

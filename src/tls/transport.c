@@ -7,9 +7,18 @@
 
 #include <openssl/err.h>
 
-/* One TLS record's worth: small evbuffer chunks are coalesced so that each write makes a full
- * record rather than one record per chunk. */
-#define COALESCE_MAX 16384
+/* A full TLS record's plaintext: small evbuffer chunks are coalesced so that each record is full. */
+#define RECORD_MAX 16384
+/* Plaintext sealed per writev, all of it sent with one send(2). */
+#define WRITE_BUDGET (8 * RECORD_MAX)
+/* A record's ciphertext never exceeds its plaintext by this (header, AEAD tag, TLS 1.3 content
+ * type; a KeyUpdate answer) */
+#define RECORD_SLACK 1024
+#define SEALED_MAX (WRITE_BUDGET + 2 * RECORD_SLACK)
+
+/* Where one writev's records are sealed before their single send(2): per thread, as nothing is
+ * left in it between calls (what the socket refuses moves to the connection's queue). */
+static _Thread_local uint8_t sealed[SEALED_MAX];
 
 static ssize_t outcome(SSL *ssl, int r, bool reading)
 {
@@ -37,59 +46,146 @@ static ssize_t outcome(SSL *ssl, int r, bool reading)
 	}
 }
 
-static ssize_t tls_read(void *ctx, int fd, void *buf, size_t len)
+/* One SSL_read_ex. Returns the byte count, or the sf_conn outcome with *hard set for EOF/errors. */
+static ssize_t read_once(SSL *ssl, uint8_t *buf, size_t len, bool *soft)
 {
-	(void)fd;
-	SSL *ssl = ctx;
 	size_t n = 0;
 	ERR_clear_error();
 	errno = 0;
 	int r = SSL_read_ex(ssl, buf, len, &n);
 	if (r == 1)
 		return (ssize_t)n;
-	return outcome(ssl, r, true);
+	ssize_t rc = outcome(ssl, r, true);
+	*soft = rc == SF_CONN_WANT_READ || rc == SF_CONN_WANT_WRITE;
+	return rc;
 }
 
-/* The same greedy prefix of the iovecs each time, so that a write retried after WANT_WRITE
- * starts with the same bytes and is at least as long, as OpenSSL requires. */
+/* Decrypts as many records as fit in buf: OpenSSL's read-ahead has pulled up to its buffer's worth
+ * from the socket with one recv(2). */
+static ssize_t tls_read(void *ctx, int fd, void *buf, size_t len)
+{
+	(void)fd;
+	SSL *ssl = ctx;
+	struct sf_tls_io *io = sf_tls_io_of(ssl);
+	if (io && io->deferred) {
+		io->deferred = false;
+		errno = io->deferred_errno;
+		return io->deferred_rc;
+	}
+	size_t got = 0;
+	while (got < len) {
+		bool soft = false;
+		ssize_t n = read_once(ssl, (uint8_t *)buf + got, len - got, &soft);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (io)
+			io->maybe_more = false;
+		if (got == 0)
+			return n;
+		if (!soft && io) {
+			/* EOF or an error after data: the data first, the end on the next read */
+			io->deferred = true;
+			io->deferred_rc = n;
+			io->deferred_errno = errno;
+			io->maybe_more = true;
+		}
+		return (ssize_t)got;
+	}
+	if (io)
+		io->maybe_more = true;	/* stopped for room: more may be buffered */
+	return (ssize_t)got;
+}
+
+/* The next record's plaintext from the front of iov (skipping off bytes): a direct pointer when
+ * one iovec holds a whole record, else a copy into buf of up to RECORD_MAX bytes. */
+static size_t next_record(const struct iovec *iov, int iovcnt, size_t off, uint8_t *buf,
+			  const uint8_t **p)
+{
+	int i = 0;
+	while (i < iovcnt && off >= iov[i].iov_len)
+		off -= iov[i++].iov_len;
+	if (i == iovcnt)
+		return 0;
+	if (iov[i].iov_len - off >= RECORD_MAX || i == iovcnt - 1) {
+		size_t len = iov[i].iov_len - off;
+		*p = (const uint8_t *)iov[i].iov_base + off;
+		return len < RECORD_MAX ? len : RECORD_MAX;
+	}
+	size_t len = 0;
+	for (; i < iovcnt && len < RECORD_MAX; i++, off = 0) {
+		size_t take = iov[i].iov_len - off;
+		if (take > RECORD_MAX - len)
+			take = RECORD_MAX - len;
+		memcpy(buf + len, (const uint8_t *)iov[i].iov_base + off, take);
+		len += take;
+	}
+	*p = buf;
+	return len;
+}
+
+/* Seals up to WRITE_BUDGET bytes of iov into full records and sends them all with one send(2).
+ * Returns the plaintext taken (all of it is the connection's now: what the socket refused waits in
+ * its queue), or SF_CONN_WANT_WRITE while that queue cannot drain, or -1. */
 static ssize_t tls_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt)
 {
 	(void)fd;
 	SSL *ssl = ctx;
-	uint8_t buf[COALESCE_MAX];
-	const void *p;
-	size_t len;
-	if (iovcnt <= 0)
-		return 0;
-	if (iovcnt == 1 || iov[0].iov_len >= COALESCE_MAX) {
-		p = iov[0].iov_base;
-		len = iov[0].iov_len;
-	} else {
-		len = 0;
-		for (int i = 0; i < iovcnt && len < COALESCE_MAX; i++) {
-			size_t take = iov[i].iov_len;
-			if (take > COALESCE_MAX - len)
-				take = COALESCE_MAX - len;
-			memcpy(buf + len, iov[i].iov_base, take);
-			len += take;
-		}
-		p = buf;
+	struct sf_tls_io *io = sf_tls_io_of(ssl);
+	if (!io) {
+		errno = EINVAL;
+		return -1;
 	}
-	if (len == 0)
-		return 0;
-	size_t n = 0;
-	ERR_clear_error();
-	errno = 0;
-	int r = SSL_write_ex(ssl, p, len, &n);
-	if (r == 1)
-		return (ssize_t)n;
-	return outcome(ssl, r, false);
+	ssize_t rc = sf_tls_io_flush(io);
+	if (rc != 0)
+		return rc;
+	uint8_t record[RECORD_MAX];
+	size_t done = 0;
+	ssize_t stop = 0;
+	sf_tls_io_cork(io, sealed, sizeof sealed);
+	while (done < WRITE_BUDGET && io->cork_cap - io->cork_len >= RECORD_MAX + RECORD_SLACK) {
+		const uint8_t *p = NULL;
+		size_t len = next_record(iov, iovcnt, done, record, &p);
+		if (len == 0)
+			break;
+		size_t n = 0;
+		ERR_clear_error();
+		errno = 0;
+		int r = SSL_write_ex(ssl, p, len, &n);
+		if (r != 1) {
+			stop = outcome(ssl, r, false);
+			break;
+		}
+		done += n;
+	}
+	int saved = errno;
+	if (sf_tls_io_uncork(io) < 0)
+		return -1;
+	errno = saved;
+	return done > 0 ? (ssize_t)done : stop;
 }
 
 static size_t tls_pending(void *ctx)
 {
 	int n = SSL_pending(ctx);
-	return n > 0 ? (size_t)n : 0;
+	if (n > 0)
+		return (size_t)n;
+	struct sf_tls_io *io = sf_tls_io_of(ctx);
+	return io && (io->deferred || (io->maybe_more && SSL_has_pending(ctx))) ? 1 : 0;
+}
+
+static size_t tls_unsent(void *ctx)
+{
+	struct sf_tls_io *io = sf_tls_io_of(ctx);
+	return io ? sf_tls_io_unsent(io) : 0;
+}
+
+static ssize_t tls_flush(void *ctx, int fd)
+{
+	(void)fd;
+	struct sf_tls_io *io = sf_tls_io_of(ctx);
+	return io ? sf_tls_io_flush(io) : 0;
 }
 
 static void tls_free(void *ctx)
@@ -101,5 +197,7 @@ const struct sf_conn_transport sf_tls_transport = {
 	.read = tls_read,
 	.writev = tls_writev,
 	.pending = tls_pending,
+	.unsent = tls_unsent,
+	.flush = tls_flush,
 	.free = tls_free,
 };
