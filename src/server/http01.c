@@ -222,7 +222,11 @@ static int on_headers_complete(http_parser *p)
 {
 	struct http01_conn *c = p->data;
 	answer(c);
-	return 1; /* no body is read: one request per connection */
+	/* One request per connection: stop here, so that requests pipelined behind this one in the
+	 * same read are never parsed or answered (returning 1 alone would only skip the body and
+	 * go on with the next request). */
+	http_parser_pause(p, 1);
+	return 0;
 }
 
 static const http_parser_settings parser_settings = {
