@@ -260,7 +260,13 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 			return false;
 		}
 	}
-	sf_server_add_listener(app->server, fd);
+	if (sf_server_add_listener(app->server, fd) < 0) {
+		/* Never report SMETHOD for an address that nothing would serve. */
+		close(fd);
+		sf_logf("error opening listener: cannot serve %s", b->addr_text);
+		sf_pt_smethod_error(stdout, METHOD_NAME, "cannot serve this address: out of memory");
+		return false;
+	}
 
 	struct sf_pt_args *args = sf_pt_args_new();
 	if (args && o->disable_tls) {

@@ -14,7 +14,9 @@
 #include "lib/log.h"
 #include "turbotunnel/clientmap.h"
 
-#define MAX_LISTENERS 8
+/* The listener array starts with room for this many and doubles when full (tor gives one
+ * bindaddr per method, an embedder may add any number). */
+#define LISTENERS_INITIAL 8
 #define ACCEPTS_PER_EVENT 64
 /* Per shard: how many ClientID records it keeps at most. A record is small; this bounds a flood
  * of fresh ClientIDs (each real client uses one). */
@@ -60,7 +62,7 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 		return NULL;
 	}
 	srv->base = base;
-	srv->listeners = calloc(MAX_LISTENERS, sizeof *srv->listeners);
+	srv->listeners = calloc(LISTENERS_INITIAL, sizeof *srv->listeners);
 	srv->tor.has_extor = cfg->has_extorport;
 	srv->tor.extor = cfg->extorport;
 	srv->tor.extor_len = cfg->extorport_len;
@@ -116,8 +118,14 @@ fail:
 
 int sf_server_add_listener(struct sf_server *srv, int listen_fd)
 {
-	if (srv->nlisteners == MAX_LISTENERS)
-		return -1;
+	/* The capacity is LISTENERS_INITIAL, then the power of two that nlisteners last reached. */
+	size_t n = srv->nlisteners;
+	if (n >= LISTENERS_INITIAL && (n & (n - 1)) == 0) {
+		struct listener *more = realloc(srv->listeners, 2 * n * sizeof *more);
+		if (!more)
+			return -1;
+		srv->listeners = more;
+	}
 	struct listener *l = &srv->listeners[srv->nlisteners];
 	l->ev = event_new(srv->base, listen_fd, EV_READ | EV_PERSIST, on_accept, srv);
 	if (!l->ev || event_add(l->ev, NULL) < 0) {
