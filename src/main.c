@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -261,7 +262,13 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 			return false;
 		}
 	}
-	sf_server_add_listener(app->server, fd);
+	if (sf_server_add_listener(app->server, fd) < 0) {
+		/* Never report SMETHOD for an address that nothing would serve. */
+		close(fd);
+		sf_logf("error opening listener: cannot serve %s", b->addr_text);
+		sf_pt_smethod_error(stdout, METHOD_NAME, "cannot serve this address: out of memory");
+		return false;
+	}
 
 	struct sf_pt_args *args = sf_pt_args_new();
 	if (args && o->disable_tls) {
@@ -327,6 +334,20 @@ static int setup_tls(struct app *app, const struct options *o)
 	return app->certs ? 0 : -1;
 }
 
+/* As Go's runtime does at start: the soft descriptor limit up to the hard one, since every
+ * WebSocket and every ORPort connection takes a descriptor. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		sf_logf("raised the open file limit from %llu to %llu", (unsigned long long)was,
+			(unsigned long long)rl.rlim_max);
+}
+
 static void watch_process_events(struct app *app, bool exit_on_stdin_close)
 {
 	app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
@@ -377,6 +398,7 @@ int main(int argc, char **argv)
 	}
 
 	sf_logf("starting");
+	raise_fd_limit();
 	struct sf_pt_server_info info;
 	if (sf_pt_server_setup(sf_pt_process_getenv, NULL, stdout, &info) < 0) {
 		sf_logf("error in setup: see the ENV-ERROR line given to tor");

@@ -42,7 +42,8 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 				char *err, size_t errlen);
 
 /* Accepts WebSocket connections on an already listening, non-blocking socket, which the server
- * then owns (TLS first when the configuration has a TLS context). */
+ * then owns (TLS first when the configuration has a TLS context). Any number of listeners.
+ * Returns 0, or -1 (out of memory) with listen_fd left to the caller. */
 int sf_server_add_listener(struct sf_server *srv, int listen_fd);
 
 /* Counters for the daily statistics line: smux streams handed to the ORPort dialer, and how many

@@ -17,4 +17,19 @@ int sf_net_listen(const struct sockaddr *sa, socklen_t len, char *err, size_t er
  * (IPv4-mapped IPv6 prints as IPv4). Returns the length written (NUL excluded; cut to cap-1). */
 size_t sf_net_addr_string(const struct sockaddr *sa, socklen_t len, char *out, size_t cap);
 
+/* Accepts connections from a listening socket on a libevent loop, up to a batch per wake-up.
+ * When accept fails for lack of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM) the socket is left
+ * unwatched for a while, as Go's http.Server backs off (5 ms, doubling up to 1 s, reset by the
+ * next success): a level-triggered listener would otherwise fire again at once and spin a core
+ * while existing connections go on being served. Logged at most once per 10 s. */
+struct event_base;
+struct sf_net_acceptor;
+/* Receives each accepted socket (non-blocking, close-on-exec); it owns it from then on. */
+typedef void (*sf_net_accept_fn)(void *arg, int fd);
+
+struct sf_net_acceptor *sf_net_acceptor_new(struct event_base *base, int listen_fd,
+					    sf_net_accept_fn on_accept, void *arg);
+/* Stops watching; the listening socket stays open (the caller closes it). */
+void sf_net_acceptor_free(struct sf_net_acceptor *a);
+
 #endif

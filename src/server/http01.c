@@ -13,6 +13,7 @@
 
 #include "lib/log.h"
 #include "net/conn.h"
+#include "net/listener.h"
 
 #define REQUEST_DEADLINE_MS 10000
 #define CLOSE_FLUSH_MS 2000
@@ -41,7 +42,7 @@ struct http01_conn {
 struct sf_http01 {
 	struct event_base *base;
 	int fd;
-	struct event *ev;
+	struct sf_net_acceptor *acceptor;
 	struct sf_http01_hooks hooks;
 	struct http01_conn *conns;
 };
@@ -222,7 +223,11 @@ static int on_headers_complete(http_parser *p)
 {
 	struct http01_conn *c = p->data;
 	answer(c);
-	return 1; /* no body is read: one request per connection */
+	/* One request per connection: stop here, so that requests pipelined behind this one in the
+	 * same read are never parsed or answered (returning 1 alone would only skip the body and
+	 * go on with the next request). */
+	http_parser_pause(p, 1);
+	return 0;
 }
 
 static const http_parser_settings parser_settings = {
@@ -258,33 +263,27 @@ static const struct sf_conn_callbacks conn_callbacks = {
 	.on_close = conn_on_close,
 };
 
-static void on_accept(evutil_socket_t fd, short what, void *arg)
+static void on_accept(void *arg, int cfd)
 {
-	(void)what;
 	struct sf_http01 *srv = arg;
-	for (int i = 0; i < 16; i++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0)
-			return;
-		struct http01_conn *c = calloc(1, sizeof *c);
-		if (!c) {
-			close(cfd);
-			continue;
-		}
-		c->srv = srv;
-		http_parser_init(&c->parser, HTTP_REQUEST);
-		c->parser.data = c;
-		c->conn = sf_conn_new(srv->base, cfd, &conn_callbacks, c);
-		if (!c->conn) {
-			free(c);
-			continue;
-		}
-		c->next = srv->conns;
-		if (c->next)
-			c->next->prev = c;
-		srv->conns = c;
-		sf_conn_set_deadline(c->conn, REQUEST_DEADLINE_MS);
+	struct http01_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(cfd);
+		return;
 	}
+	c->srv = srv;
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	c->conn = sf_conn_new(srv->base, cfd, &conn_callbacks, c);
+	if (!c->conn) {
+		free(c);
+		return;
+	}
+	c->next = srv->conns;
+	if (c->next)
+		c->next->prev = c;
+	srv->conns = c;
+	sf_conn_set_deadline(c->conn, REQUEST_DEADLINE_MS);
 }
 
 struct sf_http01 *sf_http01_new(struct event_base *base, int listen_fd,
@@ -298,8 +297,8 @@ struct sf_http01 *sf_http01_new(struct event_base *base, int listen_fd,
 	srv->base = base;
 	srv->fd = listen_fd;
 	srv->hooks = *hooks;
-	srv->ev = event_new(base, listen_fd, EV_READ | EV_PERSIST, on_accept, srv);
-	if (!srv->ev || event_add(srv->ev, NULL) < 0) {
+	srv->acceptor = sf_net_acceptor_new(base, listen_fd, on_accept, srv);
+	if (!srv->acceptor) {
 		sf_http01_free(srv);
 		return NULL;
 	}
@@ -312,8 +311,7 @@ void sf_http01_free(struct sf_http01 *srv)
 		return;
 	while (srv->conns)
 		conn_release(srv->conns, false);
-	if (srv->ev)
-		event_free(srv->ev);
+	sf_net_acceptor_free(srv->acceptor);
 	close(srv->fd);
 	free(srv);
 }

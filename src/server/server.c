@@ -12,17 +12,19 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "net/listener.h"
 #include "turbotunnel/clientmap.h"
 
-#define MAX_LISTENERS 8
-#define ACCEPTS_PER_EVENT 64
+/* The listener array starts with room for this many and doubles when full (tor gives one
+ * bindaddr per method, an embedder may add any number). */
+#define LISTENERS_INITIAL 8
 /* Per shard: how many ClientID records it keeps at most. A record is small; this bounds a flood
  * of fresh ClientIDs (each real client uses one). */
 #define MAX_CLIENTS_PER_SHARD 200000
 
 struct listener {
 	int fd;
-	struct event *ev;
+	struct sf_net_acceptor *acceptor;
 };
 
 static unsigned online_cpus(void)
@@ -31,24 +33,9 @@ static unsigned online_cpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-static void on_accept(evutil_socket_t fd, short what, void *arg)
+static void on_accept(void *arg, int fd)
 {
-	(void)what;
-	struct sf_server *srv = arg;
-	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				uint64_t now = sf_clock_ms();
-				if (now - srv->last_accept_error_ms > 10000) {
-					sf_logf("accept: %s", strerror(errno));
-					srv->last_accept_error_ms = now;
-				}
-			}
-			return;
-		}
-		sf_front_accept(srv, cfd);
-	}
+	sf_front_accept(arg, fd);
 }
 
 struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_config *cfg,
@@ -60,7 +47,7 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 		return NULL;
 	}
 	srv->base = base;
-	srv->listeners = calloc(MAX_LISTENERS, sizeof *srv->listeners);
+	srv->listeners = calloc(LISTENERS_INITIAL, sizeof *srv->listeners);
 	srv->tor.has_extor = cfg->has_extorport;
 	srv->tor.extor = cfg->extorport;
 	srv->tor.extor_len = cfg->extorport_len;
@@ -116,16 +103,18 @@ fail:
 
 int sf_server_add_listener(struct sf_server *srv, int listen_fd)
 {
-	if (srv->nlisteners == MAX_LISTENERS)
-		return -1;
-	struct listener *l = &srv->listeners[srv->nlisteners];
-	l->ev = event_new(srv->base, listen_fd, EV_READ | EV_PERSIST, on_accept, srv);
-	if (!l->ev || event_add(l->ev, NULL) < 0) {
-		if (l->ev)
-			event_free(l->ev);
-		l->ev = NULL;
-		return -1;
+	/* The capacity is LISTENERS_INITIAL, then the power of two that nlisteners last reached. */
+	size_t n = srv->nlisteners;
+	if (n >= LISTENERS_INITIAL && (n & (n - 1)) == 0) {
+		struct listener *more = realloc(srv->listeners, 2 * n * sizeof *more);
+		if (!more)
+			return -1;
+		srv->listeners = more;
 	}
+	struct listener *l = &srv->listeners[srv->nlisteners];
+	l->acceptor = sf_net_acceptor_new(srv->base, listen_fd, on_accept, srv);
+	if (!l->acceptor)
+		return -1;
 	l->fd = listen_fd;
 	srv->nlisteners++;
 	return 0;
@@ -142,7 +131,7 @@ void sf_server_free(struct sf_server *srv)
 	if (!srv)
 		return;
 	for (size_t i = 0; i < srv->nlisteners; i++) {
-		event_free(srv->listeners[i].ev);
+		sf_net_acceptor_free(srv->listeners[i].acceptor);
 		close(srv->listeners[i].fd);
 	}
 	sf_front_close_all(srv);

@@ -22,6 +22,8 @@
 #include "ws/ws.h"
 
 #define SHARD_TABLE_INITIAL 1024
+/* On shutdown, how long the WebSockets closed then may take to flush their Close frames. */
+#define SHUTDOWN_FLUSH_MS 1500
 
 struct sf_shard {
 	struct sf_shard_state st;
@@ -95,15 +97,51 @@ static void *shard_main(void *arg)
 	return NULL;
 }
 
+static void on_flush_bound(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Closing a client's WebSockets hands their sockets to sf_conn_close_flush, which finishes on
+ * the shard's event loop; the thread has stopped, so run that loop here until every such socket
+ * is out and closed, or the bound is reached (a peer that never reads). Without this the sockets
+ * and their buffers would never be released. */
+static void drain_closing_conns(struct sf_shard *sh)
+{
+	struct event_base *base = sh->st.base;
+	if (sh->wake_ev) {
+		event_free(sh->wake_ev);
+		sh->wake_ev = NULL;
+	}
+	struct event *bound = evtimer_new(base, on_flush_bound, NULL);
+	struct timeval tv = { SHUTDOWN_FLUSH_MS / 1000, (SHUTDOWN_FLUSH_MS % 1000) * 1000 };
+	if (!bound || evtimer_add(bound, &tv) < 0) {
+		if (bound)
+			event_free(bound);
+		return;
+	}
+	/* The bound timer is one of the events counted; it firing ends the loop as well. */
+	while (event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED) > 1 &&
+	       evtimer_pending(bound, NULL))
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(bound);
+}
+
 static void shard_free_state(struct sf_shard *sh)
 {
 	struct sf_shard_state *st = &sh->st;
 	if (st->table) {
+		st->now_ms = sf_clock_ms();
 		for (size_t i = 0; i <= st->table_mask; i++)
 			while (st->table[i])
 				sf_client_free(st->table[i]);
 		sf_link_free_dead(st);
 		free(st->table);
+		st->table = NULL;
+		if (st->base)
+			drain_closing_conns(sh);
 	}
 	if (st->clientmap)
 		sf_tt_clientmap_free(st->clientmap);

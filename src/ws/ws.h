@@ -10,8 +10,9 @@
 #include <stdint.h>
 
 /* Largest data frame accepted from the peer (gorilla has no limit; a frame's payload is never
- * buffered here, the cap only stops absurd announcements). */
-#define SF_WS_MAX_FRAME (1u << 20)
+ * buffered here, the cap only stops absurd announcements). Well above 1 MiB: one frame may carry
+ * the largest turbotunnel record (1048578 bytes with its prefix) and more. */
+#define SF_WS_MAX_FRAME (1u << 24)
 
 #define SF_WS_CLOSE_NO_STATUS 1005
 

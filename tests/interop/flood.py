@@ -10,6 +10,11 @@ WebSocket client frames, the turbotunnel preamble, encapsulation, KCP segments a
   flood.py --addr 127.0.0.1:PORT badsmux         a session whose smux frames have a bad version
   flood.py --addr 127.0.0.1:PORT badkcp          KCP packets with wrong lengths/cmds, and a conv
                                                  change with sn != 0
+  flood.py --addr 127.0.0.1:PORT bigrecord N     a data record of the largest encodable length
+                                                 (1048575 bytes) whose first 1400 bytes are valid
+                                                 KCP (smux SYN + PSH "before"), then a normal
+                                                 record (PSH "after"): sent in one WebSocket frame
+                                                 if N is 1, else in frames of 64 KiB
 
 Prints one JSON line with what it did and saw. Every socket operation has a timeout; the whole run
 is bounded by --timeout seconds."""
@@ -45,6 +50,10 @@ def ws_connect(addr, timeout):
 def ws_frame(payload, opcode=2):
     mask = os.urandom(4)
     n = len(payload)
+    if n > 4096:  # XOR as one big integer: a byte loop over a megabyte takes seconds
+        key = (mask * (n // 4 + 1))[:n]
+        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+        return struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n) + mask + masked
     if n < 126:
         head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
     elif n < 65536:
@@ -171,17 +180,59 @@ def bad_kcp(args, out):
     out.update(bytes_back=got, closed=closed)
 
 
+def big_record(args, out):
+    """Upstream reads a data record into a 2048-byte buffer, skips the rest of it and cuts the
+    packet to the 1400-byte MTU: the session must go on in sync after the record."""
+    s = ws_connect(args.addr, 10)
+    s.sendall(preamble(os.urandom(8)))
+    conv = 0x2468ace
+    first = kcp_push(conv, 0, smux(0, 3)) + kcp_push(conv, 1, smux(2, 3, b"before"))
+    # A third segment fills the MTU exactly, so the cut falls on a segment boundary.
+    pad = 1400 - len(first) - 24 - 8
+    first += kcp_push(conv, 2, smux(2, 3, b"-" * pad))
+    assert len(first) == 1400
+    body = first + b"\xff" * (0xFFFFF - len(first))
+    record = encap(body)
+    assert len(record) == 0xFFFFF + 3
+    after = encap(kcp_push(conv, 3, smux(2, 3, b"after")))
+    if args.n == 1:
+        s.sendall(ws_frame(record) + ws_frame(after))
+    else:
+        for i in range(0, len(record), 65536):
+            s.sendall(ws_frame(record[i:i + 65536]))
+        s.sendall(ws_frame(after))
+    seen = b""
+    closed = False
+    end = time.time() + 5
+    s.settimeout(0.2)
+    while time.time() < end and b"after" not in seen:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+        if not b:
+            closed = True
+            break
+        seen += b
+    s.close()
+    out.update(echoed_before=b"before" in seen, echoed_after=b"after" in seen, closed=closed,
+               bytes_back=len(seen))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--addr", required=True)
     ap.add_argument("--timeout", type=float, default=60)
-    ap.add_argument("mode", choices=["clientids", "streams", "badsmux", "badkcp"])
+    ap.add_argument("mode", choices=["clientids", "streams", "badsmux", "badkcp", "bigrecord"])
     ap.add_argument("n", type=int, nargs="?", default=0)
     args = ap.parse_args()
     args.deadline = time.time() + args.timeout
     out = {"mode": args.mode}
     {"clientids": flood_clientids, "streams": flood_streams, "badsmux": bad_smux,
-     "badkcp": bad_kcp}[args.mode](args, out)
+     "badkcp": bad_kcp, "bigrecord": big_record}[args.mode](args, out)
     print(json.dumps(out))
 
 

@@ -147,6 +147,31 @@ static void test_bad_requests(void **state)
 	assert_non_null(strstr(r, "HTTP/1.1 431 "));
 }
 
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *at = strstr(hay, needle); at; at = strstr(at + 1, needle))
+		n++;
+	return n;
+}
+
+/* Pipelined requests: the first is answered, the connection closes, the rest are never read as
+ * requests (a flood of them in one segment must not multiply the work or the responses). */
+static void test_one_request_per_connection(void **state)
+{
+	static const char one[] = "GET /.well-known/acme-challenge/tok123 HTTP/1.1\r\nHost: snowflake.test\r\n\r\n";
+	char req[40 * sizeof one];
+	size_t len = 0;
+	for (int i = 0; i < 40; i++) {
+		memcpy(req + len, one, sizeof one - 1);
+		len += sizeof one - 1;
+	}
+	char *r = exchange(*state, req, len);
+	assert_int_equal(count(r, "HTTP/1.1 "), 1);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(r, "Connection: close\r\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +179,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_challenge_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redirect_and_use_https, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_request_per_connection, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

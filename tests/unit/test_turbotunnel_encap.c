@@ -503,6 +503,38 @@ static void test_stream_stays_in_sync(void **state)
 	assert_true(sizeof(struct sf_tt_decoder) < SF_TT_MTU + 64);
 }
 
+/* The largest encodable data record (0xFFFFF bytes, 3-byte prefix, ReadData's "longer than the
+ * caller's buffer" case): one packet of its first MTU bytes, the rest skipped, and the record
+ * after it is read in sync, as upstream's ReadData + io.ErrShortBuffer + QueueIncoming do. */
+static void test_largest_record_truncated(void **state)
+{
+	(void)state;
+	size_t body = SF_TT_LEN_MAX;
+	size_t len = SF_TT_PREFIX_MAX + body + 3;
+	uint8_t *in = malloc(len);
+	assert_non_null(in);
+	assert_int_equal(sf_tt_encode_prefix(body, in), SF_TT_PREFIX_MAX);
+	for (size_t i = 0; i < body; i++)
+		in[SF_TT_PREFIX_MAX + i] = (uint8_t)(i * 13 + 1);
+	memcpy(in + SF_TT_PREFIX_MAX + body, "\x82ok", 3);
+
+	struct capture *cap = calloc(1, sizeof *cap);
+	assert_non_null(cap);
+	struct sf_tt_decoder d;
+	sf_tt_decoder_init(&d, capture_packet, cap);
+	size_t used = 0;
+	assert_int_equal(feed_all(&d, in, len, FEED_RANDOM, &used), SF_TT_OK);
+	assert_int_equal(used, len);
+	assert_int_equal(cap->n, 2);
+	assert_int_equal(cap->lens[0], SF_TT_MTU);
+	assert_memory_equal(cap->data[0], in + SF_TT_PREFIX_MAX, SF_TT_MTU);
+	assert_int_equal(cap->lens[1], 2);
+	assert_memory_equal(cap->data[1], "ok", 2);
+	assert_int_equal(sf_tt_decoder_finish(&d), SF_TT_OK);
+	free(cap);
+	free(in);
+}
+
 static void test_callback_stop(void **state)
 {
 	(void)state;
@@ -606,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_worked_stream_4_3),
 		cmocka_unit_test(test_preamble),
 		cmocka_unit_test(test_stream_stays_in_sync),
+		cmocka_unit_test(test_largest_record_truncated),
 		cmocka_unit_test(test_callback_stop),
 		cmocka_unit_test(test_split_invariance_random_input),
 		cmocka_unit_test(test_strerror),

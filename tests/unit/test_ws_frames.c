@@ -327,6 +327,24 @@ static void test_bad_continuations(void **state)
 	expect_error(&f, 1002, "a", 1);
 }
 
+/* A 64-bit WebSocket payload length, big-endian. */
+static void put_len64(uint8_t *p, uint64_t len)
+{
+	for (int i = 7; i >= 0; i--, len >>= 8)
+		p[i] = (uint8_t)len;
+}
+
+/* Feeds n zero bytes (a payload under mask key 0) in pieces of 64 KiB. */
+static void feed_zeros(struct sf_ws *ws, size_t n)
+{
+	static const uint8_t zeros[65536];
+	while (n > 0) {
+		size_t k = n < sizeof zeros ? n : sizeof zeros;
+		assert_int_equal(sf_ws_feed(ws, zeros, k), 0);
+		n -= k;
+	}
+}
+
 static void test_bad_lengths(void **state)
 {
 	(void)state;
@@ -338,7 +356,9 @@ static void test_bad_lengths(void **state)
 	expect_error(&f, 1002, "", 0);
 
 	/* Over the per-frame cap: Message Too Big, announced before any payload arrives. */
-	static const uint8_t huge[] = { 0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 1, 1, 2, 3, 4, 'x' };
+	uint8_t huge[15] = { 0x82, 0xff };
+	put_len64(huge + 2, (uint64_t)SF_WS_MAX_FRAME + 1);
+	memcpy(huge + 10, "\x01\x02\x03\x04x", 5);
 	memcpy(f.b, huge, sizeof huge);
 	f.len = sizeof huge;
 	expect_error(&f, 1009, "", 0);
@@ -360,16 +380,32 @@ static void test_cap_is_per_frame(void **state)
 	/* Two frames of exactly the cap in one fragmented message are fine. */
 	struct sink s;
 	struct sf_ws *ws = new_ws(&s);
-	uint8_t *payload = calloc(1, SF_WS_MAX_FRAME);
-	assert_non_null(payload);
 	for (int i = 0; i < 2; i++) {
-		uint8_t hdr[14] = { (uint8_t)(i ? 0x80 : 0x02), 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0 };
+		uint8_t hdr[14] = { (uint8_t)(i ? 0x80 : 0x02), 0xff };
+		put_len64(hdr + 2, SF_WS_MAX_FRAME);
 		assert_int_equal(sf_ws_feed(ws, hdr, sizeof hdr), 0);	/* mask key 0 */
-		assert_int_equal(sf_ws_feed(ws, payload, SF_WS_MAX_FRAME), 0);
+		feed_zeros(ws, SF_WS_MAX_FRAME);
 	}
-	assert_int_equal(s.data_len, 2 * SF_WS_MAX_FRAME);
+	assert_int_equal(s.data_len, 2 * (size_t)SF_WS_MAX_FRAME);
 	assert_int_equal(s.out_len, 0);
-	free(payload);
+	sf_ws_free(ws);
+	sink_free(&s);
+}
+
+/* The largest turbotunnel data record (3-byte prefix + 1048575 bytes) in one Binary frame, as a
+ * client may send it and gorilla (no read limit on upstream's server) accepts it. */
+static void test_largest_record_in_one_frame(void **state)
+{
+	(void)state;
+	const size_t len = 3 + 0xFFFFF;
+	struct sink s;
+	struct sf_ws *ws = new_ws(&s);
+	uint8_t hdr[14] = { 0x82, 0xff };
+	put_len64(hdr + 2, len);
+	assert_int_equal(sf_ws_feed(ws, hdr, sizeof hdr), 0);	/* mask key 0 */
+	feed_zeros(ws, len);
+	assert_int_equal(s.data_len, len);
+	assert_int_equal(s.out_len, 0);	/* no Close */
 	sf_ws_free(ws);
 	sink_free(&s);
 }
@@ -516,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_bad_continuations),
 		cmocka_unit_test(test_bad_lengths),
 		cmocka_unit_test(test_cap_is_per_frame),
+		cmocka_unit_test(test_largest_record_in_one_frame),
 		cmocka_unit_test(test_split_everywhere),
 		cmocka_unit_test(test_output_frames),
 		cmocka_unit_test(test_server_close),
