@@ -29,53 +29,20 @@ static uint8_t pattern_at(size_t i)
 	return (uint8_t)(i * 131u + (i >> 11));
 }
 
-static struct {
-	struct tls_test_pki pki;
-	struct sf_tls_table *store;
-	struct sf_tls_ctx *ctx;
-	struct tls_test_loop loop;
-} F;
+static struct tls_test_server F;
 
 static int group_setup(void **state)
 {
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
-	tls_test_pki_init(&F.pki);
-	F.store = sf_tls_table_new(4);
-	struct sf_tls_cert *cert = tls_test_leaf(&F.pki, NAME, false);
-	sf_tls_table_put(F.store, NAME, cert);
-	sf_tls_cert_unref(cert);
-	const char *hosts[] = { NAME };
-	struct sf_tls_config cfg = { .hostnames = hosts, .n_hostnames = 1,
-				     .lookup = sf_tls_table_lookup, .store = F.store, .quiet = true };
-	char err[256];
-	F.ctx = sf_tls_ctx_new(&cfg, err, sizeof err);
-	tls_test_loop_init(&F.loop);
-	return F.ctx ? 0 : -1;
+	return tls_test_server_init(&F, NAME);
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	tls_test_loop_free(&F.loop);
-	sf_tls_ctx_free(F.ctx);
-	sf_tls_table_free(F.store);
-	tls_test_pki_free(&F.pki);
+	tls_test_server_free(&F);
 	return 0;
-}
-
-static void handshake(struct tls_client *c, struct tls_test_outcome *o)
-{
-	int server_fd, client_fd;
-	tls_test_tcp_pair(&server_fd, &client_fd);
-	memset(o, 0, sizeof *o);
-	o->fd = -1;
-	c->fd = client_fd;
-	c->sni = NAME;
-	tls_client_start(c);
-	assert_non_null(sf_tls_accept(F.loop.base, server_fd, F.ctx, 0, tls_test_on_done, o));
-	TLS_RUN_UNTIL(&F.loop, o->done);
-	assert_non_null(o->ssl);
 }
 
 /* ---- the client (its own thread: no cmocka asserts there) ---- */
@@ -190,7 +157,7 @@ static void test_small_writes_leave_as_full_records_in_one_send(void **state)
 	struct peer p = { .want = SMALL_TOTAL };
 	struct tls_client c = { .after = client_reader, .user = &p };
 	struct tls_test_outcome o;
-	handshake(&c, &o);
+	tls_test_server_handshake(&F, &c, &o);
 	int big = 1 << 20;	/* room for the whole batch: the count below is then exact */
 	setsockopt(o.fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
 	struct sf_tls_io *io = sf_tls_io_of(o.ssl);
@@ -228,7 +195,7 @@ static void test_small_records_arrive_in_one_read(void **state)
 	struct peer p = { 0 };
 	struct tls_client c = { .after = client_small_writer, .user = &p, .release = &release };
 	struct tls_test_outcome o;
-	handshake(&c, &o);
+	tls_test_server_handshake(&F, &c, &o);
 	for (int i = 0; i < 2000 && !atomic_load(&p.written); i++)
 		usleep(2000);
 	assert_true(atomic_load(&p.written));
@@ -261,7 +228,7 @@ static void test_slow_reader_gets_every_byte_then_close(void **state)
 	struct peer p = { .want = SLOW_TOTAL, .sleep_ms = 300 };
 	struct tls_client c = { .after = client_reader, .user = &p };
 	struct tls_test_outcome o;
-	handshake(&c, &o);
+	tls_test_server_handshake(&F, &c, &o);
 	struct sf_conn *conn = sf_conn_new_transport(F.loop.base, o.fd, &sf_tls_transport, o.ssl, NULL, NULL);
 	assert_non_null(conn);
 	const struct sf_conn_transport *tr = &sf_tls_transport;
@@ -301,7 +268,7 @@ static void test_close_with_queued_records(void **state)
 	atomic_bool release = false;
 	struct tls_client c = { .release = &release };
 	struct tls_test_outcome o;
-	handshake(&c, &o);
+	tls_test_server_handshake(&F, &c, &o);
 	struct sf_conn *conn = sf_conn_new_transport(F.loop.base, o.fd, &sf_tls_transport, o.ssl, NULL, NULL);
 	assert_non_null(conn);
 	uint8_t chunk[60000];

@@ -26,54 +26,20 @@ static uint8_t pattern_at(size_t i)
 	return (uint8_t)(i * 131u + (i >> 11));
 }
 
-static struct {
-	struct tls_test_pki pki;
-	struct sf_tls_table *store;
-	struct sf_tls_ctx *ctx;
-	struct tls_test_loop loop;
-} F;
+static struct tls_test_server F;
 
 static int group_setup(void **state)
 {
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
-	tls_test_pki_init(&F.pki);
-	F.store = sf_tls_table_new(4);
-	struct sf_tls_cert *cert = tls_test_leaf(&F.pki, NAME, false);
-	sf_tls_table_put(F.store, NAME, cert);
-	sf_tls_cert_unref(cert);
-	const char *hosts[] = { NAME };
-	struct sf_tls_config cfg = { .hostnames = hosts, .n_hostnames = 1,
-				     .lookup = sf_tls_table_lookup, .store = F.store, .quiet = true };
-	char err[256];
-	F.ctx = sf_tls_ctx_new(&cfg, err, sizeof err);
-	tls_test_loop_init(&F.loop);
-	return F.ctx ? 0 : -1;
+	return tls_test_server_init(&F, NAME);
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	tls_test_loop_free(&F.loop);
-	sf_tls_ctx_free(F.ctx);
-	sf_tls_table_free(F.store);
-	tls_test_pki_free(&F.pki);
+	tls_test_server_free(&F);
 	return 0;
-}
-
-/* Handshake on the main loop; returns the server's SSL* and fd. */
-static void handshake(struct tls_client *c, struct tls_test_outcome *o)
-{
-	int server_fd, client_fd;
-	tls_test_tcp_pair(&server_fd, &client_fd);
-	memset(o, 0, sizeof *o);
-	o->fd = -1;
-	c->fd = client_fd;
-	c->sni = NAME;
-	tls_client_start(c);
-	assert_non_null(sf_tls_accept(F.loop.base, server_fd, F.ctx, 0, tls_test_on_done, o));
-	TLS_RUN_UNTIL(&F.loop, o->done);
-	assert_non_null(o->ssl);
 }
 
 /* ---- client side of the transfers (on the client thread: no cmocka asserts there) ---- */
@@ -228,7 +194,7 @@ static void test_echo_1mb_moving_threads(void **state)
 	struct transfer t = { 0 };
 	struct tls_client c = { .after = client_echo, .user = &t };
 	struct tls_test_outcome o;
-	handshake(&c, &o);
+	tls_test_server_handshake(&F, &c, &o);
 
 	struct echo e = { .data_ok = true, .first_thread = pthread_self() };
 	atomic_init(&e.handoff, NULL);
@@ -263,7 +229,7 @@ static void test_send_1mb_then_close_flush(void **state)
 	struct transfer t = { 0 };
 	struct tls_client c = { .after = client_sink, .user = &t };
 	struct tls_test_outcome o;
-	handshake(&c, &o);
+	tls_test_server_handshake(&F, &c, &o);
 	struct sf_conn *conn = sf_conn_new_transport(F.loop.base, o.fd, &sf_tls_transport, o.ssl, NULL, NULL);
 	assert_non_null(conn);
 	uint8_t *data = malloc(TOTAL);
@@ -320,7 +286,7 @@ static void test_transport_read_pending_eof(void **state)
 	struct transfer t = { 0 };
 	struct tls_client c = { .after = client_send_then_read, .user = &t, .release = &release };
 	struct tls_test_outcome o;
-	handshake(&c, &o);
+	tls_test_server_handshake(&F, &c, &o);
 	const struct sf_conn_transport *tr = &sf_tls_transport;
 	uint8_t buf[100];
 	ssize_t n = SF_CONN_WANT_READ;

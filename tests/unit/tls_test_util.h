@@ -333,4 +333,57 @@ static inline void tls_client_free(struct tls_client *c)
 	c->session_out = NULL;
 }
 
+/* ---- a TLS server for one name over a fresh test PKI, with its loop: the fixture of the tests
+ * that move data through TLS connections (test_tls_conn, test_tls_batch) ---- */
+
+struct tls_test_server {
+	struct tls_test_pki pki;
+	struct sf_tls_table *store;
+	struct sf_tls_ctx *ctx;
+	struct tls_test_loop loop;
+	const char *name;
+};
+
+static inline int tls_test_server_init(struct tls_test_server *s, const char *name)
+{
+	s->name = name;
+	tls_test_pki_init(&s->pki);
+	s->store = sf_tls_table_new(4);
+	struct sf_tls_cert *cert = tls_test_leaf(&s->pki, name, false);
+	sf_tls_table_put(s->store, name, cert);
+	sf_tls_cert_unref(cert);
+	const char *hosts[] = { name };
+	struct sf_tls_config cfg = { .hostnames = hosts, .n_hostnames = 1,
+				     .lookup = sf_tls_table_lookup, .store = s->store, .quiet = true };
+	char err[256];
+	s->ctx = sf_tls_ctx_new(&cfg, err, sizeof err);
+	tls_test_loop_init(&s->loop);
+	return s->ctx ? 0 : -1;
+}
+
+static inline void tls_test_server_free(struct tls_test_server *s)
+{
+	tls_test_loop_free(&s->loop);
+	sf_tls_ctx_free(s->ctx);
+	sf_tls_table_free(s->store);
+	tls_test_pki_free(&s->pki);
+}
+
+/* Handshake of client c (started on its own thread) with the server on the test's loop; the
+ * outcome holds the server's SSL* and fd. Uses cmocka: call from the test's thread only. */
+static inline void tls_test_server_handshake(struct tls_test_server *s, struct tls_client *c,
+					     struct tls_test_outcome *o)
+{
+	int server_fd, client_fd;
+	tls_test_tcp_pair(&server_fd, &client_fd);
+	memset(o, 0, sizeof *o);
+	o->fd = -1;
+	c->fd = client_fd;
+	c->sni = s->name;
+	tls_client_start(c);
+	assert_non_null(sf_tls_accept(s->loop.base, server_fd, s->ctx, 0, tls_test_on_done, o));
+	TLS_RUN_UNTIL(&s->loop, o->done);
+	assert_non_null(o->ssl);
+}
+
 #endif
