@@ -30,9 +30,15 @@ import time
 TOKEN = bytes.fromhex("1293605d278175f5")
 
 
-def ws_connect(addr, timeout):
+def ws_connect(addr, timeout, rcvbuf=None):
+    """A WebSocket after its 101; rcvbuf: a small receive buffer set before connecting, so that
+    what the server sends and we do not read stays on the server."""
     host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=timeout)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect((host, int(port)))
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall((f"GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
@@ -45,6 +51,18 @@ def ws_connect(addr, timeout):
     if not buf.startswith(b"HTTP/1.1 101"):
         raise ConnectionError(f"upgrade refused: {buf[:40]!r}")
     return s
+
+
+def ws_frame_zero_mask(payload):
+    """A masked binary frame with the all-zero masking key (valid, and no per-byte work)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x82, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x82, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x82, 0x80 | 127, n)
+    return head + b"\0\0\0\0" + payload
 
 
 def ws_frame(payload, opcode=2):

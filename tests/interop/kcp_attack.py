@@ -23,21 +23,9 @@ import flood  # noqa: E402
 MSS = 1376
 
 
-def fast_frame(payload):
-    """A masked binary frame with the all-zero masking key (valid, and no per-byte work)."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x82, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x82, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x82, 0x80 | 127, n)
-    return head + b"\0\0\0\0" + payload
-
-
 def session(addr):
     s = flood.ws_connect(addr, 10)
-    s.sendall(fast_frame(flood.TOKEN + os.urandom(8)))
+    s.sendall(flood.ws_frame_zero_mask(flood.TOKEN + os.urandom(8)))
     return s
 
 
@@ -46,7 +34,7 @@ def far(args):
     for _ in range(args.n):
         s = session(args.addr)
         conv = struct.unpack("<I", os.urandom(4))[0]
-        s.sendall(fast_frame(flood.encap(flood.kcp_push(conv, 65534, b""))))
+        s.sendall(flood.ws_frame_zero_mask(flood.encap(flood.kcp_push(conv, 65534, b""))))
         socks.append(s)
     return socks, {"sessions": len(socks)}
 
@@ -60,7 +48,7 @@ def hoard(args):
         conv = struct.unpack("<I", os.urandom(4))[0]
         batch = []
         for sn in range(1, segs + 1):
-            batch.append(fast_frame(flood.encap(flood.kcp_push(conv, sn, payload))))
+            batch.append(flood.ws_frame_zero_mask(flood.encap(flood.kcp_push(conv, sn, payload))))
             if len(batch) == 256:
                 s.sendall(b"".join(batch))
                 batch = []

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flood import TOKEN, ws_frame  # noqa: E402
+from flood import TOKEN, ws_connect, ws_frame  # noqa: E402
 
 
 def rss_kb(pid):
@@ -21,25 +21,6 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def connect(addr, timeout):
-    host, port = addr.rsplit(":", 1)
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the Pongs stay on the server
-    s.settimeout(timeout)
-    s.connect((host, int(port)))
-    s.sendall((f"GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed during upgrade")
-        buf += chunk
-    if not buf.startswith(b"HTTP/1.1 101"):
-        raise ConnectionError(f"upgrade refused: {buf[:40]!r}")
-    return s
 
 
 def main():
@@ -53,7 +34,7 @@ def main():
     args = ap.parse_args()
     socks = []
     for i in range(args.conns):
-        s = connect(args.addr, 10)
+        s = ws_connect(args.addr, 10, rcvbuf=4096)
         if i % 2:
             s.sendall(ws_frame(TOKEN + os.urandom(8)))
         s.setblocking(False)

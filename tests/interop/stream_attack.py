@@ -25,23 +25,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flood import TOKEN, encap, smux, ws_connect  # noqa: E402
+from flood import TOKEN, encap, smux, ws_connect, ws_frame_zero_mask  # noqa: E402
 
 SEG_PAYLOAD = 1376   # KCP MSS at the 1400-byte MTU
 KCP_WND = 65535      # the server's receive window; it advertises what its unread segments leave
 SYN, FIN, PSH = 0, 1, 2
-
-
-def ws_frame_fast(payload):
-    """A masked binary frame with the all-zero mask (valid, and no per-byte Python work)."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x82, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x82, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x82, 0x80 | 127, n)
-    return head + b"\0\0\0\0" + payload
 
 
 class ServerReader(threading.Thread):
@@ -120,7 +108,7 @@ class Session:
     def __init__(self, addr):
         self.sock = ws_connect(addr, 5)
         self.conv = struct.unpack("<I", os.urandom(4))[0]
-        self.sock.sendall(ws_frame_fast(TOKEN + os.urandom(8)))
+        self.sock.sendall(ws_frame_zero_mask(TOKEN + os.urandom(8)))
         self.sn = 0
         self.seg_bytes = []   # payload size of each segment, by sn
         self.reader = ServerReader(self.sock, self.conv)
@@ -144,7 +132,7 @@ class Session:
         return self.send(msg, deadline) if msg else True
 
     def send(self, msg, deadline):
-        frame = ws_frame_fast(msg)
+        frame = ws_frame_zero_mask(msg)
         while frame:
             if time.time() > deadline:
                 return False
