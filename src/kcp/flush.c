@@ -17,7 +17,9 @@ static void packet_emit(struct packet *p)
 	if (!p->len)
 		return;
 	p->k->st.out_pkts++;
+	sf_kcp_thread.emitting = true;
 	p->k->out(scratch, p->len, p->k->user);
+	sf_kcp_thread.emitting = false;
 	p->len = 0;
 }
 
@@ -185,6 +187,9 @@ static void scan_sent(struct sf_kcp *k, struct packet *p, const struct sf_kcp_hd
 
 void sf_kcp_flush(struct sf_kcp *k, uint32_t now)
 {
+	/* A flush from out() would overwrite the scratch packet out() is still reading. */
+	if (SF_BUG(sf_kcp_thread.emitting))
+		return;
 	struct packet p = { .k = k };
 	struct sf_kcp_hdr ctl = {
 		.conv = k->conv, .cmd = SF_KCP_CMD_ACK, .wnd = kcp_wnd_unused(k), .una = k->rcv_nxt,

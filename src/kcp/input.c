@@ -106,9 +106,9 @@ static bool admit(struct sf_kcp *k, const struct sf_kcp_hdr *h)
 		k->st.in_over_share++;
 		return false;
 	}
-	if (kcp_thread_seg_bytes + need > kcp_thread_rx_budget) {
+	if (sf_kcp_thread.seg_bytes + need > sf_kcp_thread.rx_budget) {
 		k->st.in_over_budget++;
-		kcp_thread_over_budget++;
+		sf_kcp_thread.over_budget++;
 		return false;
 	}
 	return true;
@@ -158,31 +158,33 @@ static void update_rtt(struct sf_kcp *k, int32_t rtt)
 
 int sf_kcp_input(struct sf_kcp *k, const uint8_t *pkt, size_t len, uint32_t now)
 {
+	if (SF_BUG(sf_kcp_thread.emitting))
+		return SF_KCP_EREENTERED;
 	k->st.in_pkts++;
 	if (len < SF_KCP_OVERHEAD) {
 		k->st.in_bad_pkts++;
-		return -1;
+		return SF_KCP_ESHORT;
 	}
 	bool acked = false;
 	uint32_t latest = 0;
-	int rc = 0;
+	int rc = SF_KCP_OK;
 	uint32_t rcv_nxt = k->rcv_nxt;
 	bool held = k->rx_bytes != 0;
 	while (len >= SF_KCP_OVERHEAD) {
 		struct sf_kcp_hdr h;
 		sf_kcp_hdr_decode(pkt, &h);
 		if (h.conv != k->conv) {
-			rc = -2;
+			rc = SF_KCP_ECONV;
 			break;
 		}
 		pkt += SF_KCP_OVERHEAD;
 		len -= SF_KCP_OVERHEAD;
 		if (h.len > len || h.len > SF_KCP_MSS) {
-			rc = -3;
+			rc = SF_KCP_ELEN;
 			break;
 		}
 		if (!sf_kcp_cmd_valid(h.cmd)) {
-			rc = -4;
+			rc = SF_KCP_ECMD;
 			break;
 		}
 

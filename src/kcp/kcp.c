@@ -38,6 +38,9 @@ void sf_kcp_free(struct sf_kcp *k)
 {
 	if (!k)
 		return;
+	/* The session may be the one out() is running for: leaking it is the safe way out. */
+	if (SF_BUG(sf_kcp_thread.emitting))
+		return;
 	free_list(k, k->sndq_head);
 	free_list(k, k->rcvq_head);
 	if (k->rd_seg)
@@ -50,19 +53,17 @@ void sf_kcp_free(struct sf_kcp *k)
 
 /* ---- memory ---- */
 
-_Thread_local uint64_t kcp_thread_seg_bytes;
-_Thread_local uint64_t kcp_thread_rx_budget = SF_KCP_THREAD_RX_BUDGET;
-_Thread_local uint64_t kcp_thread_over_budget;
+_Thread_local struct kcp_thread_state sf_kcp_thread = { .rx_budget = SF_KCP_THREAD_RX_BUDGET };
 static _Thread_local uint64_t session_share;    /* 0: a fixed part of the budget */
 
 void sf_kcp_set_thread_rx_budget(uint64_t bytes)
 {
-	kcp_thread_rx_budget = bytes;
+	sf_kcp_thread.rx_budget = bytes;
 }
 
 uint64_t sf_kcp_thread_rx_budget(void)
 {
-	return kcp_thread_rx_budget;
+	return sf_kcp_thread.rx_budget;
 }
 
 void sf_kcp_set_session_rx_share(uint64_t bytes)
@@ -72,17 +73,17 @@ void sf_kcp_set_session_rx_share(uint64_t bytes)
 
 uint64_t kcp_session_share(void)
 {
-	return session_share ? session_share : kcp_thread_rx_budget / SF_KCP_SHARE_DIVISOR;
+	return session_share ? session_share : sf_kcp_thread.rx_budget / SF_KCP_SHARE_DIVISOR;
 }
 
 uint64_t sf_kcp_thread_over_budget(void)
 {
-	return kcp_thread_over_budget;
+	return sf_kcp_thread.over_budget;
 }
 
 uint64_t sf_kcp_thread_seg_bytes(void)
 {
-	return kcp_thread_seg_bytes;
+	return sf_kcp_thread.seg_bytes;
 }
 
 /* Full-size segments freed on this thread, kept for reuse: a bulk transfer allocates and frees
@@ -302,6 +303,8 @@ size_t sf_kcp_readable(const struct sf_kcp *k)
 
 int sf_kcp_send(struct sf_kcp *k, const uint8_t *data, size_t len)
 {
+	if (SF_BUG(sf_kcp_thread.emitting))
+		return SF_KCP_EREENTERED;
 	struct kcp_seg *tail = k->sndq_tail;
 	size_t fill = 0;
 	if (tail && tail->len < SF_KCP_MSS)
@@ -317,7 +320,7 @@ int sf_kcp_send(struct sf_kcp *k, const uint8_t *data, size_t len)
 		struct kcp_seg *s = kcp_seg_new(k, SF_KCP_MSS);
 		if (!s) {
 			free_list(k, head);
-			return -1;
+			return SF_KCP_ENOMEM;
 		}
 		s->len = rest < SF_KCP_MSS ? (uint16_t)rest : SF_KCP_MSS;
 		rest -= s->len;

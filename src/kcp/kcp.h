@@ -7,7 +7,8 @@
  * sf_kcp_next_due() and flush when it fires. No periodic 10 ms tick is needed.
  *
  * A session is a single-threaded object. out() must copy the packet and must not call back into
- * any sf_kcp of the same thread (the packet lives in a per-thread scratch buffer). */
+ * any sf_kcp of the same thread (the packet lives in a per-thread scratch buffer): such a call is
+ * refused (SF_KCP_EREENTERED, or nothing done) and reported as a bug (src/lib/bug.h). */
 #ifndef SF_KCP_KCP_H
 #define SF_KCP_KCP_H
 
@@ -68,10 +69,20 @@ struct sf_kcp_stats {
 struct sf_kcp *sf_kcp_new(uint32_t conv, sf_kcp_output_fn out, void *user);
 void sf_kcp_free(struct sf_kcp *k);
 
-/* Processes one packet (one or more segments). Returns 0, or <0 when the packet was rejected:
- * -1 shorter than a header, -2 wrong conv, -3 bad len (more than the rest of the packet or than
- * the mss), -4 bad cmd. As in kcp-go, segments before the bad one stay processed, and a rejected
- * packet yields no RTT sample. */
+/* What sf_kcp_input and sf_kcp_send return: 0, or why nothing (more) was taken. */
+enum sf_kcp_result {
+	SF_KCP_OK = 0,
+	SF_KCP_ESHORT = -1,	/* packet shorter than a segment header */
+	SF_KCP_ECONV = -2,	/* a segment of another conversation */
+	SF_KCP_ELEN = -3,	/* a segment's len beyond the rest of the packet or the MSS */
+	SF_KCP_ECMD = -4,	/* an unknown command */
+	SF_KCP_ENOMEM = -5,	/* allocation failed */
+	SF_KCP_EREENTERED = -6,	/* called from inside out(): a broken contract (SF_BUG) */
+};
+
+/* Processes one packet (one or more segments). Returns SF_KCP_OK, or why the packet was
+ * rejected (SF_KCP_ESHORT, _ECONV, _ELEN, _ECMD). As in kcp-go, segments before the bad one stay
+ * processed, and a rejected packet yields no RTT sample. */
 int sf_kcp_input(struct sf_kcp *k, const uint8_t *pkt, size_t len, uint32_t now);
 
 /* Copies up to cap in-order stream bytes into buf; returns how many (0 = none). */
@@ -81,7 +92,7 @@ size_t sf_kcp_readable(const struct sf_kcp *k);
 
 /* Appends len bytes to the stream (filling the last unsent segment first). Always accepts the
  * whole buffer, as kcp-go's Write does once admitted: the caller bounds what it queues with
- * sf_kcp_send_room. Returns 0, or -1 on allocation failure (nothing queued then). */
+ * sf_kcp_send_room. Returns SF_KCP_OK, or SF_KCP_ENOMEM (nothing queued then). */
 int sf_kcp_send(struct sf_kcp *k, const uint8_t *data, size_t len);
 /* Segments that may still be queued before reaching min(snd_wnd, rmt_wnd); 0 = stop feeding
  * (kcp-go's Write blocks exactly then). When >0, a write of any size would be admitted. */

@@ -4,6 +4,7 @@
 
 #include "kcp/codec.h"
 #include "kcp/kcp.h"
+#include "lib/bug.h"
 
 #define KCP_RTO_MIN 100         /* nodelay 0 */
 #define KCP_RTO_DEF 200
@@ -136,17 +137,27 @@ static inline struct kcp_seg *kcp_ring_get(const struct kcp_ring *r, uint32_t sn
 	return s && s->sn == sn ? s : NULL;
 }
 
+/* What the sessions of one thread share (one thread = one shard): their memory, its cap, and
+ * whether an out() callback is running (it must not call back into any session of the thread:
+ * the packet it was lent lives in the thread's one scratch buffer). */
+struct kcp_thread_state {
+	uint64_t seg_bytes;	/* memory of every session of this thread */
+	uint64_t rx_budget;	/* cap on it for received data (sf_kcp_set_thread_rx_budget) */
+	uint64_t over_budget;	/* PUSH segments dropped because of that cap */
+	bool emitting;		/* inside an out() callback */
+};
+extern _Thread_local struct kcp_thread_state sf_kcp_thread;
+
 /* Every byte a session allocates goes through here: its own count and the thread's. */
-extern _Thread_local uint64_t kcp_thread_seg_bytes;
 static inline void kcp_mem_add(struct sf_kcp *k, uint64_t n)
 {
 	k->st.mem_bytes += n;
-	kcp_thread_seg_bytes += n;
+	sf_kcp_thread.seg_bytes += n;
 }
 static inline void kcp_mem_sub(struct sf_kcp *k, uint64_t n)
 {
 	k->st.mem_bytes -= n;
-	kcp_thread_seg_bytes -= n;
+	sf_kcp_thread.seg_bytes -= n;
 }
 
 static inline uint64_t kcp_seg_size(const struct kcp_seg *s)
@@ -193,8 +204,6 @@ void kcp_fast_apply(struct sf_kcp *k);
  * PUSH segments are dropped unACKed (the peer resends), so a flood of sessions or of
  * out-of-order segments cannot grow a shard without bound. Each session may hold at most
  * kcp_session_share() of received data, so that no session can take the whole budget. */
-extern _Thread_local uint64_t kcp_thread_rx_budget;
-extern _Thread_local uint64_t kcp_thread_over_budget;
 uint64_t kcp_session_share(void);
 
 #endif

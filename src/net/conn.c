@@ -1,5 +1,6 @@
 #include "net/conn.h"
 
+#include "lib/bug.h"
 #include "lib/clock.h"
 
 #include <ctype.h>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +57,17 @@ struct sf_conn {
 	uint64_t deadline;	/* sf_clock_ms() value, 0 for none */
 
 	struct guard *guard;
+	pthread_t owner;	/* the thread that attached it or last ran its events */
 };
+
+/* conn.h's thread rule: an attached connection belongs to the thread that runs its loop; a
+ * detached one to whoever holds it. A call from another thread would race with the loop's
+ * callbacks on the same struct. The owner is the thread that attached it, then the one that ran
+ * its last event (a loop may be handed to its thread after connections were attached to it). */
+static bool foreign_thread(const struct sf_conn *conn)
+{
+	return conn->base && !pthread_equal(conn->owner, pthread_self());
+}
 
 static _Thread_local uint8_t scratch[SF_CONN_READ_CHUNK];
 
@@ -342,6 +354,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct sf_conn *c = arg;
+	c->owner = pthread_self();
 	if (c->write_wants_read) {
 		c->write_wants_read = false;
 		if (!flush(c) || c->ended)
@@ -363,6 +376,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct sf_conn *c = arg;
+	c->owner = pthread_self();
 	if (!c->write_blocked)
 		flush(c);
 }
@@ -372,6 +386,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct sf_conn *c = arg;
+	c->owner = pthread_self();
 	c->write_blocked = false;
 	if (c->read_wants_write) {
 		c->read_wants_write = false;
@@ -387,6 +402,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct sf_conn *c = arg;
+	c->owner = pthread_self();
 	c->deadline = 0;
 	end(c, "timeout");
 }
@@ -444,6 +460,8 @@ void sf_conn_set_callbacks(struct sf_conn *conn, const struct sf_conn_callbacks 
 
 int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
 {
+	if (SF_BUG(foreign_thread(conn)))
+		return -1;
 	if (conn->ended || conn->flushing)
 		return -1;
 	size_t len = out_len(conn);
@@ -477,6 +495,8 @@ void sf_conn_set_drained(struct sf_conn *conn, size_t below)
 
 void sf_conn_set_read_limit(struct sf_conn *conn, size_t high)
 {
+	if (SF_BUG(foreign_thread(conn)))
+		return;
 	conn->read_limit = high;
 	update_limit(conn);
 	set_events(conn);
@@ -484,12 +504,16 @@ void sf_conn_set_read_limit(struct sf_conn *conn, size_t high)
 
 void sf_conn_pause_read(struct sf_conn *conn)
 {
+	if (SF_BUG(foreign_thread(conn)))
+		return;
 	conn->paused = true;
 	set_events(conn);
 }
 
 void sf_conn_resume_read(struct sf_conn *conn)
 {
+	if (SF_BUG(foreign_thread(conn)))
+		return;
 	if (!conn->paused)
 		return;
 	conn->paused = false;
@@ -499,12 +523,16 @@ void sf_conn_resume_read(struct sf_conn *conn)
 
 void sf_conn_set_deadline(struct sf_conn *conn, uint64_t ms)
 {
+	if (SF_BUG(foreign_thread(conn)))
+		return;
 	conn->deadline = ms ? sf_clock_ms() + ms : 0;
 	arm_timer(conn);
 }
 
 void sf_conn_detach(struct sf_conn *conn)
 {
+	if (SF_BUG(foreign_thread(conn)))
+		return;
 	free_events(conn);
 	conn->base = NULL;
 	if (conn->guard) {
@@ -517,6 +545,7 @@ int sf_conn_attach(struct sf_conn *conn, struct event_base *base)
 {
 	if (conn->base)
 		return conn->base == base ? 0 : -1;
+	conn->owner = pthread_self();
 	if (conn->ended) {
 		conn->base = base;
 		return 0;
@@ -540,6 +569,9 @@ int sf_conn_attach(struct sf_conn *conn, struct event_base *base)
 
 void sf_conn_close(struct sf_conn *conn)
 {
+	/* leaking it is the safe way out: its loop may be inside one of its callbacks */
+	if (SF_BUG(foreign_thread(conn)))
+		return;
 	teardown(conn);
 	if (conn->guard) {
 		conn->guard->released = true;
@@ -551,6 +583,8 @@ void sf_conn_close(struct sf_conn *conn)
 
 void sf_conn_close_flush(struct sf_conn *conn, uint64_t bound_ms)
 {
+	if (SF_BUG(foreign_thread(conn)))
+		return;
 	if (conn->ended || !conn->base || bound_ms == 0 || sf_conn_output_len(conn) == 0) {
 		sf_conn_close(conn);
 		return;

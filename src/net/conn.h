@@ -4,7 +4,10 @@
  * per-thread scratch buffer); writes are copied into an output buffer that is flushed whenever the
  * socket is writable. The connection belongs to one thread at a time: the front thread may
  * sf_conn_detach() it and another thread sf_conn_attach() it to its own base; buffered output,
- * pause state and the deadline travel with it.
+ * pause state and the deadline travel with it. An attached connection may be called only from
+ * the thread that runs its loop (or, before the loop has run one of its events, the thread that
+ * attached it): a call from any other thread is refused and reported as a bug (src/lib/bug.h),
+ * as it would race with the loop.
  *
  * Lifecycle: on_close(reason) tells the owner the connection ended by itself ("EOF", "timeout",
  * "read: connection reset by peer", "write: broken pipe", ...); the socket is already closed then.

@@ -241,9 +241,9 @@ const char *sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t 
 		return NULL;
 	}
 	switch (sf_kcp_input(c->kcp, pkt, len, (uint32_t)c->sh->now_ms)) {
-	case -3:
+	case SF_KCP_ELEN:
 		return "segment length beyond the packet or the MSS";
-	case -4:
+	case SF_KCP_ECMD:
 		return "unknown KCP command";
 	default:
 		return NULL;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/bug.h"
 #include "smux/frame.h"
 #include "smux/smux.h"
 
@@ -58,6 +59,7 @@ struct sf_smux_session {
 	uint8_t upd_buf[SF_SMUX_UPD_LEN];
 	size_t upd_have;
 	bool broken;
+	unsigned in_callback;	/* application callbacks running (smux.h: no input/free there) */
 
 	/* keepalive */
 	bool header_seen;

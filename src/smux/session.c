@@ -24,6 +24,10 @@ void sf_smux_session_free(struct sf_smux_session *s)
 {
 	if (!s)
 		return;
+	/* freed under a running callback, the session would be used after the callback returns:
+	 * leaking it is the safe way out */
+	if (SF_BUG(s->in_callback))
+		return;
 	for (size_t i = 0; i < s->nstreams; i++)
 		free(s->streams[i]);
 	free(s->streams);
@@ -33,15 +37,25 @@ void sf_smux_session_free(struct sf_smux_session *s)
 /* One frame is built here and lent to output(); per thread rather than per session, so that an
  * idle session does not carry 32 KiB (output must not call back into any session). */
 static _Thread_local uint8_t frame_out[SF_SMUX_HDR_LEN + SF_SMUX_MAX_FRAME];
+static _Thread_local bool emitting; /* inside output() */
 
 void sf_smux_send(struct sf_smux_session *s, uint8_t cmd, uint32_t sid, const uint8_t *payload,
 		  uint16_t len)
 {
+	/* A frame built now would overwrite the one output() is reading. Dropping it would
+	 * desynchronise the stream: the session is broken instead, and its owner closes it. */
+	if (SF_BUG(emitting)) {
+		s->broken = true;
+		return;
+	}
 	sf_smux_hdr_encode(frame_out, cmd, len, sid);
 	if (len)
 		memcpy(frame_out + SF_SMUX_HDR_LEN, payload, len);
-	if (s->cb.output)
+	if (s->cb.output) {
+		emitting = true;
 		s->cb.output(s->user, frame_out, SF_SMUX_HDR_LEN + (size_t)len);
+		emitting = false;
+	}
 }
 
 size_t sf_smux_unconsumed(const struct sf_smux_session *s)
@@ -94,7 +108,12 @@ static void open_stream(struct sf_smux_session *s, uint32_t sid)
 	}
 	/* inserted first so that the application may already write from stream_open */
 	s->opening = st;
-	void *user = s->cb.stream_open ? s->cb.stream_open(s->user, st) : NULL;
+	void *user = NULL;
+	if (s->cb.stream_open) {
+		s->in_callback++;
+		user = s->cb.stream_open(s->user, st);
+		s->in_callback--;
+	}
 	if (!s->opening)
 		return;         /* the application closed it from the callback */
 	s->opening = NULL;
@@ -112,8 +131,11 @@ static void peer_fin(struct sf_smux_session *s, uint32_t sid)
 		return;
 	st->fin_received = true;
 	st->write_blocked = false;
-	if (s->cb.stream_fin)
+	if (s->cb.stream_fin) {
+		s->in_callback++;
 		s->cb.stream_fin(st->user);
+		s->in_callback--;
+	}
 }
 
 /* A complete header: check it and set up what follows. -1 on protocol error. */
@@ -182,8 +204,11 @@ static void deliver(struct sf_smux_session *s, const uint8_t *data, size_t n)
 	st->unconsumed += n;
 	s->unconsumed += n;
 	/* the callback may close st: psh_stream is then cleared and the rest discarded */
-	if (s->cb.stream_data)
+	if (s->cb.stream_data) {
+		s->in_callback++;
 		s->cb.stream_data(st->user, data, n);
+		s->in_callback--;
+	}
 }
 
 /* Appends input to a fixed-size field (header or UPD payload) split across calls; true once the
@@ -201,6 +226,8 @@ static bool collect(uint8_t *field, size_t *have, size_t want, const uint8_t **d
 int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, uint64_t now)
 {
 	(void)now;
+	if (SF_BUG(s->in_callback))
+		return -1;
 	if (s->broken)
 		return -1;
 	while (len > 0) {

@@ -145,8 +145,12 @@ int sf_smux_stream_peer_update(struct sf_smux_stream *st, uint32_t consumed, uin
 	st->peer_window = window;
 	if (st->write_blocked && sf_smux_stream_write_room(st) > 0) {
 		st->write_blocked = false;
-		if (st->sess->cb.stream_writable)
-			st->sess->cb.stream_writable(st->user);
+		struct sf_smux_session *s = st->sess; /* st may be closed by the callback */
+		if (s->cb.stream_writable) {
+			s->in_callback++;
+			s->cb.stream_writable(st->user);
+			s->in_callback--;
+		}
 	}
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/bug.h"
 #include "lib/log.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -142,7 +143,7 @@ static struct sf_tt_buf *buf_from_pool(struct sf_tt_pool *pool)
 		asan_unpoison(b->data, sizeof b->data);
 		/* Anything but 0xdd here was written through a stale pointer after release. */
 		for (size_t i = 0; i < sizeof b->data; i++) {
-			if (b->data[i] != POISON_BYTE) {
+			if (SF_BUG(b->data[i] != POISON_BYTE)) {
 				pool->st.poison_violations++;
 				sf_logf("turbotunnel: packet buffer written after release");
 				break;
@@ -160,7 +161,7 @@ int sf_tt_pkt_release(struct sf_tt_pkt *pkt)
 	struct sf_tt_pool *pool = b->pool;
 	/* A second release (through a copy of the struct) finds the buffer back in the pool, or
 	 * taken again under a newer generation: giving it back would hand it to two owners. */
-	if (b->owner != OWNER_TAKER || pkt->gen != b->gen) {
+	if (SF_BUG(b->owner != OWNER_TAKER || pkt->gen != b->gen)) {
 		pool->st.bad_releases++;
 		return -1;
 	}

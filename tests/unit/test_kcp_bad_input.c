@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "kcp_test_util.h"
+#include "lib/bug.h"
 
 #define CONV 0xdeadbeefu
 
@@ -46,10 +47,10 @@ static void test_short_packets(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t pkt[64] = { 0 };
-	assert_int_equal(sf_kcp_input(f->k, pkt, 0, 1), -1);
-	assert_int_equal(sf_kcp_input(f->k, pkt, 1, 1), -1);
+	assert_int_equal(sf_kcp_input(f->k, pkt, 0, 1), SF_KCP_ESHORT);
+	assert_int_equal(sf_kcp_input(f->k, pkt, 1, 1), SF_KCP_ESHORT);
 	make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 0, 0, NULL, 0);
-	assert_int_equal(sf_kcp_input(f->k, pkt, 23, 1), -1);
+	assert_int_equal(sf_kcp_input(f->k, pkt, 23, 1), SF_KCP_ESHORT);
 	assert_int_equal(sf_kcp_stats(f->k)->in_bad_pkts, 3);
 	assert_int_equal(sf_kcp_rmt_wnd(f->k), 32);     /* nothing was looked at */
 	assert_false(sf_kcp_flush_wanted(f->k));
@@ -66,7 +67,7 @@ static void test_wrong_conv(void **state)
 	struct fixture *f = *state;
 	uint8_t pkt[128];
 	size_t n = make_seg(pkt, CONV + 1, SF_KCP_CMD_PUSH, 100, 1, 0, 0, "ab", 2);
-	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), -2);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), SF_KCP_ECONV);
 	assert_int_equal(sf_kcp_readable(f->k), 0);
 	assert_false(sf_kcp_flush_wanted(f->k));
 	assert_int_equal(sf_kcp_rmt_wnd(f->k), 32);
@@ -74,7 +75,7 @@ static void test_wrong_conv(void **state)
 	/* Segments before the foreign one stay processed. */
 	n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 0, 0, "ab", 2);
 	n += make_seg(pkt + n, CONV + 1, SF_KCP_CMD_PUSH, 100, 1, 1, 0, "cd", 2);
-	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), -2);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), SF_KCP_ECONV);
 	assert_int_equal(sf_kcp_readable(f->k), 2);
 	struct sf_kcp_hdr h[8];
 	assert_int_equal(flushed(f, 1, h, 8), 1);
@@ -91,7 +92,7 @@ static void test_bad_cmd(void **state)
 	const uint8_t bad[] = { 0, 80, 85, 0xf1, 0xf2, 0xff };
 	for (size_t i = 0; i < sizeof bad; i++) {
 		size_t n = make_seg(pkt, CONV, bad[i], 100, 1, 0, 0, NULL, 0);
-		assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), -4);
+		assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), SF_KCP_ECMD);
 	}
 	/* kcp-go's FEC marker (bytes 4-5 = f1 00 / f2 00) is a bad cmd here: dropped. */
 	assert_int_equal(sf_kcp_stats(f->k)->in_bad_pkts, sizeof bad);
@@ -100,7 +101,7 @@ static void test_bad_cmd(void **state)
 	size_t n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 0, 0, "x", 1);
 	n += make_seg(pkt + n, CONV, 0x99, 100, 1, 1, 0, "y", 1);
 	n += make_seg(pkt + n, CONV, SF_KCP_CMD_PUSH, 100, 1, 2, 0, "z", 1);
-	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), -4);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), SF_KCP_ECMD);
 	assert_int_equal(sf_kcp_readable(f->k), 1);
 }
 
@@ -110,15 +111,15 @@ static void test_len_overrun(void **state)
 	uint8_t *pkt = calloc(1, 4000);
 	/* len one more than what follows. */
 	size_t n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 0, 0, "abc", 3);
-	assert_int_equal(sf_kcp_input(f->k, pkt, n - 1, 1), -3);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n - 1, 1), SF_KCP_ELEN);
 	assert_int_equal(sf_kcp_readable(f->k), 0);
 	/* A huge len. */
 	struct sf_kcp_hdr h = { CONV, SF_KCP_CMD_PUSH, 0, 100, 1, 0, 0, 0xffffffffu };
 	sf_kcp_hdr_encode(pkt, &h);
-	assert_int_equal(sf_kcp_input(f->k, pkt, 100, 1), -3);
+	assert_int_equal(sf_kcp_input(f->k, pkt, 100, 1), SF_KCP_ELEN);
 	/* More than the mss, even when the bytes are there (packets never exceed the MTU). */
 	n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 0, 0, pkt + 2000, SF_KCP_MSS + 1);
-	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), -3);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1), SF_KCP_ELEN);
 	assert_false(sf_kcp_flush_wanted(f->k));
 	/* Exactly the mss is fine. */
 	n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 0, 0, pkt + 2000, SF_KCP_MSS);
@@ -129,7 +130,7 @@ static void test_len_overrun(void **state)
 	 * docs/turbotunnel.md). */
 	n = make_seg(pkt, CONV, SF_KCP_CMD_PUSH, 100, 1, 1, 0, "abc", 3);
 	n += make_seg(pkt + n, CONV, SF_KCP_CMD_PUSH, 100, 1, 2, 0, pkt + 2000, 1000);
-	assert_int_equal(sf_kcp_input(f->k, pkt, n - 10, 1), -3);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n - 10, 1), SF_KCP_ELEN);
 	assert_int_equal(sf_kcp_readable(f->k), SF_KCP_MSS + 3);
 	free(pkt);
 }
@@ -146,7 +147,7 @@ static void test_rejected_packet_gives_no_rtt_sample(void **state)
 	assert_int_equal(sf_kcp_waitsnd(f->k), 1);
 	n = make_seg(pkt, CONV, SF_KCP_CMD_ACK, 1000, 1000, 0, 1, NULL, 0);
 	n += make_seg(pkt + n, CONV, 0x42, 1000, 0, 0, 0, NULL, 0);
-	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1900), -4);
+	assert_int_equal(sf_kcp_input(f->k, pkt, n, 1900), SF_KCP_ECMD);
 	assert_int_equal(sf_kcp_waitsnd(f->k), 0);      /* the ACK itself counted */
 	assert_int_equal(sf_kcp_rto(f->k), 200);        /* but no 900 ms sample */
 
@@ -506,6 +507,54 @@ static void test_early_retransmit_matches_per_ack_rule(void **state)
 	}
 }
 
+/* kcp.h's contract: out() must not call back into a session of its thread, because the packet
+ * it was lent is the thread's one scratch buffer. A call that does is refused and reported
+ * (src/lib/bug.h), and the packet out() holds is left intact. */
+struct reentry {
+	struct sf_kcp *k;
+	int input_rc, send_rc;
+	uint8_t first_byte_before, first_byte_after;
+	unsigned calls;
+};
+
+static void reentrant_out(const uint8_t *pkt, size_t len, void *user)
+{
+	struct reentry *r = user;
+	assert_true(len >= SF_KCP_OVERHEAD);
+	if (r->calls++)
+		return;
+	r->first_byte_before = pkt[0];
+	uint8_t junk[SF_KCP_OVERHEAD] = { 0 };
+	r->input_rc = sf_kcp_input(r->k, junk, sizeof junk, 5);
+	r->send_rc = sf_kcp_send(r->k, (const uint8_t *)"x", 1);
+	sf_kcp_flush(r->k, 5);
+	sf_kcp_free(r->k); /* refused too: the session is in use */
+	r->first_byte_after = pkt[0];
+}
+
+static void test_out_reentry_refused(void **state)
+{
+	(void)state;
+	struct reentry r = { 0 };
+	r.k = sf_kcp_new(CONV, reentrant_out, &r);
+	assert_non_null(r.k);
+	sf_bug_set_fatal(false);
+	unsigned long bugs = sf_bug_count();
+	assert_int_equal(sf_kcp_send(r.k, (const uint8_t *)"hello", 5), SF_KCP_OK);
+	sf_kcp_flush(r.k, 1);
+	assert_int_equal(r.input_rc, SF_KCP_EREENTERED);
+	assert_int_equal(r.send_rc, SF_KCP_EREENTERED);
+	assert_int_equal(sf_bug_count(), bugs + 4);
+	assert_int_equal(r.first_byte_before, r.first_byte_after);
+	assert_int_equal(r.calls, 1); /* the refused flush sent nothing */
+	/* outside out() the session works as before, and frees */
+	assert_int_equal(sf_kcp_send(r.k, (const uint8_t *)"again", 5), SF_KCP_OK);
+	sf_kcp_flush(r.k, 400);
+	assert_true(r.calls >= 2);
+	sf_kcp_free(r.k);
+	assert_int_equal(sf_bug_count(), bugs + 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +574,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zero_window_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wask_gets_wins, setup, teardown),
 		cmocka_unit_test(test_early_retransmit_matches_per_ack_rule),
+		cmocka_unit_test(test_out_reentry_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

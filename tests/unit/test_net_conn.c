@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/bug.h"
 #include "net/conn.h"
 #include "net/listener.h"
 
@@ -595,6 +596,57 @@ static void test_detached_conn_buffers(void **state)
 	loop_free(&l2);
 }
 
+/* conn.h's thread rule: a call from a thread other than the one that runs the connection's loop
+ * is refused and reported (src/lib/bug.h) instead of racing with the loop. */
+struct foreign_call {
+	struct sf_conn *conn;
+	int write_rc;
+};
+
+static void *call_from_foreign_thread(void *arg)
+{
+	struct foreign_call *fc = arg;
+	fc->write_rc = sf_conn_write(fc->conn, "x", 1);
+	sf_conn_pause_read(fc->conn);
+	sf_conn_close(fc->conn);
+	return NULL;
+}
+
+static void test_foreign_thread_refused(void **state)
+{
+	(void)state;
+	struct loop l;
+	loop_init(&l);
+	int sfd, cfd;
+	tcp_pair(&sfd, &cfd);
+	struct sf_conn *conn = sf_conn_new(l.base, sfd, NULL, NULL);
+	assert_non_null(conn);
+	sf_bug_set_fatal(false);
+	unsigned long bugs = sf_bug_count();
+	struct foreign_call fc = { .conn = conn, .write_rc = 0 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, call_from_foreign_thread, &fc), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(fc.write_rc, -1);
+	assert_int_equal(sf_bug_count(), bugs + 3);
+	/* the owner's calls still work: nothing was queued, paused or freed by the foreign ones */
+	assert_int_equal(sf_conn_output_len(conn), 0);
+	assert_int_equal(sf_conn_write(conn, "ok", 2), 0);
+	RUN_UNTIL(&l, sf_conn_output_len(conn) == 0);
+	char buf[2];
+	assert_int_equal(recv(cfd, buf, 2, MSG_WAITALL), 2);
+	assert_memory_equal(buf, "ok", 2);
+	/* detached, it belongs to whoever holds it: any thread may close it */
+	sf_conn_detach(conn);
+	fc.write_rc = 0;
+	assert_int_equal(pthread_create(&t, NULL, call_from_foreign_thread, &fc), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(sf_bug_count(), bugs + 3);
+	assert_int_equal(recv(cfd, buf, 1, 0), 0); /* closed: EOF */
+	close(cfd);
+	loop_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_close_flush_bound),
 		cmocka_unit_test(test_detach_attach_across_threads),
 		cmocka_unit_test(test_detached_conn_buffers),
+		cmocka_unit_test(test_foreign_thread_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,8 @@
  * discarded without touching memory bounds, as docs/smux.md "Input checks" says. */
 #include "smux_harness.h"
 
+#include "lib/bug.h"
+
 static uint8_t big[65535];
 
 static void assert_broken(struct h_app *app)
@@ -351,6 +353,70 @@ static void test_close_inside_callback(void **state)
 	h_app_free(&app);
 }
 
+/* smux.h's contract: no sf_smux_input or sf_smux_session_free from a callback, and output must
+ * not call back into a session (its frame is the thread's one buffer). A breach is refused and
+ * reported (src/lib/bug.h) instead of corrupting the session. */
+static int reentry_input_rc = 1;
+
+static void input_from_callback(struct h_app *app, struct h_stream *hs, size_t n)
+{
+	(void)hs;
+	(void)n;
+	uint8_t f[8];
+	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
+	reentry_input_rc = sf_smux_input(app->sess, f, sizeof f, 0);
+	sf_smux_session_free(app->sess); /* refused: the session is in use */
+}
+
+static struct sf_smux_stream *write_target;
+
+static void output_writing_back(void *user, const uint8_t *frame, size_t len)
+{
+	h_output(user, frame, len);
+	if (write_target) {
+		struct sf_smux_stream *st = write_target;
+		write_target = NULL;
+		sf_smux_stream_write(st, (const uint8_t *)"x", 1);
+	}
+}
+
+static void test_reentry_refused(void **state)
+{
+	(void)state;
+	sf_bug_set_fatal(false);
+	unsigned long bugs = sf_bug_count();
+	struct h_app app;
+	h_app_init(&app, 0);
+	app.on_data = input_from_callback;
+	assert_int_equal(h_feed(&app, SF_SMUX_SYN, 3, NULL, 0, 0), 0);
+	assert_int_equal(h_feed(&app, SF_SMUX_PSH, 3, (const uint8_t *)"abc", 3, 0), 0);
+	assert_int_equal(reentry_input_rc, -1);
+	assert_int_equal(sf_bug_count(), bugs + 2);
+	assert_int_equal(h_app_stream(&app, 3)->len, 3); /* the outer input went on */
+	h_app_free(&app);
+
+	/* output() writing back: the nested frame is not built, the session is broken */
+	h_app_init(&app, 0);
+	sf_smux_session_free(app.sess);
+	struct sf_smux_callbacks cb = {
+		.output = output_writing_back, .stream_open = h_stream_open,
+		.stream_data = h_stream_data, .stream_fin = h_stream_fin,
+		.stream_writable = h_stream_writable,
+	};
+	app.sess = sf_smux_session_new(&cb, &app, 0);
+	assert_non_null(app.sess);
+	assert_int_equal(h_feed(&app, SF_SMUX_SYN, 3, NULL, 0, 0), 0);
+	struct h_stream *hs = h_app_stream(&app, 3);
+	write_target = hs->st;
+	assert_int_equal(sf_smux_stream_write(hs->st, (const uint8_t *)"hello", 5), 5);
+	assert_int_equal(app.nframes, 1);
+	h_assert_frame(&app.frames[0], SF_SMUX_PSH, 3, 5);
+	assert_int_equal(memcmp(app.frames[0].bytes + 8, "hello", 5), 0);
+	assert_int_equal(sf_bug_count(), bugs + 3);
+	assert_broken(&app);
+	h_app_free(&app);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_refused_stream),
 		cmocka_unit_test(test_close_inside_open),
 		cmocka_unit_test(test_close_inside_callback),
+		cmocka_unit_test(test_reentry_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
