@@ -35,7 +35,12 @@ struct sf_server_config {
 	/* wss://: every connection first completes a TLS handshake with this context (see
 	 * src/tls/tls.h; the caller keeps it alive until sf_server_free). NULL: plain ws://. */
 	struct sf_tls_ctx *tls;
+	/* Connections accepted and not yet handed to a shard (TLS handshake, HTTP upgrade,
+	 * turbotunnel preamble): past this many the oldest is closed. 0 = the default. */
+	size_t max_handshakes;
 };
+
+#define SF_MAX_HANDSHAKES_DEFAULT 8192
 
 /* Creates the server and starts its shard threads. Returns NULL with a message in err. */
 struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_config *cfg,

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "http/upgrade.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "net/conn.h"
 #include "tls/tls.h"
@@ -49,6 +50,20 @@ static void front_unlink(struct sf_front_conn *fc)
 		srv->front_conns = fc->next;
 	if (fc->next)
 		fc->next->prev = fc->prev;
+	else
+		srv->front_oldest = fc->prev;
+	srv->nfront--;
+}
+
+static void front_link(struct sf_server *srv, struct sf_front_conn *fc)
+{
+	fc->next = srv->front_conns;
+	if (fc->next)
+		fc->next->prev = fc;
+	else
+		srv->front_oldest = fc;
+	srv->front_conns = fc;
+	srv->nfront++;
 }
 
 /* Forgets fc; the connection itself is closed (flushing what was queued) unless handed over. */
@@ -263,18 +278,35 @@ static void on_tls_done(void *arg, SSL *ssl, int fd, const char *error)
 	sf_conn_set_deadline(fc->conn, REQUEST_DEADLINE_MS);
 }
 
+/* Room for one more connection in the front: the oldest goes first. */
+static void make_room(struct sf_server *srv)
+{
+	uint64_t evicted = 0;
+	while (srv->nfront >= srv->max_front && srv->front_oldest) {
+		front_release(srv->front_oldest, false);
+		evicted++;
+	}
+	if (!evicted)
+		return;
+	srv->front_evicted += evicted;
+	uint64_t now = sf_clock_ms();
+	if (!srv->front_evict_logged_ms || now - srv->front_evict_logged_ms >= 60000) {
+		srv->front_evict_logged_ms = now;
+		sf_logf("%zu connections in handshake: closing the oldest (%llu so far)",
+			srv->max_front, (unsigned long long)srv->front_evicted);
+	}
+}
+
 void sf_front_accept(struct sf_server *srv, int fd)
 {
+	make_room(srv);
 	struct sf_front_conn *fc = calloc(1, sizeof *fc);
 	if (!fc) {
 		close(fd);
 		return;
 	}
 	fc->srv = srv;
-	fc->next = srv->front_conns;
-	if (fc->next)
-		fc->next->prev = fc;
-	srv->front_conns = fc;
+	front_link(srv, fc);
 	if (srv->tls) {
 		fc->tls_hs = sf_tls_accept(srv->base, fd, srv->tls, SF_TLS_HANDSHAKE_TIMEOUT_MS,
 					   on_tls_done, fc);

@@ -27,8 +27,14 @@ struct sf_server {
 	struct sf_shard **shards;
 	struct sf_shard_counters counters;
 	struct sf_tls_ctx *tls;			/* NULL: plain ws:// */
-	struct sf_front_conn *front_conns;	/* connections not yet handed over */
-	uint64_t last_accept_error_ms;
+	/* Connections not yet handed over (TLS handshake, HTTP upgrade, preamble), newest first:
+	 * what a client holds before it has proven to be a Snowflake proxy. At most max_front;
+	 * past it the oldest is closed (a slow-loris flood pushes out its own connections first,
+	 * and a proxy's handshake lasts a few round trips). */
+	struct sf_front_conn *front_conns, *front_oldest;
+	size_t nfront, max_front;
+	uint64_t front_evicted;			/* closed to make room */
+	uint64_t front_evict_logged_ms;		/* one log line per minute at most */
 };
 
 /* A connection was accepted on a listener: the front owns fd now. */

@@ -56,6 +56,7 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	srv->tor.orport_len = cfg->orport_len;
 	srv->tor.transport = "snowflake";
 	srv->tls = cfg->tls;
+	srv->max_front = cfg->max_handshakes ? cfg->max_handshakes : SF_MAX_HANDSHAKES_DEFAULT;
 	if (cfg->cookie_path) {
 		srv->cookie_path = strdup(cfg->cookie_path);
 		srv->tor.cookie_path = srv->cookie_path;

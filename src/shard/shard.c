@@ -88,14 +88,6 @@ static void apply_kcp_budget(void)
 		sf_logf("SF_KCP_BUDGET_MB: not a size in MiB; keeping the default KCP budget");
 }
 
-static void *shard_main(void *arg)
-{
-	struct sf_shard *sh = arg;
-	apply_kcp_budget();
-	event_base_loop(sh->st.base, EVLOOP_NO_EXIT_ON_EMPTY);
-	sf_kcp_thread_cache_free();
-	return NULL;
-}
 
 static void on_flush_bound(evutil_socket_t fd, short what, void *arg)
 {
@@ -129,20 +121,39 @@ static void drain_closing_conns(struct sf_shard *sh)
 	event_free(bound);
 }
 
+/* Frees every client and closes their connections. Runs on the shard's own thread when it
+ * stops: their sf_conns belong to its loop, and their KCP memory to its accounting. */
+static void shard_close_clients(struct sf_shard *sh)
+{
+	struct sf_shard_state *st = &sh->st;
+	if (!st->table)
+		return;
+	st->now_ms = sf_clock_ms();
+	for (size_t i = 0; i <= st->table_mask; i++)
+		while (st->table[i])
+			sf_client_free(st->table[i]);
+	sf_link_free_dead(st);
+	free(st->table);
+	st->table = NULL;
+	if (st->base)
+		drain_closing_conns(sh);
+}
+
+static void *shard_main(void *arg)
+{
+	struct sf_shard *sh = arg;
+	apply_kcp_budget();
+	event_base_loop(sh->st.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	shard_close_clients(sh);
+	sf_kcp_thread_cache_free();
+	return NULL;
+}
+
+/* After the thread (if any) has ended. */
 static void shard_free_state(struct sf_shard *sh)
 {
 	struct sf_shard_state *st = &sh->st;
-	if (st->table) {
-		st->now_ms = sf_clock_ms();
-		for (size_t i = 0; i <= st->table_mask; i++)
-			while (st->table[i])
-				sf_client_free(st->table[i]);
-		sf_link_free_dead(st);
-		free(st->table);
-		st->table = NULL;
-		if (st->base)
-			drain_closing_conns(sh);
-	}
+	shard_close_clients(sh); /* a shard whose thread never started */
 	if (st->clientmap)
 		sf_tt_clientmap_free(st->clientmap);
 	if (st->pool)
