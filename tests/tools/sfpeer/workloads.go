@@ -17,16 +17,13 @@ import (
 	"github.com/xtaci/smux"
 )
 
-// bulkPoll bounds each read of a stream whose writer may still be producing (--duration), so
-// the reader notices when it has everything.
-const bulkPoll = 250 * time.Millisecond
-
 // bulkStream sends the stream's bytes (--bytes, or for --duration) while reading the echo,
 // checking each byte at its offset and, at the end, the SHA-256 of both directions.
 func (r *clientRun) bulkStream(st *smux.Stream, seed uint64, echoed func()) bool {
 	total := r.opt.bytes // 0: send until the --duration is over
 	stopAt := time.Now().Add(r.opt.duration)
 	var written int64 // atomic: bytes handed to smux so far
+	var got int64     // atomic: echoed bytes verified so far
 	writerDone := make(chan error, 1)
 	sentHash := sha256.New()
 	r.sawFirstWrite(time.Now())
@@ -55,11 +52,18 @@ func (r *clientRun) bulkStream(st *smux.Stream, seed uint64, echoed func()) bool
 			atomic.AddInt64(&r.bytesSent, n)
 		}
 		writerDone <- nil
+		// --duration: the reader may already hold every echoed byte and be waiting in Read for
+		// more that will never come; a deadline in the past wakes it to see that it is done.
+		// Reads are never given short poll deadlines instead: smux sends a stream's window
+		// update under the stream's read deadline, and one that expires drops the update for
+		// good (the peer's window then never reopens: a deadlock that is the client's own).
+		if total == 0 && atomic.LoadInt64(&got) == atomic.LoadInt64(&written) {
+			st.SetReadDeadline(time.Now())
+		}
 	}()
 
 	recvHash := sha256.New()
 	buf := make([]byte, 64<<10)
-	var got int64
 	writing := true
 	var writeErr error
 	ok := true
@@ -79,13 +83,6 @@ func (r *clientRun) bulkStream(st *smux.Stream, seed uint64, echoed func()) bool
 		if (total > 0 && got == total) || (!writing && got == atomic.LoadInt64(&written)) {
 			break
 		}
-		if total == 0 {
-			poll := time.Now().Add(bulkPoll)
-			if poll.After(r.deadline) {
-				poll = r.deadline
-			}
-			st.SetReadDeadline(poll)
-		}
 		n, err := st.Read(buf)
 		if n > 0 {
 			echoed()
@@ -102,10 +99,11 @@ func (r *clientRun) bulkStream(st *smux.Stream, seed uint64, echoed func()) bool
 				break
 			}
 			recvHash.Write(buf[:n])
-			got += int64(n)
+			atomic.AddInt64(&got, int64(n))
 			atomic.AddInt64(&r.bytesVerified, int64(n))
 		}
 		if err != nil {
+			// the writer's wake-up (see above), which the loop's first check then confirms
 			if total == 0 && isTimeout(err) && time.Now().Before(r.deadline) {
 				continue
 			}
