@@ -2,6 +2,7 @@
  * (<token>+http-01, <domain>+token) as autocert keeps them, so that another instance sharing the
  * directory can answer too. */
 #include "acme/manager_int.h"
+#include "lib/hostname.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,7 +176,7 @@ int sf_acme_manager_http01(struct sf_acme_manager *m, const char *host, const ch
 struct sf_acme_cert *sf_acme_manager_tlsalpn01_cert(struct sf_acme_manager *m, const char *server_name)
 {
 	char name[MANAGER_NAME_MAX];
-	if (sf_acme_hostname_normalize(server_name, name, sizeof name))
+	if (sf_hostname_normalize(server_name, name, sizeof name, false))
 		return NULL;
 	struct sf_acme_cert *c = NULL;
 	pthread_mutex_lock(&m->lock);

@@ -111,10 +111,6 @@ struct sf_acme_cert *sf_acme_manager_tlsalpn01_cert(struct sf_acme_manager *m, c
 int sf_acme_manager_http01(struct sf_acme_manager *m, const char *host, const char *token, char *out,
 			   size_t cap);
 
-/* Host name normalisation of the allow-list and of SNI: ASCII letters (lowercased), digits,
- * '-', labels of 1..63 not starting or ending with '-', at most 253 characters, one trailing dot
- * dropped. 0, or -1 when not a valid host name (IDNA is not supported). */
-int sf_acme_hostname_normalize(const char *in, char *out, size_t cap);
 
 /* Go's time.ParseDuration ("720h", "1h30m", "90s", "1.5h") in milliseconds (rounded down);
  * 0 or -1 for a malformed or negative duration. For --acme-renew-before. */

@@ -71,39 +71,6 @@ int sf_tls_hello_sni(const uint8_t *ext, size_t len, char *name, size_t cap)
 	return found;
 }
 
-static bool is_label_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-}
-
-const char *sf_tls_name_normalize(char *name, bool require_dot)
-{
-	size_t len = strlen(name);
-	if (len > 0 && name[len - 1] == '.')
-		name[--len] = '\0';
-	if (len == 0 || len > SF_TLS_NAME_MAX)
-		return "server name contains invalid character";
-	size_t labels = 0, label_len = 0;
-	for (size_t i = 0; i <= len; i++) {
-		char c = name[i];
-		if (c >= 'A' && c <= 'Z')
-			c = name[i] = (char)(c - 'A' + 'a');
-		if (c == '.' || c == '\0') {
-			if (label_len == 0 || label_len > 63 || name[i - 1] == '-')
-				return "server name contains invalid character";
-			labels++;
-			label_len = 0;
-			continue;
-		}
-		if (!is_label_char(c) || (label_len == 0 && c == '-'))
-			return "server name contains invalid character";
-		label_len++;
-	}
-	if (require_dot && labels < 2)
-		return "server name component count invalid";
-	return NULL;
-}
-
 int sf_tls_alpn_acme_only(const uint8_t *list, size_t len)
 {
 	static const char acme[] = "acme-tls/1";

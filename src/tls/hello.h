@@ -8,20 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest host name kept (DNS limit, without the trailing dot), and a buffer that holds it. */
-#define SF_TLS_NAME_MAX 253
-#define SF_TLS_NAME_BUF (SF_TLS_NAME_MAX + 3)
+#include "lib/hostname.h"
+
+/* Longest host name kept and a buffer that holds it (lib/hostname.h). */
+#define SF_TLS_NAME_MAX SF_HOSTNAME_MAX
+#define SF_TLS_NAME_BUF SF_HOSTNAME_BUF
 
 /* server_name extension body (RFC 6066). Copies the host_name entry, as sent, into name
  * (NUL-terminated). Returns 1 if there was one, 0 if there was none, -1 if the extension is
  * malformed, holds two host names (as Go refuses) or a name that does not fit in cap-1 bytes. */
 int sf_tls_hello_sni(const uint8_t *ext, size_t len, char *name, size_t cap);
-
-/* Turns name, in place, into the form certificates are kept under: lowercase, one trailing dot
- * dropped. It must then be a plain ASCII host name: labels of 1..63 letters, digits or inner
- * hyphens, 253 bytes at most; with require_dot, at least two labels (autocert refuses single-label
- * SNI). Returns NULL if it is, else the reason ("server name contains invalid character", ...). */
-const char *sf_tls_name_normalize(char *name, bool require_dot);
 
 /* ALPN protocol list as OpenSSL's select callback gets it (the extension body without its 2-byte
  * length). 1 if it is exactly ["acme-tls/1"] (autocert's test for a TLS-ALPN-01 validation),

@@ -121,7 +121,7 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
 		return fail(st, al, SSL_AD_DECODE_ERROR, "tls: malformed server_name extension");
 	if (found == 0)
 		return fail(st, al, SSL_AD_UNRECOGNIZED_NAME, "tls: missing server name");
-	const char *bad = sf_tls_name_normalize(name, true);
+	const char *bad = sf_hostname_normalize(name, name, sizeof name, true);
 	if (bad)
 		return fail(st, al, SSL_AD_UNRECOGNIZED_NAME, "tls: %s", bad);
 	if (!sf_tls_ctx_allows(ctx, name))

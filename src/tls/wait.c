@@ -70,9 +70,9 @@ void sf_tls_resume(struct sf_tls_ctx *ctx, const char *name)
 {
 	char host[SF_TLS_NAME_BUF];
 	if (name) {
-		snprintf(host, sizeof host, "%s", name);
-		sf_tls_name_normalize(host, false);
-		name = host;
+		/* a name that does not normalise wakes nobody in particular: compared as given */
+		if (!sf_hostname_normalize(name, host, sizeof host, false))
+			name = host;
 	}
 	pthread_mutex_lock(&ctx->wait_lock);
 	atomic_fetch_add(&ctx->wake_gen, 1);

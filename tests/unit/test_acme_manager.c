@@ -186,14 +186,7 @@ static bool file_exists(const char *name)
 static void test_names_and_refusals(void **state)
 {
 	(void)state;
-	char out[300];
-	assert_int_equal(sf_acme_hostname_normalize("WWW.Example.ORG.", out, sizeof out), 0);
-	assert_string_equal(out, "www.example.org");
-	assert_int_equal(sf_acme_hostname_normalize("a..b", out, sizeof out), -1);
-	assert_int_equal(sf_acme_hostname_normalize("a-.b", out, sizeof out), -1);
-	assert_int_equal(sf_acme_hostname_normalize(" a.b", out, sizeof out), -1);
-	assert_int_equal(sf_acme_hostname_normalize("ex\xc3\xa4mple.org", out, sizeof out), -1);
-
+	/* names are normalised as SNI is (src/lib/hostname.c, tested in test_lib_hostname) */
 	/* configurations that cannot work are refused up front */
 	char cerr[300];
 	static const char *const junk[] = { "a b", "_x" };

@@ -72,71 +72,6 @@ static void test_sni_too_long(void **state)
 	assert_int_equal(sf_tls_hello_sni(ext, sizeof ext, name, sizeof name), -1);
 }
 
-/* ---- names ---- */
-
-static void check_name(const char *in, bool require_dot, const char *want, const char *want_err)
-{
-	char name[SF_TLS_NAME_BUF];
-	snprintf(name, sizeof name, "%s", in);
-	const char *err = sf_tls_name_normalize(name, require_dot);
-	if (want_err) {
-		assert_non_null(err);
-		assert_string_equal(err, want_err);
-	} else {
-		assert_null(err);
-		assert_string_equal(name, want);
-	}
-}
-
-static void test_name_normalize(void **state)
-{
-	(void)state;
-	const char *invalid = "server name contains invalid character";
-	check_name("Example.COM", true, "example.com", NULL);
-	check_name("snowflake.example.net.", true, "snowflake.example.net", NULL);
-	check_name("xn--bcher-kva.example", true, "xn--bcher-kva.example", NULL);
-	check_name("a-b.c-d.e", true, "a-b.c-d.e", NULL);
-	check_name("localhost", false, "localhost", NULL);
-	check_name("localhost", true, NULL, "server name component count invalid");
-	check_name("localhost.", true, NULL, "server name component count invalid");
-	check_name("a_b.example", true, NULL, invalid);
-	check_name("-a.example", true, NULL, invalid);
-	check_name("a-.example", true, NULL, invalid);
-	check_name("a..example", true, NULL, invalid);
-	check_name(".example.com", true, NULL, invalid);
-	check_name("example.com..", true, NULL, invalid);
-	check_name("ex ample.com", true, NULL, invalid);
-	check_name(" example.com", false, NULL, invalid);
-	check_name("b\xc3\xbc" "cher.example", true, NULL, invalid);
-	check_name("", false, NULL, invalid);
-	check_name(".", false, NULL, invalid);
-
-	char label[80];
-	memset(label, 'a', 63);
-	snprintf(label + 63, sizeof label - 63, ".example");
-	check_name(label, true, label, NULL);
-	memset(label, 'a', 64);
-	snprintf(label + 64, sizeof label - 64, ".example");
-	check_name(label, true, NULL, invalid);
-}
-
-static void test_name_length(void **state)
-{
-	(void)state;
-	char name[SF_TLS_NAME_BUF];
-	/* 4 labels of 63 + 3 dots = 255 > 253 */
-	size_t n = 0;
-	for (int i = 0; i < 4; i++) {
-		memset(name + n, 'a', 63);
-		n += 63;
-		if (i < 3)
-			name[n++] = '.';
-	}
-	name[n] = '\0';
-	assert_non_null(sf_tls_name_normalize(name, true));
-	name[251] = '\0';	/* 251 bytes */
-	assert_null(sf_tls_name_normalize(name, true));
-}
 
 /* ---- ALPN ---- */
 
@@ -247,8 +182,6 @@ int main(void)
 		cmocka_unit_test(test_sni_other_types_skipped),
 		cmocka_unit_test(test_sni_malformed),
 		cmocka_unit_test(test_sni_too_long),
-		cmocka_unit_test(test_name_normalize),
-		cmocka_unit_test(test_name_length),
 		cmocka_unit_test(test_alpn_acme_only),
 		cmocka_unit_test(test_rsa_choice_ciphers),
 		cmocka_unit_test(test_rsa_choice_sigalgs),
