@@ -18,7 +18,7 @@
 #      finish; the two shims' logs together hold each client's USERADDR exactly once, and each
 #      shim got at least a quarter; each tor's net log has that same USERADDR set and a
 #      post-TLS OR connection with each of those clients;
-#   3. probes keep running while tor 1 is stopped: every probe that shim 2 took finishes
+#   3. probes keep starting while tor 1 is stopped: every probe that shim 2 took finishes
 #      (tor 1's shutdown does not disturb tor 2's streams);
 #   4. once HAProxy marks tor 1 down, 8 new probes all finish, all through tor 2;
 #   5. the server never logged a client address, still runs, and exits cleanly on SIGTERM, with
@@ -291,13 +291,17 @@ say "16 sessions (8 over 127.0.0.1, 8 over ::1) finished TLS with tor, spread ov
 # ---- 3. tor 1 stops while sessions keep coming: those that reach tor 2 are not disturbed
 before2=$(shim_useraddrs 2 | grep -c .)
 names=()
-for ((k = 1; k <= 16; k++)); do
+# Sessions start every 50 ms before, during and after tor 1's shutdown (SIGTERM after the 8th;
+# tor then ends its shim); the wait for tor's exit comes after the last start.
+for ((k = 1; k <= 24; k++)); do
 	probe "stop-$k" "192.0.2.$((100 + k))"
 	names+=("stop-$k")
-	[ "$k" = 6 ] && { sf_bridge_stop 1 "$(budget 10)" || fail "tor 1 did not stop on SIGTERM"; }
-	sleep 0.1
+	[ "$k" = 8 ] && kill -TERM "${SF_BRIDGE_PIDS[1]}"
+	sleep 0.05
 done
-say "tor 1 stopped (status ${SF_BRIDGE_STATUS[1]}) amid 16 sessions"
+sf_bridge_stop 1 "$(budget 10)" || fail "tor 1 did not stop on SIGTERM"
+[ "${SF_BRIDGE_STATUS[1]}" = 0 ] || fail "tor 1 exited with status ${SF_BRIDGE_STATUS[1]}"
+say "tor 1 stopped amid 24 sessions"
 wait_probes "${names[@]}" >/dev/null
 through2=0
 for n in "${names[@]}"; do
