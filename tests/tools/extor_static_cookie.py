@@ -82,7 +82,7 @@ def command(cmd, body=b""):
 async def read_command(reader):
     cmd, length = struct.unpack(">HH", await reader.readexactly(4))
     if length > MAX_BODY:
-        raise ShimError(f"command 0x{cmd:04x} with a {length}-byte body (limit {MAX_BODY})")
+        raise ShimError(f"command 0x{cmd:04x} with a {length}-byte body, over {MAX_BODY}")
     return cmd, await reader.readexactly(length)
 
 
@@ -259,7 +259,10 @@ async def serve(args):
     # tor closes our stdin when it exits (TOR_PT_EXIT_ON_STDIN_CLOSE=1).
     if os.environ.get("TOR_PT_EXIT_ON_STDIN_CLOSE") == "1":
         def wait_stdin_eof():
-            sys.stdin.buffer.read()
+            # os.read on the fd: a thread blocked in sys.stdin's buffered read would hold its
+            # lock and abort the interpreter's shutdown.
+            while os.read(0, 4096):
+                pass
             loop.call_soon_threadsafe(stop.set)
         threading.Thread(target=wait_stdin_eof, daemon=True).start()
     await stop.wait()
