@@ -1,4 +1,4 @@
-# labels: tor;tor-haproxy
+# labels: tor-haproxy
 # timeout: 150
 # shellcheck shell=bash
 #
