@@ -18,10 +18,12 @@
 #      finish; the two shims' logs together hold each client's USERADDR exactly once, and each
 #      shim got at least a quarter; each tor's net log has that same USERADDR set and a
 #      post-TLS OR connection with each of those clients;
-#   3. probes keep starting while tor 1 is stopped: every probe that shim 2 took finishes
-#      (tor 1's shutdown does not disturb tor 2's streams);
-#   4. once HAProxy marks tor 1 down, 8 new probes all finish, all through tor 2;
-#   5. the server never logged a client address, still runs, and exits cleanly on SIGTERM, with
+#   3. 8 more probes hold their stream open after the handshake (at least 2 on each tor);
+#   4. probes keep starting while tor 1 is stopped: every probe that shim 2 took finishes;
+#   5. once HAProxy marks tor 1 down, 8 new probes all finish, all through tor 2;
+#   6. then the held streams on tor 2 still carry a VERSIONS cell to tor and tor's VERSIONS cell
+#      back, and close cleanly (tor 1's stop did not disturb them); those on tor 1 have ended;
+#   7. the server never logged a client address, still runs, and exits cleanly on SIGTERM, with
 #      no sanitizer report.
 # Needs root, `ip netns`, tor and haproxy; without them it FAILS (never skips).
 # Environment (set by ctest): SF_SERVER, SFTLSPROBE, SF_SOURCE_DIR. SF_KEEP_WORK=1 keeps logs.
@@ -211,17 +213,19 @@ sleep 1 # stdin is closed, yet TOR_PT_EXIT_ON_STDIN_CLOSE=0: it must keep runnin
 kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited although TOR_PT_EXIT_ON_STDIN_CLOSE=0"
 say "server pid $SERVER_PID on [::]:$SERVER_PORT, stdin closed"
 
-# probe NAME CLIENT_IP — one sftlsprobe in the background, over IPv6 for a client address with
-# ':' (to ::1), else over IPv4 (to 127.0.0.1). Its pid goes to PROBE_PIDS[NAME].
+# probe NAME CLIENT_IP [SECONDS [ARGS...]] — one sftlsprobe in the background, over IPv6 for a
+# client address with ':' (to ::1), else over IPv4 (to 127.0.0.1); it gives up after SECONDS
+# (default 30). Its pid goes to PROBE_PIDS[NAME].
 declare -A PROBE_PIDS=()
 declare -A PROBE_IPS=()
 probe()
 {
 	local name=$1 ip=$2 host=127.0.0.1 limit
 	[[ $ip == *:* ]] && host="[::1]"
-	limit=$(budget 30)
+	limit=$(budget "${3:-30}")
 	sf_netns_exec timeout -k 2 "$((limit + 3))" "$PROBE" --url "ws://$host:$SERVER_PORT/" \
-		--client-ip "$ip" --timeout "${limit}s" >"$WORK/probes/$name.json" 2>"$WORK/probes/$name.err" &
+		--client-ip "$ip" --timeout "${limit}s" "${@:4}" \
+		>"$WORK/probes/$name.json" 2>"$WORK/probes/$name.err" &
 	PROBE_PIDS[$name]=$!
 	PROBE_IPS[$name]=$ip
 }
@@ -288,7 +292,37 @@ n=$(grep -cE '^127\.0\.2\.[0-9]+:[0-9]+ .* extorport tors/tor[12] ' "$WORK/hapro
 [ "$n" -ge 16 ] || fail "haproxy logged $n connections from 127.0.2.0/24 (orport-srcaddr), expected 16"
 say "16 sessions (8 over 127.0.0.1, 8 over ::1) finished TLS with tor, spread over both tors"
 
-# ---- 3. tor 1 stops while sessions keep coming: those that reach tor 2 are not disturbed
+# ---- 3. long-lived streams on both tors, held open across everything that follows
+HOLD=$WORK/release-held-streams
+held=()
+for ((k = 1; k <= 4; k++)); do
+	probe "held-v4-$k" "192.0.2.$((50 + k))" 100 --ready-file "$WORK/probes/held-v4-$k.ready" --hold-until "$HOLD"
+	probe "held-v6-$k" "2001:db8::$((50 + k))" 100 --ready-file "$WORK/probes/held-v6-$k.ready" --hold-until "$HOLD"
+	held+=("held-v4-$k" "held-v6-$k")
+done
+for n in "${held[@]}"; do
+	for ((k = 0; k < 10 * $(budget 30); k++)); do
+		[ -e "$WORK/probes/$n.ready" ] && break
+		kill -0 "${PROBE_PIDS[$n]}" 2>/dev/null || fail "held probe $n ended early: $(cat "$WORK/probes/$n.json")"
+		sleep 0.1
+	done
+	[ -e "$WORK/probes/$n.ready" ] || fail "held probe $n did not finish its TLS handshake"
+done
+held1=() held2=()
+for n in "${held[@]}"; do
+	if shim_useraddrs 1 | grep -qxF "${PROBE_IPS[$n]}"; then
+		held1+=("$n")
+	elif shim_useraddrs 2 | grep -qxF "${PROBE_IPS[$n]}"; then
+		held2+=("$n")
+	else
+		fail "held probe $n is in neither shim's log"
+	fi
+done
+[ "${#held1[@]}" -ge 2 ] && [ "${#held2[@]}" -ge 2 ] ||
+	fail "held streams: ${#held1[@]} on tor 1, ${#held2[@]} on tor 2; expected at least 2 on each"
+say "8 streams held open after their TLS handshake: ${#held1[@]} on tor 1, ${#held2[@]} on tor 2"
+
+# ---- 4. tor 1 stops while sessions keep coming: those that reach tor 2 are not disturbed
 before2=$(shim_useraddrs 2 | grep -c .)
 names=()
 # Sessions start every 50 ms before, during and after tor 1's shutdown (SIGTERM after the 8th;
@@ -313,7 +347,7 @@ done
 say "$through2 sessions reached tor 2 during tor 1's stop, every one finished"
 [ "$(shim_useraddrs 2 | grep -c .)" -gt "$before2" ] || fail "tor 2 got nothing new"
 
-# ---- 4. once HAProxy has marked tor 1 down, every new session goes to tor 2
+# ---- 5. once HAProxy has marked tor 1 down, every new session goes to tor 2
 for ((k = 0; k < 10 * $(budget 10); k++)); do
 	grep -Eq "Server tors/tor1 is DOWN" "$WORK/haproxy.log" && break
 	sleep 0.1
@@ -334,7 +368,20 @@ done
 [ "$(shim_useraddrs 2 | grep -c .)" = $((before2 + 8)) ] || fail "tor 2 did not get exactly the 8 new sessions"
 say "8 new sessions after tor 1's stop all finished through tor 2"
 
-# ---- 5. the server: alive, no client address logged, clean exit
+# ---- 6. the held streams: tor 2's still carry a VERSIONS cell and tor's answer; tor 1's are gone
+: >"$HOLD"
+wait_probes "${held[@]}" >/dev/null
+for n in "${held2[@]}"; do
+	probe_ok "$n" && grep -q '"tor_versions":\[[0-9,]*\]' "$WORK/probes/$n.json" ||
+		fail "held stream $n on tor 2 was disturbed by tor 1's stop: $(cat "$WORK/probes/$n.json")"
+done
+for n in "${held1[@]}"; do
+	grep -Eq '"stage":"versions_(write|read)"' "$WORK/probes/$n.json" ||
+		fail "held stream $n on tor 1 did not end with tor 1: $(cat "$WORK/probes/$n.json")"
+done
+say "after tor 1's stop, ${#held2[@]} held streams on tor 2 exchanged VERSIONS cells; ${#held1[@]} on tor 1 had ended"
+
+# ---- 7. the server: alive, no client address logged, clean exit
 kill -0 "$SERVER_PID" 2>/dev/null || fail "the server died"
 if grep -En "192\\.0\\.2\\.|2001:db8" "$WORK/server.log"; then
 	fail "the server logged a client address (above) without --unsafe-logging"
