@@ -71,7 +71,7 @@ type result struct {
 	Stage       string  `json:"stage,omitempty"` // where it failed
 	Error       string  `json:"error,omitempty"`
 	ClientID    string  `json:"client_id,omitempty"`
-	PeerClosed  *bool   `json:"peer_closed,omitempty"` // the far end closed after our close_notify
+	PeerClosed  *bool   `json:"peer_closed,omitempty"`  // the far end closed after our close_notify
 	HeldMs      float64 `json:"held_ms,omitempty"`      // --hold-until: how long the stream was held
 	TorVersions []int   `json:"tor_versions,omitempty"` // --hold-until: link versions tor answered
 	WSConnectMs float64 `json:"ws_connect_ms,omitempty"`
