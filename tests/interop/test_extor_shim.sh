@@ -1,5 +1,6 @@
 # labels: tor-haproxy
 # timeout: 120
+# shellcheck shell=bash
 #
 # tests/tools/extor_static_cookie.py, the shim test_tor_haproxy.sh puts in front of each tor,
 # checked on its own (no tor, no namespace: everything on 127.0.0.1, ports picked by the kernel):
@@ -13,6 +14,7 @@
 #      too many commands) each get one "error" log line and a closed connection, and a wrong
 #      cookie gets status 0; the shim still serves afterwards;
 #   3. when its stdin closes (tor went away) the shim exits and logs "exiting".
+# shellcheck source=tests/interop/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SHIM=$DP_TOOLS/extor_static_cookie.py
@@ -28,6 +30,7 @@ python3 "$SHIM" --gen-cookie "$STATIC" || dp_fail "the shim cannot write a cooki
 
 # The shim as tor runs it; its stdin is a pipe whose only writer ends when shim.eof appears
 # (or this script is gone): nothing else inherits the write end.
+# shellcheck disable=SC2031 # these TOR_PT_* are meant for the shim's subshell alone
 (
 	unset "${!TOR_PT_@}"
 	export TOR_PT_MANAGED_TRANSPORT_VER=1 TOR_PT_SERVER_TRANSPORTS=snowflake

@@ -318,8 +318,9 @@ for n in "${held[@]}"; do
 		fail "held probe $n is in neither shim's log"
 	fi
 done
-[ "${#held1[@]}" -ge 2 ] && [ "${#held2[@]}" -ge 2 ] ||
+if [ "${#held1[@]}" -lt 2 ] || [ "${#held2[@]}" -lt 2 ]; then
 	fail "held streams: ${#held1[@]} on tor 1, ${#held2[@]} on tor 2; expected at least 2 on each"
+fi
 say "8 streams held open after their TLS handshake: ${#held1[@]} on tor 1, ${#held2[@]} on tor 2"
 
 # ---- 4. tor 1 stops while sessions keep coming: those that reach tor 2 are not disturbed
@@ -372,8 +373,9 @@ say "8 new sessions after tor 1's stop all finished through tor 2"
 : >"$HOLD"
 wait_probes "${held[@]}" >/dev/null
 for n in "${held2[@]}"; do
-	probe_ok "$n" && grep -q '"tor_versions":\[[0-9,]*\]' "$WORK/probes/$n.json" ||
+	if ! probe_ok "$n" || ! grep -q '"tor_versions":\[[0-9,]*\]' "$WORK/probes/$n.json"; then
 		fail "held stream $n on tor 2 was disturbed by tor 1's stop: $(cat "$WORK/probes/$n.json")"
+	fi
 done
 for n in "${held1[@]}"; do
 	grep -Eq '"stage":"versions_(write|read)"' "$WORK/probes/$n.json" ||
