@@ -5,13 +5,20 @@
 // WebSocket -> turbotunnel -> KCP -> smux -> server -> ExtORPort -> tor.
 //
 //	sftlsprobe --url ws://HOST:PORT/ [--client-ip IP] [--timeout 20s]
+//	           [--ready-file FILE --hold-until FILE]
+//
+// With --hold-until, the stream is held open after the handshake (--ready-file is
+// created then) until that file exists; then a VERSIONS cell goes to tor, whose
+// VERSIONS cell must come back before the close: a long-lived stream that still
+// carries a request and its answer both ways.
 //
 // Prints one JSON line on stdout and exits 0 only if the handshake finished:
 //
 //	{"handshake":"ok","version":"TLS 1.3","cipher":"TLS_AES_256_GCM_SHA384","peer_certs":1,...}
 //	{"handshake":"error","stage":"tls","error":"EOF",...}
 //
-// Exit status: 0 handshake done, 1 any failure (including the timeout), 2 usage.
+// Exit status: 0 handshake done (and, with --hold-until, tor's VERSIONS cell received),
+// 1 any failure (including the timeout; "handshake" is then "error"), 2 usage.
 // Everything is bounded by --timeout; a watchdog ends the process shortly after
 // it even if some library call does not return.
 package main
@@ -64,7 +71,9 @@ type result struct {
 	Stage       string  `json:"stage,omitempty"` // where it failed
 	Error       string  `json:"error,omitempty"`
 	ClientID    string  `json:"client_id,omitempty"`
-	PeerClosed  *bool   `json:"peer_closed,omitempty"` // the far end closed after our close_notify
+	PeerClosed  *bool   `json:"peer_closed,omitempty"`  // the far end closed after our close_notify
+	HeldMs      float64 `json:"held_ms,omitempty"`      // --hold-until: how long the stream was held
+	TorVersions []int   `json:"tor_versions,omitempty"` // --hold-until: link versions tor answered
 	WSConnectMs float64 `json:"ws_connect_ms,omitempty"`
 	TLSMs       float64 `json:"tls_ms,omitempty"`
 	ElapsedMs   float64 `json:"elapsed_ms"`
@@ -97,7 +106,7 @@ func msSince(t time.Time) float64 {
 }
 
 func usage(msg string) {
-	fmt.Fprintf(os.Stderr, "sftlsprobe: %s\nusage: sftlsprobe --url ws://HOST:PORT/ [--client-ip IP] [--timeout DUR]\n", msg)
+	fmt.Fprintf(os.Stderr, "sftlsprobe: %s\nusage: sftlsprobe --url ws://HOST:PORT/ [--client-ip IP] [--timeout DUR] [--ready-file FILE --hold-until FILE]\n", msg)
 	os.Exit(2)
 }
 
@@ -105,9 +114,14 @@ func main() {
 	rawURL := flag.String("url", "", "server URL, ws://HOST:PORT/ (wss:// skips certificate checks)")
 	clientIP := flag.String("client-ip", "", "add ?client_ip=IP, as a Snowflake proxy does")
 	timeout := flag.Duration("timeout", 20*time.Second, "limit for the whole run")
+	flag.StringVar(&hold.readyFile, "ready-file", "", "with --hold-until: created once the handshake is done")
+	flag.StringVar(&hold.untilFile, "hold-until", "", "hold the stream until this file exists, then exchange VERSIONS cells")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		usage("unexpected argument " + flag.Arg(0))
+	}
+	if (hold.readyFile != "") != (hold.untilFile != "") {
+		usage("--ready-file and --hold-until go together")
 	}
 	if *timeout <= 0 || *timeout > time.Hour {
 		usage("--timeout must be in (0, 1h]")
@@ -228,6 +242,16 @@ func probe(target string, deadline time.Time) result {
 	}
 	if len(st.PeerCertificates) > 0 {
 		r.PeerSubject = st.PeerCertificates[0].Subject.String()
+	}
+	if hold.untilFile != "" {
+		holdStart := time.Now()
+		versions, stage, err := holdThenVersions(tc, deadline)
+		r.HeldMs = msSince(holdStart)
+		r.TorVersions = versions
+		if err != nil {
+			r.Handshake, r.Stage, r.Error = "error", stage, err.Error()
+			return r
+		}
 	}
 	closed := closeGracefully(tc, stream, deadline)
 	r.PeerClosed = &closed

@@ -1,0 +1,405 @@
+# labels: tor-haproxy
+# timeout: 150
+# shellcheck shell=bash
+#
+# The production shape of a Snowflake bridge, with Debian's tor and HAProxy, all in a network
+# namespace of its own (only lo):
+#
+#   sftlsprobe (127.0.0.1 and ::1) -> snowflake-server standalone on [::]:7000 (stdin closed,
+#   hand-written TOR_PT_* env, static cookie, orport-srcaddr) -> HAProxy 127.0.0.1:10000
+#   (tcp, roundrobin, health checks) -> extor_static_cookie.py on 127.0.0.1:1000I, each the
+#   managed transport of its tor -> tor I's ExtORPort, I = 1, 2; both tors share one identity.
+#
+# Each probe is one Snowflake session whose one stream runs a TLS handshake with tor's ORPort
+# (the TLS Finished messages check every byte of the handshake both ways) and ends with
+# close_notify. Asserted:
+#   1. tor 1 and tor 2 have the same fingerprint; each registered its shim;
+#   2. 16 probes at once, half over IPv4, half over IPv6, each with its own client address: all
+#      finish; the two shims' logs together hold each client's USERADDR exactly once, and each
+#      shim got at least a quarter; each tor's net log has that same USERADDR set and a
+#      post-TLS OR connection with each of those clients;
+#   3. 8 more probes hold their stream open after the handshake (at least 2 on each tor);
+#   4. probes keep starting while tor 1 is stopped: every probe that shim 2 took finishes;
+#   5. once HAProxy marks tor 1 down, 8 new probes all finish, all through tor 2;
+#   6. then the held streams on tor 2 still carry a VERSIONS cell to tor and tor's VERSIONS cell
+#      back, and close cleanly (tor 1's stop did not disturb them); those on tor 1 have ended;
+#   7. the server never logged a client address, still runs, and exits cleanly on SIGTERM, with
+#      no sanitizer report.
+# Needs root, `ip netns`, tor and haproxy; without them it FAILS (never skips).
+# Environment (set by ctest): SF_SERVER, SFTLSPROBE, SF_SOURCE_DIR. SF_KEEP_WORK=1 keeps logs.
+set -u
+
+SRC=${SF_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=scripts/lib/tor-netns.sh
+. "$SRC/scripts/lib/tor-netns.sh"
+# shellcheck source=scripts/lib/tor-bridges.sh
+. "$SRC/scripts/lib/tor-bridges.sh"
+
+DEADLINE=$((SECONDS + 120)) # below ctest's 150 s, leaving time for cleanup
+SERVER_PORT=7000            # fixed ports are fine: the namespace is ours alone
+HAPROXY_ADDR=127.0.0.1:10000
+SHIM=$SRC/tests/tools/extor_static_cookie.py
+WORK=""
+PASSED=0
+HAPROXY_PID=""
+SERVER_PID=""
+
+say() { echo "[tor_haproxy +${SECONDS}s] $*"; }
+
+show_logs()
+{
+	[ -n "$WORK" ] || return 0
+	local f
+	for f in "$WORK"/tor*/tor-notice.log "$WORK"/tor*/shim.log "$WORK/haproxy.log" \
+		"$WORK/server.log" "$WORK/server.stderr"; do
+		[ -s "$f" ] && { echo "---- $f (last 15 lines)" >&2; tail -n 15 "$f" >&2; }
+	done
+	for f in "$WORK"/probes/*.json; do
+		[ -e "$f" ] || continue
+		grep -q '"handshake":"ok"' "$f" || echo "---- failed probe $f: $(cat "$f")" >&2
+	done
+	for f in "$WORK"/sanitizer.*; do
+		[ -s "$f" ] && { echo "---- $f" >&2; head -n 60 "$f" >&2; }
+	done
+	echo "----" >&2
+}
+
+fail()
+{
+	echo "FAIL: $*" >&2
+	show_logs
+	exit 1
+}
+
+# Seconds left for a wait: at most $1, never past DEADLINE, at least 1.
+budget()
+{
+	local left=$((DEADLINE - SECONDS))
+	[ "$left" -lt 1 ] && left=1
+	[ "$left" -lt "$1" ] && { echo "$left"; return; }
+	echo "$1"
+}
+
+stop_pid()
+{
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	sf_wait_pid_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+cleanup()
+{
+	stop_pid "$SERVER_PID"
+	stop_pid "$HAPROXY_PID"
+	sf_bridges_cleanup
+	[ -n "$WORK" ] || return 0
+	if [ "$PASSED" = 1 ] && [ "${SF_KEEP_WORK:-0}" != 1 ]; then
+		rm -rf "$WORK"
+	else
+		echo "work dir kept: $WORK" >&2
+	fi
+}
+
+[ -n "${SF_SERVER:-}" ] || fail "SF_SERVER (path of snowflake-server) is not set"
+[ -x "$SF_SERVER" ] || fail "SF_SERVER=$SF_SERVER is not an executable file"
+[ -n "${SFTLSPROBE:-}" ] || fail "SFTLSPROBE (path of sftlsprobe) is not set"
+[ -x "$SFTLSPROBE" ] || fail "SFTLSPROBE=$SFTLSPROBE is not an executable file (build target sftlsprobe)"
+command -v haproxy >/dev/null || fail "haproxy is needed (scripts/install-deps.sh)"
+PYTHON=$(command -v python3) || fail "python3 is needed"
+SERVER=$(realpath "$SF_SERVER")
+PROBE=$(realpath "$SFTLSPROBE")
+sf_netns_preflight || fail "this test needs root and 'ip netns' to run tor and haproxy in a" \
+	"network namespace of their own; it does not skip"
+
+# No spaces: the work dir goes into the torrcs' ServerTransportPlugin lines.
+WORK=$(mktemp -d /tmp/sf-torhap.XXXXXX) || fail "mktemp"
+mkdir -p "$WORK/probes" "$WORK/state"
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer.asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer.ubsan"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+sf_netns_create || fail "cannot create a network namespace (root and 'ip netns' needed)"
+say "namespace $SF_NETNS, work dir $WORK"
+
+# ---- 1. two tors, one identity, each with its shim as its managed transport
+STATIC_COOKIE=$WORK/static_extor_cookie
+"$PYTHON" "$SHIM" --gen-cookie "$STATIC_COOKIE" || fail "cannot write the static cookie"
+
+shim_port() { echo $((10000 + $1)); }
+shim_torrc()
+{
+	echo "ServerTransportPlugin snowflake exec $PYTHON $SHIM --cookie $STATIC_COOKIE --log $2/shim.log"
+	echo "ServerTransportListenAddr snowflake 127.0.0.1:$(shim_port "$1")"
+}
+sf_bridges_start 2 "$WORK" shim_torrc || fail "the two tor bridges did not start"
+for i in 1 2; do
+	sf_bridge_wait_log "$i" tor-notice.log \
+		"Registered server transport 'snowflake' at '127\\.0\\.0\\.1:$(shim_port "$i")'" "$(budget 20)" ||
+		fail "tor $i did not register its extor_static_cookie shim"
+	fp=$(awk '{ print $2 }' "${SF_BRIDGE_DIRS[i]}/data/fingerprint")
+	[ "$fp" = "$SF_BRIDGE_FINGERPRINT" ] ||
+		fail "tor $i has fingerprint '$fp', not the shared $SF_BRIDGE_FINGERPRINT"
+	ed[i]=$(sed -n "s/.*identity key ed25519 fingerprint is 'sfbridge$i \\(.*\\)'$/\\1/p" \
+		"${SF_BRIDGE_DIRS[i]}/tor-notice.log")
+	[ -n "${ed[i]}" ] || fail "tor $i logged no ed25519 identity"
+done
+[ "${ed[1]}" = "${ed[2]}" ] || fail "the tors' ed25519 identities differ: ${ed[1]} ${ed[2]}"
+
+say "tor 1 and tor 2 up with fingerprint $SF_BRIDGE_FINGERPRINT, shims on :10001 and :10002"
+
+# ---- HAProxy: what a bridge operator runs in front of the tors
+cat >"$WORK/haproxy.cfg" <<EOF
+global
+	log stdout format raw local0 info
+	maxconn 4096
+defaults
+	mode tcp
+	log global
+	option tcplog
+	timeout connect 2s
+	# A connection refused by a dead shim is retried once, then on the other tor.
+	retries 2
+	option redispatch 1
+	timeout client 10m
+	timeout server 10m
+frontend extorport
+	bind $HAPROXY_ADDR
+	default_backend tors
+backend tors
+	balance roundrobin
+	# A stopped tor takes its shim with it: two failed connects in a row mark it down.
+	default-server check inter 300ms fall 2 rise 2
+	server tor1 127.0.0.1:$(shim_port 1)
+	server tor2 127.0.0.1:$(shim_port 2)
+EOF
+sf_netns_exec haproxy -db -f "$WORK/haproxy.cfg" </dev/null >"$WORK/haproxy.log" 2>&1 &
+HAPROXY_PID=$!
+for ((i = 0; i < 50; i++)); do
+	sf_netns_exec timeout 2 bash -c "exec 3<>/dev/tcp/${HAPROXY_ADDR%:*}/${HAPROXY_ADDR#*:}" 2>/dev/null && break
+	kill -0 "$HAPROXY_PID" 2>/dev/null || fail "haproxy exited: $(cat "$WORK/haproxy.log")"
+	sleep 0.1
+done
+((i < 50)) || fail "haproxy does not accept on $HAPROXY_ADDR"
+say "haproxy pid $HAPROXY_PID on $HAPROXY_ADDR"
+
+# ---- the server as production runs it: standalone, no tor parent, stdin closed
+(
+	unset "${!TOR_PT_@}"
+	export TOR_PT_MANAGED_TRANSPORT_VER=1
+	export TOR_PT_SERVER_TRANSPORTS=snowflake
+	export TOR_PT_SERVER_BINDADDR="snowflake-[::]:$SERVER_PORT"
+	export TOR_PT_EXIT_ON_STDIN_CLOSE=0
+	export TOR_PT_EXTENDED_SERVER_PORT=$HAPROXY_ADDR
+	export TOR_PT_AUTH_COOKIE_FILE=$STATIC_COOKIE
+	export TOR_PT_STATE_LOCATION=$WORK/state
+	export TOR_PT_SERVER_TRANSPORT_OPTIONS="snowflake:orport-srcaddr=127.0.2.0/24"
+	exec ip netns exec "$SF_NETNS" "$SERVER" --disable-tls --log "$WORK/server.log"
+) </dev/null >"$WORK/server.stdout" 2>"$WORK/server.stderr" &
+SERVER_PID=$!
+for ((i = 0; i < 100; i++)); do
+	grep -qx "SMETHODS DONE" "$WORK/server.stdout" 2>/dev/null && break
+	kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited: $(cat "$WORK/server.stdout")"
+	sleep 0.1
+done
+grep -qx "SMETHODS DONE" "$WORK/server.stdout" || fail "no SMETHODS DONE from the server in 10 s"
+grep -qxF "SMETHOD snowflake [::]:$SERVER_PORT ARGS:tls=no" "$WORK/server.stdout" ||
+	fail "the server's stdout lacks 'SMETHOD snowflake [::]:$SERVER_PORT ARGS:tls=no'"
+sleep 1 # stdin is closed, yet TOR_PT_EXIT_ON_STDIN_CLOSE=0: it must keep running
+kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited although TOR_PT_EXIT_ON_STDIN_CLOSE=0"
+say "server pid $SERVER_PID on [::]:$SERVER_PORT, stdin closed"
+
+# probe NAME CLIENT_IP [SECONDS [ARGS...]] — one sftlsprobe in the background, over IPv6 for a
+# client address with ':' (to ::1), else over IPv4 (to 127.0.0.1); it gives up after SECONDS
+# (default 30). Its pid goes to PROBE_PIDS[NAME].
+declare -A PROBE_PIDS=()
+declare -A PROBE_IPS=()
+probe()
+{
+	local name=$1 ip=$2 host=127.0.0.1 limit
+	[[ $ip == *:* ]] && host="[::1]"
+	limit=$(budget "${3:-30}")
+	sf_netns_exec timeout -k 2 "$((limit + 3))" "$PROBE" --url "ws://$host:$SERVER_PORT/" \
+		--client-ip "$ip" --timeout "${limit}s" "${@:4}" \
+		>"$WORK/probes/$name.json" 2>"$WORK/probes/$name.err" &
+	PROBE_PIDS[$name]=$!
+	PROBE_IPS[$name]=$ip
+}
+
+# wait_probes NAME... — waits for them; echoes the names of those that did not finish.
+wait_probes()
+{
+	local name
+	for name in "$@"; do
+		wait "${PROBE_PIDS[$name]}" 2>/dev/null
+		probe_ok "$name" || echo "$name"
+	done
+}
+
+# probe_ok NAME — finished TLS handshake with tor, and tor closed after our close_notify.
+probe_ok()
+{
+	grep -q '"handshake":"ok"' "$WORK/probes/$1.json" 2>/dev/null &&
+		grep -q '"peer_closed":true' "$WORK/probes/$1.json"
+}
+
+# The client addresses shim I passed on to its tor (one line each).
+shim_useraddrs()
+{
+	sed -n 's/^conn [0-9]* useraddr=\(.*\):1 transport=snowflake reply=OKAY$/\1/p' \
+		"${SF_BRIDGE_DIRS[$1]}/shim.log" 2>/dev/null | tr -d '[]' | sort
+}
+
+# The client addresses tor I received in ExtORPort USERADDR commands.
+tor_useraddrs()
+{
+	sed -n "s/.*Received USERADDR.*We rewrite our address from '.*' to '\\(.*\\):1'\\.\$/\\1/p" \
+		"${SF_BRIDGE_DIRS[$1]}/tor-net-debug.log" 2>/dev/null | tr -d '[]' | sort
+}
+
+# ---- 2. 16 sessions at once over IPv4 and IPv6, spread over both tors
+names=()
+for ((k = 1; k <= 8; k++)); do
+	probe "v4-$k" "192.0.2.$k"
+	probe "v6-$k" "2001:db8::$k"
+	names+=("v4-$k" "v6-$k")
+done
+bad=$(wait_probes "${names[@]}")
+[ -z "$bad" ] || fail "probes that did not finish a TLS handshake with tor: $bad"
+want=$(for n in "${names[@]}"; do echo "${PROBE_IPS[$n]}"; done | sort)
+got=$( (shim_useraddrs 1; shim_useraddrs 2) | sort)
+[ "$got" = "$want" ] || fail "the shims' USERADDRs are not each client once: got '$got'"
+for i in 1 2; do
+	n=$(shim_useraddrs "$i" | grep -c .)
+	say "shim $i passed $n of 16 sessions to tor $i"
+	[ "$n" -ge 4 ] || fail "tor $i got $n of 16 sessions; HAProxy did not spread them"
+	sf_bridge_wait_log "$i" tor-net-debug.log "Received USERADDR" 5 || fail "tor $i saw no USERADDR"
+	[ "$(tor_useraddrs "$i")" = "$(shim_useraddrs "$i")" ] ||
+		fail "tor $i's USERADDRs ($(tor_useraddrs "$i" | tr '\n' ' ')) differ from its shim's"
+	for addr in $(shim_useraddrs "$i"); do
+		[[ $addr == *:* ]] && addr="\\[$addr\\]"
+		sf_bridge_wait_log "$i" tor-net-debug.log \
+			"OR connection \\(waiting for V3\\+ handshake\\) with ${addr//./\\.}:1 " 5 ||
+			fail "tor $i shows no post-TLS OR connection with $addr:1"
+	done
+done
+# orport-srcaddr: HAProxy saw the server's ExtORPort dials come from 127.0.2.0/24.
+n=$(grep -cE '^127\.0\.2\.[0-9]+:[0-9]+ .* extorport tors/tor[12] ' "$WORK/haproxy.log")
+[ "$n" -ge 16 ] || fail "haproxy logged $n connections from 127.0.2.0/24 (orport-srcaddr), expected 16"
+say "16 sessions (8 over 127.0.0.1, 8 over ::1) finished TLS with tor, spread over both tors"
+
+# ---- 3. long-lived streams on both tors, held open across everything that follows
+HOLD=$WORK/release-held-streams
+held=()
+for ((k = 1; k <= 4; k++)); do
+	probe "held-v4-$k" "192.0.2.$((50 + k))" 100 --ready-file "$WORK/probes/held-v4-$k.ready" --hold-until "$HOLD"
+	probe "held-v6-$k" "2001:db8::$((50 + k))" 100 --ready-file "$WORK/probes/held-v6-$k.ready" --hold-until "$HOLD"
+	held+=("held-v4-$k" "held-v6-$k")
+done
+for n in "${held[@]}"; do
+	for ((k = 0; k < 10 * $(budget 30); k++)); do
+		[ -e "$WORK/probes/$n.ready" ] && break
+		kill -0 "${PROBE_PIDS[$n]}" 2>/dev/null || fail "held probe $n ended early: $(cat "$WORK/probes/$n.json")"
+		sleep 0.1
+	done
+	[ -e "$WORK/probes/$n.ready" ] || fail "held probe $n did not finish its TLS handshake"
+done
+held1=() held2=()
+for n in "${held[@]}"; do
+	if shim_useraddrs 1 | grep -qxF "${PROBE_IPS[$n]}"; then
+		held1+=("$n")
+	elif shim_useraddrs 2 | grep -qxF "${PROBE_IPS[$n]}"; then
+		held2+=("$n")
+	else
+		fail "held probe $n is in neither shim's log"
+	fi
+done
+if [ "${#held1[@]}" -lt 2 ] || [ "${#held2[@]}" -lt 2 ]; then
+	fail "held streams: ${#held1[@]} on tor 1, ${#held2[@]} on tor 2; expected at least 2 on each"
+fi
+say "8 streams held open after their TLS handshake: ${#held1[@]} on tor 1, ${#held2[@]} on tor 2"
+
+# ---- 4. tor 1 stops while sessions keep coming: those that reach tor 2 are not disturbed
+before2=$(shim_useraddrs 2 | grep -c .)
+names=()
+# Sessions start every 50 ms before, during and after tor 1's shutdown (SIGTERM after the 8th;
+# tor then ends its shim); the wait for tor's exit comes after the last start.
+for ((k = 1; k <= 24; k++)); do
+	probe "stop-$k" "192.0.2.$((100 + k))"
+	names+=("stop-$k")
+	[ "$k" = 8 ] && kill -TERM "${SF_BRIDGE_PIDS[1]}"
+	sleep 0.05
+done
+sf_bridge_stop 1 "$(budget 10)" || fail "tor 1 did not stop on SIGTERM"
+[ "${SF_BRIDGE_STATUS[1]}" = 0 ] || fail "tor 1 exited with status ${SF_BRIDGE_STATUS[1]}"
+say "tor 1 stopped amid 24 sessions"
+wait_probes "${names[@]}" >/dev/null
+through2=0
+for n in "${names[@]}"; do
+	shim_useraddrs 2 | grep -qxF "${PROBE_IPS[$n]}" || continue
+	through2=$((through2 + 1))
+	probe_ok "$n" || fail "probe $n went through tor 2 and still failed while tor 1 stopped"
+done
+[ "$through2" -ge 1 ] || fail "no session reached tor 2 while tor 1 stopped"
+say "$through2 sessions reached tor 2 during tor 1's stop, every one finished"
+[ "$(shim_useraddrs 2 | grep -c .)" -gt "$before2" ] || fail "tor 2 got nothing new"
+
+# ---- 5. once HAProxy has marked tor 1 down, every new session goes to tor 2
+for ((k = 0; k < 10 * $(budget 10); k++)); do
+	grep -Eq "Server tors/tor1 is DOWN" "$WORK/haproxy.log" && break
+	sleep 0.1
+done
+grep -E "Server tors/tor1 is DOWN" "$WORK/haproxy.log" || fail "haproxy never marked tor 1 down"
+before2=$(shim_useraddrs 2 | grep -c .)
+names=()
+for ((k = 1; k <= 4; k++)); do
+	probe "after-v4-$k" "192.0.2.$((200 + k))"
+	probe "after-v6-$k" "2001:db8::$((200 + k))"
+	names+=("after-v4-$k" "after-v6-$k")
+done
+bad=$(wait_probes "${names[@]}")
+[ -z "$bad" ] || fail "probes that failed with tor 2 alone: $bad"
+for n in "${names[@]}"; do
+	shim_useraddrs 2 | grep -qxF "${PROBE_IPS[$n]}" || fail "probe $n did not go through tor 2"
+done
+[ "$(shim_useraddrs 2 | grep -c .)" = $((before2 + 8)) ] || fail "tor 2 did not get exactly the 8 new sessions"
+say "8 new sessions after tor 1's stop all finished through tor 2"
+
+# ---- 6. the held streams: tor 2's still carry a VERSIONS cell and tor's answer; tor 1's are gone
+: >"$HOLD"
+wait_probes "${held[@]}" >/dev/null
+for n in "${held2[@]}"; do
+	if ! probe_ok "$n" || ! grep -q '"tor_versions":\[[0-9,]*\]' "$WORK/probes/$n.json"; then
+		fail "held stream $n on tor 2 was disturbed by tor 1's stop: $(cat "$WORK/probes/$n.json")"
+	fi
+done
+for n in "${held1[@]}"; do
+	grep -Eq '"stage":"versions_(write|read)"' "$WORK/probes/$n.json" ||
+		fail "held stream $n on tor 1 did not end with tor 1: $(cat "$WORK/probes/$n.json")"
+done
+say "after tor 1's stop, ${#held2[@]} held streams on tor 2 exchanged VERSIONS cells; ${#held1[@]} on tor 1 had ended"
+
+# ---- 7. the server: alive, no client address logged, clean exit
+kill -0 "$SERVER_PID" 2>/dev/null || fail "the server died"
+if grep -En "192\\.0\\.2\\.|2001:db8" "$WORK/server.log"; then
+	fail "the server logged a client address (above) without --unsafe-logging"
+fi
+sleep 0.5
+kill -TERM "$SERVER_PID"
+sf_wait_pid_gone "$SERVER_PID" "$(budget 10)" || fail "the server did not exit on SIGTERM"
+wait "$SERVER_PID"
+status=$?
+SERVER_PID=""
+[ "$status" = 0 ] || fail "the server exited with status $status on SIGTERM"
+grep -q "exited cleanly" "$WORK/server.log" || fail "the server's log lacks 'exited cleanly'"
+for f in "$WORK"/sanitizer.*; do
+	[ -e "$f" ] && fail "sanitizer report from the server: $f"
+done
+say "server exited cleanly, no sanitizer report"
+
+PASSED=1
+say "PASS"
