@@ -115,9 +115,10 @@ static int write_to_tor(struct sf_stream *st)
 
 static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, const char *err, void *arg);
 
-/* Starts the stream's dial: to the least loaded ExtORPort it has not tried yet when there are
- * several (a stream is never moved once its dial succeeded), else as params->tor says. */
-static bool stream_dial(struct sf_stream *st)
+/* Starts the stream's dial: to ExtORPort `only` if >= 0, else to the least loaded ExtORPort it
+ * has not tried yet when there are several (a stream is never moved once its dial succeeded),
+ * else as params->tor says. */
+static bool stream_dial(struct sf_stream *st, int only)
 {
 	struct sf_shard_state *sh = st->client->sh;
 	const struct sf_shard_params *p = sh->params;
@@ -126,7 +127,7 @@ static bool stream_dial(struct sf_stream *st)
 		st->dial = sf_tor_dial_start(sh->base, p->tor, useraddr, on_dialed, st);
 		return st->dial != NULL;
 	}
-	int i = sf_tor_balance_pick(&sh->extor_balance, sh->now_ms, st->extorports_tried);
+	int i = only >= 0 ? only : sf_tor_balance_pick(&sh->extor_balance, sh->now_ms, st->extorports_tried);
 	if (i < 0)
 		return false;
 	struct sf_tor_extorport *e = &p->extorports[i];
@@ -154,13 +155,14 @@ static bool stream_redial(struct sf_stream *st, enum sf_tor_dial_outcome why, co
 	st->extorport = -1;
 	if (why == SF_TOR_DIAL_UNREACHABLE || why == SF_TOR_DIAL_AUTH_FAILED)
 		sf_tor_balance_failed(&sh->extor_balance, i, sh->now_ms);
+	int only = -1;
 	if (why == SF_TOR_DIAL_AUTH_RETRY && !st->auth_retried) {
 		/* tor restarted and wrote a new cookie, now in memory: this backend again, once. */
 		sf_logf("ExtORPort %d: authentication failed; its auth cookie file has a new cookie", i);
-		st->extorports_tried &= ~(UINT32_C(1) << i);
 		st->auth_retried = true;
+		only = i;
 	}
-	if (why == SF_TOR_DIAL_OTHER || !stream_dial(st))
+	if (why == SF_TOR_DIAL_OTHER || !stream_dial(st, only))
 		return false;
 	sf_logf("handleConn: failed to connect to ExtORPort %d: %s; trying ExtORPort %d", i, err,
 		st->extorport);
@@ -260,7 +262,7 @@ void *sf_stream_open(void *client, struct sf_smux_stream *s)
 	if (c->useraddr[0])
 		atomic_fetch_add_explicit(&cnt->streams_with_addr, 1, memory_order_relaxed);
 
-	if (!stream_dial(st)) {
+	if (!stream_dial(st, -1)) {
 		st->smux = NULL; /* smux answers a refused stream with FIN itself */
 		sf_stream_free(st);
 		return NULL;
