@@ -23,6 +23,8 @@ static uint64_t avoided_until(const struct sf_tor_balance_slot *s)
 int sf_tor_balance_pick(struct sf_tor_balance *b, uint64_t now_ms, uint32_t tried)
 {
 	int best = -1, soonest = -1;
+	if (b->n == 0)
+		return -1;
 	for (size_t k = 0; k < b->n; k++) {
 		int i = (int)((b->cursor + k) % b->n);
 		if (tried & (UINT32_C(1) << i))

@@ -26,6 +26,26 @@ grep -q "^SMETHOD snowflake " "$DP_SERVER_DIR/stdout" && dp_fail "SMETHOD despit
 dp_stop "$DP_SERVER_PID" 5
 dp_say "missing cookie file: SMETHOD-ERROR at start"
 
+# ... the same for an extorport option, and for one without its cookie file.
+for case in "missing:$DP_WORK/no-cookie-2" "bad:"; do
+	port=$(dp_free_port)
+	DP_SERVER_DIR=$DP_WORK/server-${case%%:*}
+	mkdir -p "$DP_SERVER_DIR/state"
+	if [ "${case%%:*}" = missing ]; then
+		opt="snowflake:extorport=${DP_EXTOR_ADDR//:/\\:},${case#*:}"
+		want="SMETHOD-ERROR snowflake error reading TOR_PT_AUTH_COOKIE_FILE \"${case#*:}\": open ${case#*:}: no such file or directory"
+	else
+		opt="snowflake:extorport=${DP_EXTOR_ADDR//:/\\:}"
+		want="SMETHOD-ERROR snowflake parsing extorport: \"$DP_EXTOR_ADDR\": want ADDR,COOKIEFILE"
+	fi
+	dp_spawn_server "$port" "TOR_PT_SERVER_TRANSPORT_OPTIONS=$opt"
+	dp_wait_line "$DP_SERVER_DIR/stdout" '^SMETHODS DONE$' "$(dp_budget 10)" "$DP_SERVER_PID" ||
+		dp_fail "no SMETHODS DONE with extorport case ${case%%:*}"
+	grep -Fxq "$want" "$DP_SERVER_DIR/stdout" || dp_fail "expected: $want"
+	dp_stop "$DP_SERVER_PID" 5
+done
+dp_say "extorport option errors: SMETHOD-ERROR at start"
+
 dp_start_server "TOR_PT_SERVER_TRANSPORT_OPTIONS=snowflake:num-turbotunnel=1"
 LOG=$DP_SERVER_DIR/server.log
 STREAMS=4

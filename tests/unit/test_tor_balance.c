@@ -158,6 +158,9 @@ static void test_limits(void **state)
 	/* The last backend is reachable through the 32-bit tried mask. */
 	assert_int_equal(sf_tor_balance_pick(&b, 0, UINT32_MAX >> 1), SF_TOR_BACKENDS_MAX - 1);
 	assert_int_equal(sf_tor_balance_pick(&b, 0, UINT32_MAX), -1);
+	struct sf_tor_balance none;
+	sf_tor_balance_init(&none, 0);
+	assert_int_equal(sf_tor_balance_pick(&none, 0, 0), -1);
 }
 
 int main(void)
