@@ -234,6 +234,23 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		}
 		cfg.orport_srcaddr = srcaddr;
 	}
+	/* extorport=ADDR,COOKIEFILE, repeated: spread streams over several tor instances. */
+	struct sf_server_extorport extorports[SF_SERVER_EXTORPORTS_MAX];
+	const struct sf_pt_arg *ex = sf_pt_args_find(b->options, "extorport");
+	for (size_t i = 0; ex && i < ex->n_values; i++) {
+		if (i == SF_SERVER_EXTORPORTS_MAX ||
+		    sf_pt_parse_extorport(ex->values[i], &extorports[i].addr, &extorports[i].addr_len,
+					  &extorports[i].cookie_path, err, sizeof err) < 0) {
+			char msg[600];
+			if (i == SF_SERVER_EXTORPORTS_MAX)
+				snprintf(err, sizeof err, "more than %d", SF_SERVER_EXTORPORTS_MAX);
+			snprintf(msg, sizeof msg, "parsing extorport: %s", err);
+			sf_pt_smethod_error(stdout, METHOD_NAME, msg);
+			return false;
+		}
+		cfg.extorports = extorports;
+		cfg.n_extorports = i + 1;
+	}
 	const char *nshards = sf_pt_args_get(b->options, "num-turbotunnel");
 	if (nshards) {
 		int n;

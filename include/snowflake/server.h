@@ -17,9 +17,20 @@ struct sf_server;
 struct sf_tls_ctx;
 
 #define SF_SHARDS_PER_CPU_MAX 4
+#define SF_SERVER_EXTORPORTS_MAX 32
+
+/* One of several Extended ORPorts (tor instances sharing one identity), each with its own
+ * auth cookie file. */
+struct sf_server_extorport {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	const char *cookie_path;
+};
 
 struct sf_server_config {
-	/* Where tor is. ExtORPort is used when has_extorport and cookie_path are set, else ORPort. */
+	/* Where tor is. ExtORPort is used when has_extorport and cookie_path are set, else ORPort.
+	 * Every cookie file is read once by sf_server_new (which fails if it cannot), then again
+	 * only when tor refuses the cookie (tor restarted), at most once a second. */
 	bool has_extorport;
 	struct sockaddr_storage extorport;
 	socklen_t extorport_len;
@@ -27,6 +38,11 @@ struct sf_server_config {
 	bool has_orport;
 	struct sockaddr_storage orport;
 	socklen_t orport_len;
+	/* Several ExtORPorts to spread streams over, least loaded first, skipping one that fails
+	 * for a backoff (docs/tor.md); when n_extorports > 0 they replace extorport/cookie_path.
+	 * At most SF_SERVER_EXTORPORTS_MAX. */
+	const struct sf_server_extorport *extorports;
+	size_t n_extorports;
 	/* orport-srcaddr option text (IPv4/IPv6 address or CIDR), or NULL. */
 	const char *orport_srcaddr;
 	/* Number of shard threads; 0 = number of online CPUs; at most SF_SHARDS_PER_CPU_MAX per

@@ -4,6 +4,7 @@
 #define SF_PT_ARGS_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct sf_pt_arg {
 	char *key;
@@ -57,5 +58,12 @@ struct sf_pt_args *sf_pt_options_take(struct sf_pt_options *opts, const char *me
  * syntax` (truncated to errlen). The caller prints "parsing num-turbotunnel: <err>".
  * Values above INT_MAX give Atoi's "value out of range" (what Go says with a 32-bit int). */
 int sf_pt_parse_num_turbotunnel(const char *s, int *out, char *err, size_t errlen);
+
+/* One `extorport=ADDR,COOKIEFILE` option: ADDR as goptlib resolves TOR_PT_EXTENDED_SERVER_PORT
+ * ("127.0.0.1:7001", "[::1]:7001"), then a comma, then the path of that tor's auth cookie file
+ * (the rest of the value, commas included). Returns 0 with *cookie_path pointing into s, or -1
+ * with err, e.g. `"127.0.0.1:7001": missing ",COOKIEFILE"`. */
+int sf_pt_parse_extorport(const char *s, struct sockaddr_storage *addr, socklen_t *addr_len,
+			  const char **cookie_path, char *err, size_t errlen);
 
 #endif

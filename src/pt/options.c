@@ -1,7 +1,9 @@
 #include "pt/args.h"
+#include "pt/bindaddr.h"
 #include "pt/gostr.h"
 
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -226,5 +228,37 @@ int sf_pt_parse_num_turbotunnel(const char *s, int *out, char *err, size_t errle
 		return -1;
 	}
 	*out = (int)n;
+	return 0;
+}
+
+int sf_pt_parse_extorport(const char *s, struct sockaddr_storage *addr, socklen_t *addr_len,
+			  const char **cookie_path, char *err, size_t errlen)
+{
+	/* An address has no comma; a path may: split at the first one. */
+	const char *comma = strchr(s, ',');
+	if (!comma || comma[1] == '\0') {
+		snprintf(err, errlen, "\"%s\": want ADDR,COOKIEFILE", s);
+		return -1;
+	}
+	char *host = strndup(s, (size_t)(comma - s));
+	char text[SF_PT_ADDR_TEXT_MAX], *why = NULL;
+	if (!host) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int rc = sf_pt_resolve_addr(host, addr, addr_len, text, &why);
+	if (rc == 0) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)addr;
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+		if ((addr->ss_family == AF_INET ? in4->sin_port : in6->sin6_port) == 0)
+			rc = -1; /* port 0 cannot be dialed */
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "\"%s\": %s", s, why ? why : "port 0 cannot be dialed");
+	free(why);
+	free(host);
+	if (rc < 0)
+		return -1;
+	*cookie_path = comma + 1;
 	return 0;
 }

@@ -21,7 +21,8 @@ struct sf_server {
 	size_t nlisteners;
 	struct sf_tor_target tor;
 	struct sf_tor_srcaddr srcaddr;
-	char *cookie_path;
+	struct sf_tor_extorport *extorports;	/* with their cookies in memory */
+	size_t n_extorports;
 	uint8_t shard_key[SF_TT_SHARD_KEY_LEN];
 	unsigned nshards;
 	struct sf_shard **shards;

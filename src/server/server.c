@@ -33,6 +33,49 @@ static unsigned online_cpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/* Reads every ExtORPort's cookie now: a dial never reads the file (tor/cookie.h). The single
+ * ExtORPort of TOR_PT_EXTENDED_SERVER_PORT is a list of one. */
+static int load_extorports(struct sf_server *srv, const struct sf_server_config *cfg, char *err,
+			   size_t errlen)
+{
+	struct sf_server_extorport single = {
+		.addr = cfg->extorport,
+		.addr_len = cfg->extorport_len,
+		.cookie_path = cfg->cookie_path,
+	};
+	const struct sf_server_extorport *list = cfg->extorports;
+	size_t n = cfg->n_extorports;
+	if (n == 0 && cfg->has_extorport && cfg->cookie_path) {
+		list = &single;
+		n = 1;
+	}
+	if (n == 0)
+		return 0;
+	if (n > SF_SERVER_EXTORPORTS_MAX) {
+		snprintf(err, errlen, "too many ExtORPorts: %zu (at most %d)", n, SF_SERVER_EXTORPORTS_MAX);
+		return -1;
+	}
+	srv->extorports = calloc(n, sizeof *srv->extorports);
+	if (!srv->extorports) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	uint64_t now = sf_clock_ms();
+	for (size_t i = 0; i < n; i++) {
+		struct sf_tor_extorport *e = &srv->extorports[i];
+		if (!list[i].cookie_path || list[i].addr_len > sizeof e->addr) {
+			snprintf(err, errlen, "ExtORPort %zu: no cookie file or a bad address", i);
+			return -1;
+		}
+		e->addr = list[i].addr;
+		e->addr_len = list[i].addr_len;
+		if (sf_tor_cookie_load(&e->cookie, list[i].cookie_path, now, err, errlen) < 0)
+			return -1;
+		srv->n_extorports = i + 1;
+	}
+	return 0;
+}
+
 static void on_accept(void *arg, int fd)
 {
 	sf_front_accept(arg, fd);
@@ -48,19 +91,14 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	}
 	srv->base = base;
 	srv->listeners = calloc(LISTENERS_INITIAL, sizeof *srv->listeners);
-	srv->tor.has_extor = cfg->has_extorport;
-	srv->tor.extor = cfg->extorport;
-	srv->tor.extor_len = cfg->extorport_len;
 	srv->tor.has_orport = cfg->has_orport;
 	srv->tor.orport = cfg->orport;
 	srv->tor.orport_len = cfg->orport_len;
 	srv->tor.transport = "snowflake";
 	srv->tls = cfg->tls;
 	srv->max_front = cfg->max_handshakes ? cfg->max_handshakes : SF_MAX_HANDSHAKES_DEFAULT;
-	if (cfg->cookie_path) {
-		srv->cookie_path = strdup(cfg->cookie_path);
-		srv->tor.cookie_path = srv->cookie_path;
-	}
+	if (load_extorports(srv, cfg, err, errlen) < 0)
+		goto fail;
 	if (cfg->orport_srcaddr) {
 		if (sf_tor_srcaddr_parse(cfg->orport_srcaddr, &srv->srcaddr, err, errlen) < 0)
 			goto fail;
@@ -87,6 +125,8 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	/* Upstream's one ClientID → address map holds 98304 records; each shard keeps its share. */
 	struct sf_shard_params params = {
 		.tor = &srv->tor,
+		.extorports = srv->extorports,
+		.n_extorports = srv->n_extorports,
 		.clientmap_capacity = (SF_TT_CLIENTMAP_CAPACITY + srv->nshards - 1) / srv->nshards,
 		.max_clients = MAX_CLIENTS_PER_SHARD,
 		.counters = &srv->counters,
@@ -143,6 +183,8 @@ void sf_server_free(struct sf_server *srv)
 	}
 	free(srv->shards);
 	free(srv->listeners);
-	free(srv->cookie_path);
+	for (size_t i = 0; i < srv->n_extorports; i++)
+		sf_tor_cookie_free(&srv->extorports[i].cookie);
+	free(srv->extorports);
 	free(srv);
 }

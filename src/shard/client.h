@@ -13,6 +13,7 @@
 #include "turbotunnel/pktqueue.h"
 #include "shard/dialrate.h"
 #include "shard/shard.h"
+#include "tor/balance.h"
 
 struct event;
 struct event_base;
@@ -47,6 +48,7 @@ struct sf_shard_state {
 	struct sf_link *dead_links;		/* closed links to free outside callbacks */
 	uint64_t now_ms;			/* clock of the current callback */
 	size_t nstreams;			/* relay streams alive in the shard */
+	struct sf_tor_balance extor_balance;	/* this shard's streams per ExtORPort */
 	/* KCP budget enforcement: the thread's over-budget drop count last seen, and when
 	 * stalled sessions were last looked for (sf_client_pump). */
 	uint64_t kcp_over_budget_seen;
@@ -80,6 +82,9 @@ struct sf_stream {
 	struct sf_client *client;
 	struct sf_smux_stream *smux;		/* NULL once our side sent FIN */
 	struct sf_tor_dial *dial;		/* while connecting */
+	int extorport;				/* index in params->extorports, or -1 */
+	uint32_t extorports_tried;		/* by this stream's dials (bit = index) */
+	bool auth_retried;			/* redialed once after the cookie changed */
 	int fd;					/* tor connection, -1 before/after */
 	struct event *ev_read, *ev_write;
 	struct event *ev_flush;			/* activated by hand: one write per loop iteration */

@@ -196,6 +196,7 @@ struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index,
 	}
 	st->hash_k1 |= 1;
 	st->now_ms = sf_clock_ms();
+	sf_tor_balance_init(&st->extor_balance, p->n_extorports);
 	if (!st->base || !st->pool || !st->clientmap || !st->table || sh->wake_fd < 0) {
 		snprintf(err, errlen, "shard %u: out of resources", index);
 		shard_free_state(sh);

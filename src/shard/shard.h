@@ -23,6 +23,10 @@ struct sf_shard_counters {
 
 struct sf_shard_params {
 	const struct sf_tor_target *tor;	/* read-only, shared by all shards */
+	/* ExtORPorts to spread streams over (0: dial tor as `tor` says); shared, their cookies
+	 * are thread-safe (tor/cookie.h). Each shard balances its own streams (docs/tor.md). */
+	struct sf_tor_extorport *extorports;
+	size_t n_extorports;
 	size_t clientmap_capacity;		/* ClientID → address records kept by this shard */
 	size_t max_clients;			/* ClientID records this shard accepts */
 	struct sf_shard_counters *counters;

@@ -58,6 +58,8 @@ void sf_stream_free(struct sf_stream *st)
 	stream_forget_held(st, st->held);
 	c->nstreams--;
 	c->sh->nstreams--;
+	if (st->extorport >= 0)
+		sf_tor_balance_remove(&c->sh->extor_balance, st->extorport);
 	if (st->dial)
 		sf_tor_dial_cancel(st->dial);
 	if (st->ev_read)
@@ -111,13 +113,74 @@ static int write_to_tor(struct sf_stream *st)
 	return 0;
 }
 
+static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, const char *err, void *arg);
+
+/* Starts the stream's dial: to ExtORPort `only` if >= 0, else to the least loaded ExtORPort it
+ * has not tried yet when there are several (a stream is never moved once its dial succeeded),
+ * else as params->tor says. */
+static bool stream_dial(struct sf_stream *st, int only)
+{
+	struct sf_shard_state *sh = st->client->sh;
+	const struct sf_shard_params *p = sh->params;
+	const char *useraddr = st->client->useraddr[0] ? st->client->useraddr : NULL;
+	if (p->n_extorports == 0) {
+		st->dial = sf_tor_dial_start(sh->base, p->tor, useraddr, on_dialed, st);
+		return st->dial != NULL;
+	}
+	int i = only >= 0 ? only : sf_tor_balance_pick(&sh->extor_balance, sh->now_ms, st->extorports_tried);
+	if (i < 0)
+		return false;
+	struct sf_tor_extorport *e = &p->extorports[i];
+	struct sf_tor_target t = *p->tor;
+	t.has_extor = true;
+	t.extor = e->addr;
+	t.extor_len = e->addr_len;
+	t.cookie = &e->cookie;
+	st->dial = sf_tor_dial_start(sh->base, &t, useraddr, on_dialed, st);
+	if (!st->dial)
+		return false;
+	st->extorport = i;
+	st->extorports_tried |= UINT32_C(1) << i;
+	sf_tor_balance_add(&sh->extor_balance, i);
+	return true;
+}
+
+/* A dial to an ExtORPort failed: note it for the choice of later streams, and try another
+ * ExtORPort if the failure was the backend's. Returns true when a new dial is under way. */
+static bool stream_redial(struct sf_stream *st, enum sf_tor_dial_outcome why, const char *err)
+{
+	struct sf_shard_state *sh = st->client->sh;
+	int i = st->extorport;
+	sf_tor_balance_remove(&sh->extor_balance, i);
+	st->extorport = -1;
+	if (why == SF_TOR_DIAL_UNREACHABLE || why == SF_TOR_DIAL_AUTH_FAILED)
+		sf_tor_balance_failed(&sh->extor_balance, i, sh->now_ms);
+	int only = -1;
+	if (why == SF_TOR_DIAL_AUTH_RETRY && !st->auth_retried) {
+		/* tor restarted and wrote a new cookie, now in memory: this backend again, once. */
+		sf_logf("ExtORPort %d: authentication failed; its auth cookie file has a new cookie", i);
+		st->auth_retried = true;
+		only = i;
+	}
+	if (why == SF_TOR_DIAL_OTHER || !stream_dial(st, only))
+		return false;
+	sf_logf("handleConn: failed to connect to ExtORPort %d: %s; trying ExtORPort %d", i, err,
+		st->extorport);
+	return true;
+}
+
 static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, const char *err, void *arg)
 {
 	struct sf_stream *st = arg;
 	struct sf_client *c = st->client;
 	struct sf_shard_state *sh = c->sh;
+	enum sf_tor_dial_outcome why = sf_tor_dial_outcome(st->dial);
 	st->dial = NULL;
 	sh->now_ms = sf_clock_ms();
+	if (fd >= 0 && st->extorport >= 0)
+		sf_tor_balance_succeeded(&sh->extor_balance, st->extorport);
+	if (fd < 0 && st->extorport >= 0 && stream_redial(st, why, err))
+		return;
 	if (fd < 0) {
 		sf_logf("handleConn: failed to connect to ORPort: %s", err);
 		stream_end(st);
@@ -186,6 +249,7 @@ void *sf_stream_open(void *client, struct sf_smux_stream *s)
 	st->client = c;
 	st->smux = s;
 	st->fd = -1;
+	st->extorport = -1;
 	c->nstreams++;
 	sh->nstreams++;
 	st->next = c->streams;
@@ -198,9 +262,7 @@ void *sf_stream_open(void *client, struct sf_smux_stream *s)
 	if (c->useraddr[0])
 		atomic_fetch_add_explicit(&cnt->streams_with_addr, 1, memory_order_relaxed);
 
-	st->dial = sf_tor_dial_start(sh->base, sh->params->tor, c->useraddr[0] ? c->useraddr : NULL,
-				     on_dialed, st);
-	if (!st->dial) {
+	if (!stream_dial(st, -1)) {
 		st->smux = NULL; /* smux answers a refused stream with FIN itself */
 		sf_stream_free(st);
 		return NULL;

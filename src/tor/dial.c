@@ -1,5 +1,6 @@
 #include "tor/dial.h"
 
+#include "lib/clock.h"
 #include "lib/goip.h"
 #include "tor/cookie.h"
 #include "tor/errtext.h"
@@ -41,7 +42,10 @@ struct sf_tor_dial {
 	bool in_callback;
 
 	bool use_extor;
-	char *cookie_path;
+	struct sf_tor_cookie *cookie;
+	uint64_t cookie_generation;	/* of the cookie this handshake uses */
+	bool cookie_given;
+	enum sf_tor_dial_outcome outcome;
 	char *useraddr;
 	char *transport;
 	struct sockaddr_storage dst;
@@ -84,7 +88,6 @@ static void free_dial(struct sf_tor_dial *d)
 	if (d->fd >= 0)
 		close(d->fd);
 	OPENSSL_cleanse(&d->hs, sizeof d->hs);
-	free(d->cookie_path);
 	free(d->useraddr);
 	free(d->transport);
 	free(d);
@@ -107,6 +110,10 @@ static void report(struct sf_tor_dial *d)
 	event_free(d->timer);
 	d->read_ev = d->write_ev = d->timer = NULL;
 
+	if (!d->failed)
+		d->outcome = SF_TOR_DIAL_OK;
+	else if (d->outcome == SF_TOR_DIAL_OK)
+		d->outcome = SF_TOR_DIAL_UNREACHABLE; /* network errors and deadlines */
 	d->in_callback = true;
 	if (d->failed)
 		d->cb(-1, NULL, 0, d->err, d->arg);
@@ -127,6 +134,14 @@ static void fail_later(struct sf_tor_dial *d)
 {
 	d->phase = PHASE_REPORT;
 	arm_timer(d, 0);
+}
+
+/* A failure that says nothing about the backend's health. */
+static void fail_other(struct sf_tor_dial *d, const char *msg)
+{
+	d->outcome = SF_TOR_DIAL_OTHER;
+	set_error(d, "%s", msg);
+	report(d);
 }
 
 static void fail_now(struct sf_tor_dial *d, const char *msg)
@@ -153,28 +168,6 @@ static void fail_io(struct sf_tor_dial *d, const char *op, int errnum)
 	snprintf(d->err, sizeof d->err, "%s tcp %s->%s: %s: %s", op, d->local_text, d->dst_text, op,
 		 reason);
 	report(d);
-}
-
-/* Go's %q, enough for file names. */
-static void go_quote(const char *s, char *out, size_t cap)
-{
-	size_t n = 0;
-	if (cap < 3)
-		return;
-	out[n++] = '"';
-	for (; *s && n + 6 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			n += (size_t)snprintf(out + n, cap - n, "\\x%02x", c);
-		} else {
-			out[n++] = (char)c;
-		}
-	}
-	out[n++] = '"';
-	out[n] = '\0';
 }
 
 static void succeed(struct sf_tor_dial *d)
@@ -209,21 +202,52 @@ static void flush_output(struct sf_tor_dial *d)
 		succeed(d);
 }
 
-static bool supply_cookie(struct sf_tor_dial *d)
+/* The cookie comes from memory (read at start, sf_tor_cookie_load): no file I/O per dial. */
+static void supply_cookie(struct sf_tor_dial *d)
 {
 	uint8_t cookie[SF_TOR_COOKIE_LEN];
-	char why[DIAL_ERR_MAX / 2], quoted[DIAL_ERR_MAX / 4];
-
-	if (sf_tor_cookie_read(d->cookie_path, cookie, why, sizeof why) < 0) {
-		go_quote(d->cookie_path, quoted, sizeof quoted);
-		d->failed = true;
-		snprintf(d->err, sizeof d->err, "error reading TOR_PT_AUTH_COOKIE_FILE %s: %s", quoted, why);
-		report(d);
-		return false;
-	}
+	sf_tor_cookie_get(d->cookie, cookie, &d->cookie_generation);
 	sf_tor_extor_set_cookie(&d->hs, cookie);
 	OPENSSL_cleanse(cookie, sizeof cookie);
-	return true;
+	d->cookie_given = true;
+}
+
+/* tor refused our cookie, or we refused its proof of the cookie: both mean the two differ. */
+static bool auth_failed(struct sf_tor_dial *d)
+{
+	const char *e = sf_tor_extor_error(&d->hs);
+	return d->cookie_given &&
+	       (strcmp(e, "mismatch in server hash") == 0 || strcmp(e, "server rejected authentication") == 0);
+}
+
+/* Handshake failed: after an authentication failure, look for a new cookie (tor restarted). */
+static void handshake_failed(struct sf_tor_dial *d)
+{
+	if (!auth_failed(d)) {
+		/* EOF inside the handshake is tor going away; anything else is a protocol answer. */
+		const char *e = sf_tor_extor_error(&d->hs);
+		if (strcmp(e, "EOF") == 0 || strcmp(e, "unexpected EOF") == 0)
+			fail_now(d, e);
+		else
+			fail_other(d, e);
+		return;
+	}
+	char why[DIAL_ERR_MAX];
+	switch (sf_tor_cookie_reload(d->cookie, d->cookie_generation, sf_clock_ms(), why, sizeof why)) {
+	case SF_TOR_COOKIE_CHANGED:
+		d->outcome = SF_TOR_DIAL_AUTH_RETRY;
+		break;
+	case SF_TOR_COOKIE_UNREADABLE: /* the old cookie stays; the caller logs the reason */
+		d->outcome = SF_TOR_DIAL_AUTH_FAILED;
+		set_error(d, "%s", sf_tor_extor_error(&d->hs));
+		snprintf(d->err + strlen(d->err), sizeof d->err - strlen(d->err), " (and %s)", why);
+		report(d);
+		return;
+	default:
+		d->outcome = SF_TOR_DIAL_AUTH_FAILED;
+		break;
+	}
+	fail_now(d, sf_tor_extor_error(&d->hs));
 }
 
 static void handle_input(struct sf_tor_dial *d, size_t len)
@@ -232,14 +256,12 @@ static void handle_input(struct sf_tor_dial *d, size_t len)
 	enum sf_tor_extor_status st = sf_tor_extor_feed(&d->hs, d->inbuf, len, &used);
 
 	if (st == SF_TOR_EXTOR_NEED_COOKIE) {
-		/* Read when goptlib reads it: tor may have rewritten the file since we started. */
-		if (!supply_cookie(d))
-			return;
+		supply_cookie(d);
 		st = sf_tor_extor_feed(&d->hs, d->inbuf + used, len - used, &more);
 		used += more;
 	}
 	if (st == SF_TOR_EXTOR_FAILED) {
-		fail_now(d, sf_tor_extor_error(&d->hs));
+		handshake_failed(d);
 		return;
 	}
 	if (st == SF_TOR_EXTOR_DONE) {
@@ -269,7 +291,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n == 0) {
 		sf_tor_extor_eof(&d->hs);
-		fail_now(d, sf_tor_extor_error(&d->hs));
+		handshake_failed(d);
 		return;
 	}
 	handle_input(d, (size_t)n);
@@ -280,12 +302,12 @@ static void start_handshake(struct sf_tor_dial *d)
 	uint8_t nonce[SF_TOR_EXTOR_NONCE_LEN];
 
 	if (RAND_bytes(nonce, sizeof nonce) != 1) {
-		fail_now(d, "cannot generate the ExtORPort client nonce");
+		fail_other(d, "cannot generate the ExtORPort client nonce");
 		return;
 	}
 	sf_tor_extor_init(&d->hs, NULL, nonce, d->useraddr, d->transport);
 	if (sf_tor_extor_status(&d->hs) == SF_TOR_EXTOR_FAILED) {
-		fail_now(d, sf_tor_extor_error(&d->hs));
+		fail_other(d, sf_tor_extor_error(&d->hs));
 		return;
 	}
 	d->phase = PHASE_HANDSHAKE;
@@ -363,6 +385,7 @@ static void open_connection(struct sf_tor_dial *d)
 	socklen_t src_len = 0;
 	int one = 1;
 
+	d->outcome = SF_TOR_DIAL_OTHER; /* local failures until connect() */
 	if (d->has_src) {
 		src_len = sf_tor_srcaddr_random(&d->src_range, &src);
 		if (src_len == 0) {
@@ -393,6 +416,7 @@ static void open_connection(struct sf_tor_dial *d)
 		set_dial_errno(d, "bind", errno);
 		return;
 	}
+	d->outcome = SF_TOR_DIAL_OK;
 	if (connect(d->fd, (struct sockaddr *)&d->dst, d->dst_len) < 0 && errno != EINPROGRESS) {
 		set_dial_errno(d, "connect", errno);
 		return;
@@ -402,6 +426,7 @@ static void open_connection(struct sf_tor_dial *d)
 	d->write_ev = event_new(d->base, d->fd, EV_WRITE | EV_PERSIST, on_writable, d);
 	if (!d->read_ev || !d->write_ev) {
 		set_error(d, "%s", "out of memory");
+		d->outcome = SF_TOR_DIAL_OTHER;
 		return;
 	}
 	event_add(d->write_ev, NULL);
@@ -442,9 +467,9 @@ struct sf_tor_dial *sf_tor_dial_start(struct event_base *base, const struct sf_t
 	d->connect_timeout_ms = t->connect_timeout_ms ? t->connect_timeout_ms : SF_TOR_CONNECT_TIMEOUT_MS;
 	d->handshake_timeout_ms =
 		t->handshake_timeout_ms ? t->handshake_timeout_ms : SF_TOR_HANDSHAKE_TIMEOUT_MS;
-	d->use_extor = t->has_extor && t->cookie_path && t->cookie_path[0];
+	d->use_extor = t->has_extor && t->cookie;
 	if (d->use_extor) {
-		d->cookie_path = dup_or_null(t->cookie_path, &oom);
+		d->cookie = t->cookie;
 		d->useraddr = dup_or_null(useraddr, &oom);
 		d->transport = dup_or_null(t->transport, &oom);
 	}
@@ -463,6 +488,7 @@ struct sf_tor_dial *sf_tor_dial_start(struct event_base *base, const struct sf_t
 	bool have_dst = d->use_extor || t->has_orport;
 	if (!have_dst || !valid_addr(dst, dst_len)) {
 		set_error(d, "%s", "dial tcp: missing address");
+		d->outcome = SF_TOR_DIAL_OTHER;
 		fail_later(d);
 		return d;
 	}
@@ -474,6 +500,11 @@ struct sf_tor_dial *sf_tor_dial_start(struct event_base *base, const struct sf_t
 	if (d->failed)
 		fail_later(d);
 	return d;
+}
+
+enum sf_tor_dial_outcome sf_tor_dial_outcome(const struct sf_tor_dial *d)
+{
+	return d->outcome;
 }
 
 void sf_tor_dial_cancel(struct sf_tor_dial *d)

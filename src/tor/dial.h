@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tor/cookie.h"
 #include "tor/srcaddr.h"
 
 struct event_base;
@@ -17,11 +18,11 @@ struct event_base;
 #define SF_TOR_HANDSHAKE_TIMEOUT_MS 5000 /* goptlib: auth + commands + OKAY */
 
 struct sf_tor_target {
-	/* ExtORPort if has_extor && cookie_path, else plain ORPort */
+	/* ExtORPort if has_extor && cookie, else plain ORPort */
 	bool has_extor;
 	struct sockaddr_storage extor;
 	socklen_t extor_len;
-	const char *cookie_path; /* re-read on every dial */
+	struct sf_tor_cookie *cookie; /* the ExtORPort's cookie in memory; must outlive the dial */
 	bool has_orport;
 	struct sockaddr_storage orport;
 	socklen_t orport_len;
@@ -29,6 +30,13 @@ struct sf_tor_target {
 	const char *transport;                /* "snowflake"; NULL or "" = no TRANSPORT command */
 	unsigned connect_timeout_ms;          /* 0 = SF_TOR_CONNECT_TIMEOUT_MS */
 	unsigned handshake_timeout_ms;        /* 0 = SF_TOR_HANDSHAKE_TIMEOUT_MS */
+};
+
+/* One of the ExtORPorts streams are spread over (docs/tor.md, "Several ExtORPorts"). */
+struct sf_tor_extorport {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	struct sf_tor_cookie cookie;
 };
 
 /* Success: fd >= 0 is a connected non-blocking socket now owned by the callee, err NULL;
@@ -41,7 +49,20 @@ typedef void (*sf_tor_dial_cb)(int fd, const uint8_t *leftover, size_t leftover_
 
 struct sf_tor_dial;
 
-/* useraddr: "ip:1", "[ip]:1" or NULL (no USERADDR). The target's strings and srcaddr are copied.
+/* Why a dial failed, as far as choosing an ExtORPort cares. */
+enum sf_tor_dial_outcome {
+	SF_TOR_DIAL_OK,
+	SF_TOR_DIAL_UNREACHABLE,  /* refused, timed out, reset or closed by tor: try another one */
+	SF_TOR_DIAL_AUTH_RETRY,   /* tor refused the cookie and a new one is now in memory */
+	SF_TOR_DIAL_AUTH_FAILED,  /* tor refused the cookie and the file holds no other one */
+	SF_TOR_DIAL_OTHER,        /* tor denied the client, or a local failure (srcaddr, memory) */
+};
+
+/* During the callback only: why the dial failed (SF_TOR_DIAL_OK on success). */
+enum sf_tor_dial_outcome sf_tor_dial_outcome(const struct sf_tor_dial *d);
+
+/* useraddr: "ip:1", "[ip]:1" or NULL (no USERADDR). The target's strings and srcaddr are copied;
+ * its cookie is not (it is shared and must outlive the dial).
  * Returns NULL only when out of memory (cb is then never called). */
 struct sf_tor_dial *sf_tor_dial_start(struct event_base *base, const struct sf_tor_target *t,
 				      const char *useraddr, sf_tor_dial_cb cb, void *arg);

@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +172,51 @@ static void test_tor_example(void **state)
 	sf_pt_args_free(taken);
 }
 
+/* extorport=ADDR,COOKIEFILE, repeated, as tor escapes it ("ServerTransportOptions snowflake
+ * extorport=127.0.0.1:7001,/var/lib/tor-a/cookie extorport=[::1]:7002,/x,y\;z"). */
+static void test_extorport(void **state)
+{
+	(void)state;
+	struct sf_pt_options o = parse_ok("snowflake:extorport=127.0.0.1\\:7001,/var/lib/tor-a/cookie;"
+					  "snowflake:extorport=[\\:\\:1]\\:7002,/x,y\\;z");
+	const struct sf_pt_arg *ex = sf_pt_args_find(sf_pt_options_get(&o, "snowflake"), "extorport");
+	assert_non_null(ex);
+	assert_int_equal(ex->n_values, 2);
+
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *path;
+	char err[256];
+	assert_int_equal(sf_pt_parse_extorport(ex->values[0], &ss, &len, &path, err, sizeof err), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 7001);
+	assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr), INADDR_LOOPBACK);
+	assert_string_equal(path, "/var/lib/tor-a/cookie");
+	/* The path is everything after the first comma, commas and semicolons included. */
+	assert_int_equal(sf_pt_parse_extorport(ex->values[1], &ss, &len, &path, err, sizeof err), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 7002);
+	assert_string_equal(path, "/x,y;z");
+	sf_pt_options_clear(&o);
+
+	static const char *const bad[][2] = {
+		{ "127.0.0.1:7001", "\"127.0.0.1:7001\": want ADDR,COOKIEFILE" },
+		{ "127.0.0.1:7001,", "\"127.0.0.1:7001,\": want ADDR,COOKIEFILE" },
+		{ "127.0.0.1:0,/c", "\"127.0.0.1:0,/c\": port 0 cannot be dialed" },
+		{ "localhost:7001,/c", NULL }, /* no DNS: goptlib's text, whatever it is */
+		{ ",/c", NULL },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		assert_int_equal(sf_pt_parse_extorport(bad[i][0], &ss, &len, &path, err, sizeof err), -1);
+		if (bad[i][1])
+			assert_string_equal(err, bad[i][1]);
+		else
+			assert_true(strncmp(err, "\"", 1) == 0 && strlen(err) > strlen(bad[i][0]) + 4);
+	}
+}
+
 static void test_args_container(void **state)
 {
 	(void)state;
@@ -262,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_grammar),
 		cmocka_unit_test(test_tor_example),
+		cmocka_unit_test(test_extorport),
 		cmocka_unit_test(test_args_container),
 		cmocka_unit_test(test_num_turbotunnel),
 	};

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,77 @@ static void test_open_and_read_errors(void **state)
 	assert_string_equal(err, want);
 }
 
+/* The in-memory cookie: read at load, re-read only on request, at most once a second (the clock
+ * is passed in), and a new generation only when the file holds another cookie. */
+static void test_store_reload(void **state)
+{
+	(void)state;
+	struct sf_tor_cookie c;
+	uint8_t got[SF_TOR_COOKIE_LEN], other[64];
+	uint64_t gen, gen2;
+	char err[512];
+
+	const char *path = write_cookie(good_file, sizeof good_file);
+	assert_int_equal(sf_tor_cookie_load(&c, path, 5000, err, sizeof err), 0);
+	sf_tor_cookie_get(&c, got, &gen);
+	assert_memory_equal(got, good_file + 32, 32);
+
+	/* The file changes: nothing reads it until asked, and not within a second of the last read. */
+	memcpy(other, good_file, 32);
+	memset(other + 32, 0x5a, 32);
+	write_cookie(other, sizeof other);
+	sf_tor_cookie_get(&c, got, &gen2);
+	assert_memory_equal(got, good_file + 32, 32);
+	assert_int_equal(gen2, gen);
+	assert_int_equal(sf_tor_cookie_reload(&c, gen, 5999, err, sizeof err), SF_TOR_COOKIE_TOO_SOON);
+	assert_int_equal(c.reloads, 0);
+	assert_int_equal(sf_tor_cookie_reload(&c, gen, 6000, err, sizeof err), SF_TOR_COOKIE_CHANGED);
+	assert_int_equal(c.reloads, 1);
+	sf_tor_cookie_get(&c, got, &gen2);
+	assert_memory_equal(got, other + 32, 32);
+	assert_int_equal(gen2, gen + 1);
+	/* A dial that used the old generation learns at once that a newer cookie is there. */
+	assert_int_equal(sf_tor_cookie_reload(&c, gen, 6001, err, sizeof err), SF_TOR_COOKIE_CHANGED);
+	assert_int_equal(c.reloads, 1);
+
+	/* Same file: SAME; a bad file: UNREADABLE with the reason, the old cookie stays. */
+	assert_int_equal(sf_tor_cookie_reload(&c, gen2, 7000, err, sizeof err), SF_TOR_COOKIE_SAME);
+	write_cookie(other, 63);
+	assert_int_equal(sf_tor_cookie_reload(&c, gen2, 7500, err, sizeof err), SF_TOR_COOKIE_TOO_SOON);
+	assert_int_equal(sf_tor_cookie_reload(&c, gen2, 8000, err, sizeof err), SF_TOR_COOKIE_UNREADABLE);
+	char want[600];
+	snprintf(want, sizeof want, "error reading TOR_PT_AUTH_COOKIE_FILE \"%s\": unexpected EOF", path);
+	assert_string_equal(err, want);
+	sf_tor_cookie_get(&c, got, &gen);
+	assert_memory_equal(got, other + 32, 32);
+	assert_int_equal(gen, gen2);
+	assert_int_equal(c.reloads, 3);
+	sf_tor_cookie_free(&c);
+	assert_null(c.path);
+	sf_tor_cookie_free(&c); /* twice is harmless */
+}
+
+/* Start-up fails clearly when the file is unreadable, with goptlib's wording. */
+static void test_store_load_errors(void **state)
+{
+	(void)state;
+	struct sf_tor_cookie c;
+	char err[512], want[700], missing[300];
+
+	const char *path = write_cookie(good_file, 10);
+	assert_int_equal(sf_tor_cookie_load(&c, path, 0, err, sizeof err), -1);
+	snprintf(want, sizeof want, "error reading TOR_PT_AUTH_COOKIE_FILE \"%s\": unexpected EOF", path);
+	assert_string_equal(err, want);
+	sf_tor_cookie_free(&c); /* safe after a failed load */
+
+	snprintf(missing, sizeof missing, "%s/none\"x", dir);
+	assert_int_equal(sf_tor_cookie_load(&c, missing, 0, err, sizeof err), -1);
+	snprintf(want, sizeof want,
+		 "error reading TOR_PT_AUTH_COOKIE_FILE \"%s/none\\\"x\": open %s: no such file or directory",
+		 dir, missing);
+	assert_string_equal(err, want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -123,6 +195,8 @@ int main(void)
 		cmocka_unit_test(test_wrong_sizes),
 		cmocka_unit_test(test_wrong_header),
 		cmocka_unit_test(test_open_and_read_errors),
+		cmocka_unit_test(test_store_reload),
+		cmocka_unit_test(test_store_load_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -43,6 +43,7 @@ struct peer {
 static struct peer peers[MAX_PEERS];
 static char tmpdir[128];
 static char cookie_path[256];
+static struct sf_tor_cookie cookie; /* what the dials use: loaded from cookie_path */
 
 static int make_tmpdir(void **state)
 {
@@ -78,6 +79,7 @@ static int stop_all(void **state)
 	for (int i = 0; i < MAX_PEERS; i++)
 		stop_peer(&peers[i]);
 	unlink(cookie_path);
+	sf_tor_cookie_free(&cookie);
 	return 0;
 }
 
@@ -170,6 +172,8 @@ static struct peer *start_extor(const char *flag)
 
 struct dial_result {
 	struct event_base *base;
+	struct sf_tor_dial *d;
+	enum sf_tor_dial_outcome outcome;
 	bool called;
 	int calls;
 	int fd;
@@ -183,6 +187,7 @@ static void on_dial(int fd, const uint8_t *leftover, size_t leftover_len, const 
 	assert_int_equal(leftover_len, 0); /* the dialer never reads past OKAY */
 	r->called = true;
 	r->calls++;
+	r->outcome = sf_tor_dial_outcome(r->d);
 	r->fd = fd;
 	snprintf(r->err, sizeof r->err, "%s", err ? err : "");
 	event_base_loopbreak(r->base);
@@ -203,6 +208,7 @@ static struct dial_result dial(const struct sf_tor_target *t, const char *userad
 	assert_non_null(r.base);
 	struct sf_tor_dial *d = sf_tor_dial_start(r.base, t, useraddr, on_dial, &r);
 	assert_non_null(d);
+	r.d = d;
 	assert_false(r.called); /* never from inside sf_tor_dial_start */
 	run_loop_for(r.base, DIAL_WAIT_S * 1000);
 	if (!r.called)
@@ -215,13 +221,37 @@ static struct dial_result dial(const struct sf_tor_target *t, const char *userad
 	return r;
 }
 
+/* (Re)loads the cookie the dials use from cookie_path, as the server does at start. Loaded "at
+ * time 0" so that the first re-read a dial asks for is never too soon. */
+static void load_cookie(void)
+{
+	char err[512];
+	sf_tor_cookie_free(&cookie);
+	if (sf_tor_cookie_load(&cookie, cookie_path, 0, err, sizeof err) < 0)
+		fail_msg("%s", err);
+}
+
+/* For targets nothing answers: some valid cookie. */
+static void load_any_cookie(void)
+{
+	uint8_t file[64];
+	memcpy(file, "! Extended ORPort Auth Cookie !\n", 32);
+	memset(file + 32, 0x33, 32);
+	FILE *f = fopen(cookie_path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(file, 1, sizeof file, f), sizeof file);
+	assert_int_equal(fclose(f), 0);
+	load_cookie();
+}
+
 static struct sf_tor_target extor_target(const struct peer *p)
 {
 	struct sf_tor_target t = { 0 };
+	load_cookie();
 	t.has_extor = true;
 	t.extor = p->addr;
 	t.extor_len = p->addr_len;
-	t.cookie_path = cookie_path;
+	t.cookie = &cookie;
 	t.transport = "snowflake";
 	return t;
 }
@@ -284,6 +314,7 @@ static void test_extor_success(void **state)
 	struct dial_result r = dial(&t, "192.0.2.7:1");
 	if (r.fd < 0)
 		fail_msg("dial failed: %s", r.err);
+	assert_int_equal(r.outcome, SF_TOR_DIAL_OK);
 	expect_nonblocking(r.fd);
 	check_echo(r.fd);
 	json_t *j = next_conn_report(p);
@@ -320,6 +351,9 @@ static void test_extor_bad_auth(void **state)
 	struct dial_result r = dial(&t, "192.0.2.7:1");
 	assert_int_equal(r.fd, -1);
 	assert_string_equal(r.err, "mismatch in server hash");
+	/* The file holds the cookie we have: the backend is at fault, not our copy. */
+	assert_int_equal(r.outcome, SF_TOR_DIAL_AUTH_FAILED);
+	assert_int_equal(cookie.reloads, 1);
 	json_t *j = next_conn_report(p);
 	assert_string_equal(tor_test_str(j, "auth"), "client_rejected_server_hash");
 	json_decref(j);
@@ -333,6 +367,7 @@ static void test_extor_deny(void **state)
 	struct dial_result r = dial(&t, "192.0.2.7:1");
 	assert_int_equal(r.fd, -1);
 	assert_string_equal(r.err, "server returned DENY after our USERADDR and DONE");
+	assert_int_equal(r.outcome, SF_TOR_DIAL_OTHER);
 	json_t *j = next_conn_report(p);
 	assert_string_equal(tor_test_str(j, "reply"), "DENY");
 	assert_string_equal(tor_test_str(j, "useraddr"), "192.0.2.7:1");
@@ -347,45 +382,77 @@ static void write_file(const char *path, const void *data, size_t len)
 	assert_int_equal(fclose(f), 0);
 }
 
-static void test_extor_cookie_problems(void **state)
+static void read_file(const char *path, uint8_t *data, size_t len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The cookie is read once; the file is read again only after tor refused our cookie. */
+static void test_extor_cookie_changes(void **state)
 {
 	(void)state;
 	struct peer *p = start_extor(NULL);
 	struct sf_tor_target t = extor_target(p);
-	char want[1024];
-
-	/* A well-formed file with another cookie: the server's hash does not verify. */
-	uint8_t other[64];
-	memcpy(other, "! Extended ORPort Auth Cookie !\n", 32);
+	uint8_t real[64], other[64];
+	read_file(cookie_path, real, sizeof real);
+	memcpy(other, real, 32);
 	memset(other + 32, 0xa5, 32);
+
+	/* The file changes under a working cookie: dials do not read it, they keep working. */
 	write_file(cookie_path, other, sizeof other);
 	struct dial_result r = dial(&t, "192.0.2.7:1");
+	if (r.fd < 0)
+		fail_msg("dial failed: %s", r.err);
+	close(r.fd);
+	json_t *j = next_conn_report(p);
+	assert_string_equal(tor_test_str(j, "auth"), "ok");
+	json_decref(j);
+	assert_int_equal(cookie.reloads, 0);
+
+	/* Our copy is wrong (as after a tor restart) and the file holds the same wrong cookie:
+	 * the server's hash does not verify, the re-read finds nothing new. */
+	load_cookie();
+	r = dial(&t, "192.0.2.7:1");
 	assert_int_equal(r.fd, -1);
 	assert_string_equal(r.err, "mismatch in server hash");
-	json_t *j = next_conn_report(p);
+	assert_int_equal(r.outcome, SF_TOR_DIAL_AUTH_FAILED);
+	assert_int_equal(cookie.reloads, 1);
+	j = next_conn_report(p);
 	/* The peer saw the connection close where the ClientHash should have come. */
 	assert_string_equal(tor_test_str(j, "auth"), "incomplete");
 	assert_true(strncmp(tor_test_str(j, "error"), "read client hash: ", 18) == 0);
 	json_decref(j);
 
-	/* Re-read on every dial: a short file now. */
-	write_file(cookie_path, other, 63);
+	/* tor "restarts": the file gets the right cookie. One failed handshake re-reads it (the
+	 * copy was loaded at time 0, so the once-a-second rule allows it) and the next dial works. */
+	load_cookie();
+	write_file(cookie_path, real, sizeof real);
 	r = dial(&t, "192.0.2.7:1");
 	assert_int_equal(r.fd, -1);
-	snprintf(want, sizeof want, "error reading TOR_PT_AUTH_COOKIE_FILE \"%s\": unexpected EOF", cookie_path);
-	assert_string_equal(r.err, want);
+	assert_int_equal(r.outcome, SF_TOR_DIAL_AUTH_RETRY);
+	assert_int_equal(cookie.reloads, 1);
 	json_decref(next_conn_report(p));
+	r = dial(&t, "192.0.2.7:1");
+	if (r.fd < 0)
+		fail_msg("dial after the cookie change failed: %s", r.err);
+	check_echo(r.fd);
+	close(r.fd);
+	j = next_conn_report(p);
+	assert_string_equal(tor_test_str(j, "auth"), "ok");
+	json_decref(j);
 
-	/* No file at all. */
-	char missing[300];
-	snprintf(missing, sizeof missing, "%s/nonexistent", tmpdir);
-	t.cookie_path = missing;
+	/* A wrong copy again right away: the file is not read twice within a second. */
+	write_file(cookie_path, other, sizeof other);
+	load_cookie();
+	write_file(cookie_path, real, sizeof real);
+	cookie.last_read_ms = UINT64_MAX / 2; /* "just read" */
 	r = dial(&t, "192.0.2.7:1");
 	assert_int_equal(r.fd, -1);
-	snprintf(want, sizeof want,
-		 "error reading TOR_PT_AUTH_COOKIE_FILE \"%s\": open %s: no such file or directory", missing,
-		 missing);
-	assert_string_equal(r.err, want);
+	assert_int_equal(r.outcome, SF_TOR_DIAL_AUTH_FAILED);
+	assert_int_equal(cookie.reloads, 0);
 	json_decref(next_conn_report(p));
 }
 
@@ -403,7 +470,7 @@ static void test_plain_orport(void **state)
 	check_echo(r.fd);
 	close(r.fd);
 
-	/* An ExtORPort without a cookie path is not used: plain ORPort, with a source address. */
+	/* An ExtORPort without a cookie is not used: plain ORPort, with a source address. */
 	struct sf_tor_srcaddr src;
 	char err[128];
 	assert_int_equal(sf_tor_srcaddr_parse("127.0.0.1", &src, err, sizeof err), 0);
@@ -454,10 +521,13 @@ static void test_nothing_listening(void **state)
 	t.has_extor = true;
 	t.extor = addr;
 	t.extor_len = len;
-	t.cookie_path = cookie_path;
+	load_any_cookie();
+	t.cookie = &cookie;
 	r = dial(&t, "192.0.2.7:1");
 	assert_int_equal(r.fd, -1);
 	assert_string_equal(r.err, want);
+	assert_int_equal(r.outcome, SF_TOR_DIAL_UNREACHABLE);
+	sf_tor_cookie_free(&cookie);
 }
 
 static void test_handshake_deadline(void **state)
@@ -471,11 +541,14 @@ static void test_handshake_deadline(void **state)
 	t.has_extor = true;
 	t.extor = addr;
 	t.extor_len = len;
-	t.cookie_path = cookie_path;
+	load_any_cookie();
+	t.cookie = &cookie;
 	t.transport = "snowflake";
 	t.handshake_timeout_ms = 300;
 	struct dial_result r = dial(&t, "192.0.2.7:1");
 	assert_int_equal(r.fd, -1);
+	assert_int_equal(r.outcome, SF_TOR_DIAL_UNREACHABLE);
+	sf_tor_cookie_free(&cookie);
 	assert_true(strncmp(r.err, "read tcp 127.0.0.1:", 19) == 0);
 	size_t n = strlen(r.err);
 	assert_true(n > 13);
@@ -508,6 +581,7 @@ static void test_connect_deadline(void **state)
 	struct dial_result r = dial(&t, NULL);
 	assert_int_equal(r.fd, -1);
 	assert_string_equal(r.err, want);
+	assert_int_equal(r.outcome, SF_TOR_DIAL_UNREACHABLE);
 	for (int i = 0; i < 4; i++)
 		close(fillers[i]);
 	close(lfd);
@@ -527,7 +601,8 @@ static void test_cancel(void **state)
 	t.has_extor = true;
 	t.extor = addr;
 	t.extor_len = len;
-	t.cookie_path = cookie_path;
+	load_any_cookie();
+	t.cookie = &cookie;
 	t.handshake_timeout_ms = 200;
 
 	/* Before the loop ever ran. */
@@ -557,6 +632,7 @@ static void test_cancel(void **state)
 
 	event_base_free(r.base);
 	close(lfd);
+	sf_tor_cookie_free(&cookie);
 }
 
 static void test_early_failures(void **state)
@@ -566,6 +642,7 @@ static void test_early_failures(void **state)
 	struct dial_result r = dial(&none, NULL);
 	assert_int_equal(r.fd, -1);
 	assert_string_equal(r.err, "dial tcp: missing address");
+	assert_int_equal(r.outcome, SF_TOR_DIAL_OTHER);
 
 	/* An IPv6 source range for an IPv4 ORPort, as Go's dialer refuses it. */
 	struct sockaddr_storage addr;
@@ -579,6 +656,7 @@ static void test_early_failures(void **state)
 	r = dial(&t, NULL);
 	assert_int_equal(r.fd, -1);
 	assert_string_equal(r.err, "dial tcp: address [::1]:0: no suitable address found");
+	assert_int_equal(r.outcome, SF_TOR_DIAL_OTHER);
 	close(lfd);
 }
 
@@ -588,7 +666,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_extor_success, stop_all),
 		cmocka_unit_test_teardown(test_extor_bad_auth, stop_all),
 		cmocka_unit_test_teardown(test_extor_deny, stop_all),
-		cmocka_unit_test_teardown(test_extor_cookie_problems, stop_all),
+		cmocka_unit_test_teardown(test_extor_cookie_changes, stop_all),
 		cmocka_unit_test_teardown(test_plain_orport, stop_all),
 		cmocka_unit_test(test_nothing_listening),
 		cmocka_unit_test(test_handshake_deadline),
