@@ -22,7 +22,6 @@
 #include "server/certs.h"
 #include "server/http01.h"
 #include "snowflake/server.h"
-#include "tor/srcaddr.h"
 
 #define METHOD_NAME "snowflake"
 #define STATS_INTERVAL_S 86400
@@ -223,17 +222,8 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		.orport_len = info->orport_len,
 		.tls = app->certs ? sf_certs_tls(app->certs) : NULL,
 	};
-	const char *srcaddr = sf_pt_args_get(b->options, "orport-srcaddr");
-	if (srcaddr) {
-		struct sf_tor_srcaddr range;
-		if (sf_tor_srcaddr_parse(srcaddr, &range, err, sizeof err) < 0) {
-			char msg[600];
-			snprintf(msg, sizeof msg, "parsing srcaddr: %s", err);
-			sf_pt_smethod_error(stdout, METHOD_NAME, msg);
-			return false;
-		}
-		cfg.orport_srcaddr = srcaddr;
-	}
+	/* parsed by the server, once: a bad one fails sf_server_new with "parsing srcaddr: ..." */
+	cfg.orport_srcaddr = sf_pt_args_get(b->options, "orport-srcaddr");
 	/* extorport=ADDR,COOKIEFILE, repeated: spread streams over several tor instances. */
 	struct sf_server_extorport extorports[SF_SERVER_EXTORPORTS_MAX];
 	const struct sf_pt_arg *ex = sf_pt_args_find(b->options, "extorport");
@@ -263,21 +253,22 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		cfg.num_shards = (unsigned)n;
 	}
 
+	/* The server first: its configuration errors (srcaddr, cookie file) come before listening,
+	 * as upstream parses its options before it listens. */
+	if (!app->server) {
+		app->server = sf_server_new(app->base, &cfg, err, sizeof err);
+		if (!app->server) {
+			sf_logf("%s", err);
+			sf_pt_smethod_error(stdout, METHOD_NAME, err);
+			return false;
+		}
+	}
 	sf_logf("listening with %s on %s", o->disable_tls ? "plain HTTP" : "HTTPS", b->addr_text);
 	int fd = sf_net_listen((const struct sockaddr *)&b->addr, b->addrlen, err, sizeof err);
 	if (fd < 0) {
 		sf_logf("error opening listener: %s", err);
 		sf_pt_smethod_error(stdout, METHOD_NAME, err);
 		return false;
-	}
-	if (!app->server) {
-		app->server = sf_server_new(app->base, &cfg, err, sizeof err);
-		if (!app->server) {
-			close(fd);
-			sf_logf("error opening listener: %s", err);
-			sf_pt_smethod_error(stdout, METHOD_NAME, err);
-			return false;
-		}
 	}
 	if (sf_server_add_listener(app->server, fd) < 0) {
 		/* Never report SMETHOD for an address that nothing would serve. */

@@ -43,7 +43,8 @@ struct sf_server_config {
 	 * At most SF_SERVER_EXTORPORTS_MAX. */
 	const struct sf_server_extorport *extorports;
 	size_t n_extorports;
-	/* orport-srcaddr option text (IPv4/IPv6 address or CIDR), or NULL. */
+	/* orport-srcaddr option text (IPv4/IPv6 address or CIDR), or NULL; sf_server_new fails
+	 * with "parsing srcaddr: <why>" when it is not one. */
 	const char *orport_srcaddr;
 	/* Number of shard threads; 0 = number of online CPUs; at most SF_SHARDS_PER_CPU_MAX per
 	 * online CPU (a larger number is cut down, with a log line). */

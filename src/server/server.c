@@ -100,8 +100,11 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	if (load_extorports(srv, cfg, err, errlen) < 0)
 		goto fail;
 	if (cfg->orport_srcaddr) {
-		if (sf_tor_srcaddr_parse(cfg->orport_srcaddr, &srv->srcaddr, err, errlen) < 0)
+		char why[200];
+		if (sf_tor_srcaddr_parse(cfg->orport_srcaddr, &srv->srcaddr, why, sizeof why) < 0) {
+			snprintf(err, errlen, "parsing srcaddr: %s", why); /* upstream's words */
 			goto fail;
+		}
 		srv->tor.srcaddr = &srv->srcaddr;
 	}
 	if (sf_tt_shard_key_init(srv->shard_key) < 0) {
