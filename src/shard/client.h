@@ -20,8 +20,9 @@ struct event_base;
 struct evbuffer;
 struct sf_tt_clientmap;
 
-/* Stop reading a client's WebSocket while the KCP receive side holds this much unread data, and
- * stop moving queued packets into a WebSocket whose socket buffer holds this much. */
+/* Downstream packets go into a WebSocket only while its socket's output buffer holds less than
+ * this (else they wait in the ClientID's queue). Upstream reads are never paused for KCP: a full
+ * KCP receive window drops segments unACKed instead (docs/kcp.md). */
 #define SF_LINK_OUTPUT_HIGH (128 * 1024)
 /* Output above which a link's socket is not read (downstream stops at SF_LINK_OUTPUT_HIGH). */
 #define SF_LINK_READ_LIMIT (2 * SF_LINK_OUTPUT_HIGH)
