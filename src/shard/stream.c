@@ -56,6 +56,7 @@ void sf_stream_free(struct sf_stream *st)
 {
 	struct sf_client *c = st->client;
 	stream_forget_held(st, st->held);
+	sf_counter_add(&c->sh->metrics->streams_closed, 1);
 	c->nstreams--;
 	c->sh->nstreams--;
 	if (st->dial)
@@ -91,6 +92,8 @@ static int write_to_tor(struct sf_stream *st)
 		int n = evbuffer_write(st->to_tor, st->fd);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
+		if (n > 0)
+			sf_counter_add(&st->client->sh->metrics->bytes_to_tor, (uint64_t)n);
 		if (n > 0 && st->smux)
 			sf_smux_stream_consumed(st->smux, (size_t)n);
 		else if (n > 0)
@@ -119,6 +122,7 @@ static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, cons
 	st->dial = NULL;
 	sh->now_ms = sf_clock_ms();
 	if (fd < 0) {
+		sf_counter_add(&sh->metrics->dial_errors[SF_SHARD_BACKEND_PRIMARY], 1);
 		sf_logf("handleConn: failed to connect to ORPort: %s", err);
 		stream_end(st);
 		sf_client_reschedule(c);
@@ -193,10 +197,9 @@ void *sf_stream_open(void *client, struct sf_smux_stream *s)
 		c->streams->prev = st;
 	c->streams = st;
 
-	struct sf_shard_counters *cnt = sh->params->counters;
-	atomic_fetch_add_explicit(&cnt->streams, 1, memory_order_relaxed);
+	sf_counter_add(&sh->metrics->streams_opened, 1);
 	if (c->useraddr[0])
-		atomic_fetch_add_explicit(&cnt->streams_with_addr, 1, memory_order_relaxed);
+		sf_counter_add(&sh->metrics->streams_with_addr, 1);
 
 	st->dial = sf_tor_dial_start(sh->base, sh->params->tor, c->useraddr[0] ? c->useraddr : NULL,
 				     on_dialed, st);
@@ -301,6 +304,7 @@ static void on_tor_read(evutil_socket_t fd, short what, void *arg)
 		sf_client_reschedule(c);
 		return;
 	}
+	sf_counter_add(&sh->metrics->bytes_from_tor, (uint64_t)n);
 	sf_smux_stream_write(st->smux, sh->scratch, (size_t)n);
 	if (c->session_dead)
 		sf_client_pump(c); /* ends the session */
