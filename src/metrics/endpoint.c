@@ -12,6 +12,8 @@
 
 #include "net/listener.h"
 
+#define DRAIN_MAX 65536
+
 struct mconn {
 	struct mconn *prev, *next;
 	struct sf_metrics_endpoint *ep;
@@ -76,8 +78,18 @@ static void send_some(struct mconn *c)
 		}
 		break; /* the peer is gone */
 	}
-	if (c->out_off == c->out_len)
+	if (c->out_off == c->out_len) {
+		/* Unread request bytes would make close() send a reset that may destroy the
+		 * answer in flight: read them (a bounded amount) first. */
+		char sink[4096];
+		for (size_t drained = 0; drained < DRAIN_MAX;) {
+			ssize_t n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			drained += (size_t)n;
+		}
 		shutdown(c->fd, SHUT_WR);
+	}
 	conn_free(c);
 }
 
