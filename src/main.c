@@ -17,6 +17,7 @@
 #include "net/listener.h"
 #include "acme/client.h"
 #include "acme/manager.h"
+#include "pt/bindaddr.h"
 #include "pt/env.h"
 #include "pt/output.h"
 #include "server/certs.h"
@@ -50,6 +51,9 @@ struct options {
 	const char *acme_renew_before_text;
 	unsigned acme_http_port;
 	uint64_t acme_renew_before_ms;
+	const char *metrics_addr_text;		/* --metrics-addr, "" = off */
+	struct sockaddr_storage metrics_addr;
+	socklen_t metrics_addr_len;
 };
 
 #define MAX_HOSTNAMES 64
@@ -95,6 +99,8 @@ static void parse_flags(int argc, char **argv, struct options *o)
 			"`port` of the HTTP-01 ACME listener");
 	sf_flags_string(&fs, &o->acme_renew_before_text, "acme-renew-before", "720h",
 			"renew certificates this `duration` before they expire");
+	sf_flags_string(&fs, &o->metrics_addr_text, "metrics-addr", "",
+			"serve Prometheus metrics at http://`ADDR:PORT`/metrics (default: off)");
 	int positional;
 	char *end;
 	switch (sf_flags_parse(&fs, argc - 1, argv + 1, &positional)) {
@@ -114,6 +120,17 @@ static void parse_flags(int argc, char **argv, struct options *o)
 				o->acme_renew_before_text);
 			usage(stderr, &fs, argv[0]);
 			exit(2);
+		}
+		if (o->metrics_addr_text[0]) {
+			char text[SF_PT_ADDR_TEXT_MAX], *why = NULL;
+			if (sf_pt_resolve_addr(o->metrics_addr_text, &o->metrics_addr,
+					       &o->metrics_addr_len, text, &why) < 0) {
+				fprintf(stderr, "invalid value \"%s\" for flag -metrics-addr: %s\n",
+					o->metrics_addr_text, why ? why : "out of memory");
+				free(why);
+				usage(stderr, &fs, argv[0]);
+				exit(2);
+			}
 		}
 		return;
 	case SF_FLAGS_HELP:
@@ -221,6 +238,7 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		.orport = info->orport,
 		.orport_len = info->orport_len,
 		.tls = app->certs ? sf_certs_tls(app->certs) : NULL,
+		.certs = app->certs,
 	};
 	/* parsed by the server, once: a bad one fails sf_server_new with "parsing srcaddr: ..." */
 	cfg.orport_srcaddr = sf_pt_args_get(b->options, "orport-srcaddr");
@@ -289,6 +307,30 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 	sf_pt_smethod_args(stdout, METHOD_NAME, b->addr_text, args);
 	sf_pt_args_free(args);
 	return true;
+}
+
+/* --metrics-addr: the Prometheus endpoint, once the server runs (docs/metrics.md). A failure is
+ * logged and the server runs on without it. */
+static void start_metrics(struct app *app, const struct options *o)
+{
+	if (!o->metrics_addr_text[0])
+		return;
+	if (!app->server) {
+		sf_logf("metrics: no server is running; not serving metrics");
+		return;
+	}
+	char err[512];
+	int fd = sf_net_listen((const struct sockaddr *)&o->metrics_addr, o->metrics_addr_len, err,
+			       sizeof err);
+	if (fd >= 0 && sf_server_add_metrics_listener(app->server, fd) < 0) {
+		close(fd);
+		fd = -1;
+		snprintf(err, sizeof err, "out of memory");
+	}
+	if (fd < 0)
+		sf_logf("metrics: cannot listen on %s: %s", o->metrics_addr_text, err);
+	else
+		sf_logf("metrics: serving on %s", o->metrics_addr_text);
 }
 
 /* strings.Split(s, ","): no trimming, empty entries kept. */
@@ -434,6 +476,7 @@ int main(int argc, char **argv)
 		start_bindaddr(&app, &o, &info, b);
 	}
 	sf_pt_smethods_done(stdout);
+	start_metrics(&app, &o);
 
 	watch_process_events(&app, info.exit_on_stdin_close);
 	event_base_dispatch(app.base);

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 struct event_base;
+struct sf_certs;
 struct sf_server;
 struct sf_tls_ctx;
 
@@ -55,6 +56,9 @@ struct sf_server_config {
 	/* Connections accepted and not yet handed to a shard (TLS handshake, HTTP upgrade,
 	 * turbotunnel preamble): past this many the oldest is closed. 0 = the default. */
 	size_t max_handshakes;
+	/* TLS mode's certificate store (src/server/certs.h; the caller keeps it alive until
+	 * sf_server_free), for the ACME metrics. NULL: no ACME metrics. */
+	struct sf_certs *certs;
 };
 
 #define SF_MAX_HANDSHAKES_DEFAULT 8192
@@ -69,8 +73,18 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 int sf_server_add_listener(struct sf_server *srv, int listen_fd);
 
 /* Counters for the daily statistics line: smux streams handed to the ORPort dialer, and how many
- * of them carried a client address. Reading resets both. */
+ * of them carried a client address, since the previous call (the first: since start). */
 void sf_server_take_stats(struct sf_server *srv, uint64_t *streams, uint64_t *with_addr);
+
+/* Metrics (docs/metrics.md): the Prometheus text exposition of the server's counters, as a
+ * malloc'd NUL-terminated page (free it) of *len bytes; NULL when out of memory. Reads counters
+ * only: no shard is stopped or locked. On the thread that runs base. */
+char *sf_server_metrics_text(struct sf_server *srv, size_t *len);
+
+/* Serves GET /metrics (that page; 404 for anything else) on an already listening, non-blocking
+ * socket, on base. One such listener per server. Returns 0 (the server owns listen_fd), or -1
+ * (out of memory, or one already) with listen_fd left to the caller. */
+int sf_server_add_metrics_listener(struct sf_server *srv, int listen_fd);
 
 /* Closes the listeners, stops the shard threads (connections are not drained, as upstream) and
  * frees everything. Call from the thread that runs base, outside of its callbacks or inside. */

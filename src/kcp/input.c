@@ -134,6 +134,8 @@ static void parse_push(struct sf_kcp *k, const struct sf_kcp_hdr *h, const uint8
 /* RFC 6298-style estimator with kcp-go's reduced gain for low samples. */
 static void update_rtt(struct sf_kcp *k, int32_t rtt)
 {
+	k->st.rtt_samples++;
+	k->st.rtt_last = (uint32_t)rtt;
 	if (k->srtt == 0) {
 		k->srtt = rtt;
 		k->rttvar = rtt >> 1;

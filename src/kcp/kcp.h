@@ -63,6 +63,8 @@ struct sf_kcp_stats {
 	uint64_t flushes;          /* calls to sf_kcp_flush */
 	uint64_t mem_bytes;        /* bytes currently held in segments, rings and lists */
 	uint32_t max_xmit;         /* most transmissions of one segment (kcp-go "dead link" at 20) */
+	uint32_t rtt_last;         /* the latest RTT sample, in ms (one per input packet with ACKs) */
+	uint64_t rtt_samples;      /* RTT samples taken */
 };
 
 /* A server session with the final settings already in force. NULL on allocation failure. */

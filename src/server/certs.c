@@ -6,6 +6,7 @@
 
 #include "acme/manager.h"
 #include "lib/log.h"
+#include "server/certs_metrics.h"
 #include "tls/cert.h"
 #include "tls/tls.h"
 
@@ -15,6 +16,7 @@ struct sf_certs {
 	struct sf_acme_manager *acme;
 	struct sf_tls_ctx *tls;
 	struct sf_tls_table *table;	/* "<name>" and "<name>+rsa", as the manager publishes them */
+	struct sf_certs_metrics metrics;
 };
 
 static struct sf_tls_cert *tls_cert_of(const struct sf_acme_cert *ac)
@@ -40,6 +42,7 @@ static void on_publish(void *arg, const char *name, enum sf_acme_cert_kind kind,
 	struct sf_certs *certs = arg;
 	if (kind == SF_ACME_CERT_TOKEN)
 		return;
+	sf_certs_metrics_cert(&certs->metrics, name, kind == SF_ACME_CERT_RSA, ac->not_after);
 	struct sf_tls_cert *c = tls_cert_of(ac);
 	if (!c)
 		return;
@@ -53,8 +56,9 @@ static void on_publish(void *arg, const char *name, enum sf_acme_cert_kind kind,
 static void on_attempt_done(void *arg, const char *name, enum sf_acme_cert_kind kind, bool ok)
 {
 	struct sf_certs *certs = arg;
-	(void)kind;
-	(void)ok; /* the worker has logged what the CA said */
+	/* the worker has logged what the CA said */
+	if (kind != SF_ACME_CERT_TOKEN)
+		sf_certs_metrics_attempt(&certs->metrics, name, kind == SF_ACME_CERT_RSA, ok);
 	if (certs->tls)
 		sf_tls_resume(certs->tls, name);
 }
@@ -137,6 +141,7 @@ struct sf_certs *sf_certs_new(const struct sf_certs_config *cfg, char *err, size
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	sf_certs_metrics_init(&certs->metrics);
 	struct sf_acme_manager_config mc = {
 		.cache_dir = cfg->cache_dir,
 		.hostnames = cfg->hostnames,
@@ -189,5 +194,12 @@ void sf_certs_free(struct sf_certs *certs)
 	sf_acme_manager_free(certs->acme);
 	sf_tls_ctx_free(certs->tls);
 	sf_tls_table_free(certs->table);
+	sf_certs_metrics_destroy(&certs->metrics);
 	free(certs);
+}
+
+void sf_certs_metrics_snapshot(struct sf_certs *certs, struct sf_metrics_snapshot *s,
+			       struct sf_metrics_cert_snap *out, size_t cap)
+{
+	sf_certs_metrics_read(&certs->metrics, s, out, cap);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics/expo.h"
 #include "server/http01.h"
 
 struct sf_certs;
@@ -31,5 +32,8 @@ struct sf_tls_ctx *sf_certs_tls(struct sf_certs *certs);
 /* Hooks for the port-80 listener (sf_http01_new). */
 void sf_certs_http01_hooks(struct sf_certs *certs, struct sf_http01_hooks *hooks);
 void sf_certs_free(struct sf_certs *certs);
+/* The ACME part of a metrics snapshot (s->acme, attempts, certificates copied into out[cap]). */
+void sf_certs_metrics_snapshot(struct sf_certs *certs, struct sf_metrics_snapshot *s,
+			       struct sf_metrics_cert_snap *out, size_t cap);
 
 #endif

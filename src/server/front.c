@@ -266,6 +266,7 @@ static void on_tls_done(void *arg, SSL *ssl, int fd, const char *error)
 	struct sf_front_conn *fc = arg;
 	fc->tls_hs = NULL;
 	if (error) {
+		sf_front_count_tls_failure(&fc->srv->front_metrics, error);
 		front_release(fc, false);
 		return;
 	}
@@ -300,6 +301,7 @@ static void make_room(struct sf_server *srv)
 void sf_front_accept(struct sf_server *srv, int fd)
 {
 	make_room(srv);
+	srv->front_metrics.connections_accepted++;
 	struct sf_front_conn *fc = calloc(1, sizeof *fc);
 	if (!fc) {
 		close(fd);

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "metrics/expo.h"
 #include "shard/shard.h"
 #include "snowflake/server.h"
 #include "tor/dial.h"
@@ -14,6 +15,14 @@
 
 struct listener;
 struct sf_front_conn;
+struct sf_certs;
+struct sf_metrics_endpoint;
+
+/* The main thread's counters (the front and the listeners run there, and so does the scrape). */
+struct sf_front_metrics {
+	uint64_t connections_accepted;
+	uint64_t tls_failures[SF_METRICS_TLS_REASONS];
+};
 
 struct sf_server {
 	struct event_base *base;
@@ -26,7 +35,11 @@ struct sf_server {
 	uint8_t shard_key[SF_TT_SHARD_KEY_LEN];
 	unsigned nshards;
 	struct sf_shard **shards;
-	struct sf_shard_counters counters;
+	struct sf_front_metrics front_metrics;
+	/* What sf_server_take_stats reported last (the shards' counters only grow). */
+	uint64_t stats_streams_taken, stats_with_addr_taken;
+	struct sf_certs *certs;			/* for the ACME metrics; NULL: none */
+	struct sf_metrics_endpoint *metrics;	/* --metrics-addr, or NULL */
 	struct sf_tls_ctx *tls;			/* NULL: plain ws:// */
 	/* Connections not yet handed over (TLS handshake, HTTP upgrade, preamble), newest first:
 	 * what a client holds before it has proven to be a Snowflake proxy. At most max_front;
@@ -40,6 +53,9 @@ struct sf_server {
 
 /* A connection was accepted on a listener: the front owns fd now. */
 void sf_front_accept(struct sf_server *srv, int fd);
+
+/* Counts a failed TLS handshake by the reason the TLS layer gave (front_tls.c). */
+void sf_front_count_tls_failure(struct sf_front_metrics *m, const char *error);
 
 /* Shutdown: closes every connection still in the front. */
 void sf_front_close_all(struct sf_server *srv);

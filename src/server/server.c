@@ -12,6 +12,7 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "metrics/endpoint.h"
 #include "net/listener.h"
 #include "turbotunnel/clientmap.h"
 
@@ -97,6 +98,7 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	srv->tor.transport = "snowflake";
 	srv->tls = cfg->tls;
 	srv->max_front = cfg->max_handshakes ? cfg->max_handshakes : SF_MAX_HANDSHAKES_DEFAULT;
+	srv->certs = cfg->certs;
 	if (load_extorports(srv, cfg, err, errlen) < 0)
 		goto fail;
 	if (cfg->orport_srcaddr) {
@@ -132,7 +134,6 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 		.n_extorports = srv->n_extorports,
 		.clientmap_capacity = (SF_TT_CLIENTMAP_CAPACITY + srv->nshards - 1) / srv->nshards,
 		.max_clients = MAX_CLIENTS_PER_SHARD,
-		.counters = &srv->counters,
 	};
 	for (unsigned i = 0; i < srv->nshards; i++) {
 		srv->shards[i] = sf_shard_start(&params, i, err, errlen);
@@ -164,16 +165,27 @@ int sf_server_add_listener(struct sf_server *srv, int listen_fd)
 	return 0;
 }
 
+/* The shards' stream counters only grow (the metrics read them too): the statistics line gets
+ * what was added since the last time. */
 void sf_server_take_stats(struct sf_server *srv, uint64_t *streams, uint64_t *with_addr)
 {
-	*streams = atomic_exchange_explicit(&srv->counters.streams, 0, memory_order_relaxed);
-	*with_addr = atomic_exchange_explicit(&srv->counters.streams_with_addr, 0, memory_order_relaxed);
+	uint64_t s = 0, a = 0;
+	for (unsigned i = 0; i < srv->nshards; i++) {
+		const struct sf_shard_metrics *m = sf_shard_metrics(srv->shards[i]);
+		s += sf_counter_get(&m->streams_opened);
+		a += sf_counter_get(&m->streams_with_addr);
+	}
+	*streams = s - srv->stats_streams_taken;
+	*with_addr = a - srv->stats_with_addr_taken;
+	srv->stats_streams_taken = s;
+	srv->stats_with_addr_taken = a;
 }
 
 void sf_server_free(struct sf_server *srv)
 {
 	if (!srv)
 		return;
+	sf_metrics_endpoint_free(srv->metrics);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		sf_net_acceptor_free(srv->listeners[i].acceptor);
 		close(srv->listeners[i].fd);

@@ -85,6 +85,7 @@ struct sf_client *sf_client_get(struct sf_shard_state *sh, const uint8_t id[8])
 	c->hnext = sh->table[slot];
 	sh->table[slot] = c;
 	sh->nclients++;
+	sf_counter_add(&sh->metrics->clients_created, 1);
 	return c;
 }
 
@@ -145,7 +146,28 @@ static void kcp_output(const uint8_t *pkt, size_t len, void *arg)
 		}
 	}
 	/* A full queue drops the packet, as upstream; KCP retransmits it. */
-	sf_tt_queue_push(&c->queue, pkt, len, sh->now_ms);
+	if (sf_tt_queue_push(&c->queue, pkt, len, sh->now_ms) != SF_TT_PUSH_QUEUED)
+		sf_counter_add(&sh->metrics->queue_drops, 1);
+}
+
+/* Adds what the KCP session counted since the last call to the shard's metrics: a few loads
+ * and compares, after each input packet and each flush. */
+static void kcp_metrics_fold(struct sf_client *c)
+{
+	struct sf_shard_metrics *m = c->sh->metrics;
+	const struct sf_kcp_stats *ks = sf_kcp_stats(c->kcp);
+	if (ks->rtt_samples != c->kcp_rtt_seen) {
+		c->kcp_rtt_seen = ks->rtt_samples;
+		sf_shard_metrics_rtt(m, ks->rtt_last);
+	}
+	if (ks->retrans_rto != c->kcp_rto_seen) {
+		sf_counter_add(&m->kcp_retrans_rto, ks->retrans_rto - c->kcp_rto_seen);
+		c->kcp_rto_seen = ks->retrans_rto;
+	}
+	if (ks->retrans_early != c->kcp_early_seen) {
+		sf_counter_add(&m->kcp_retrans_early, ks->retrans_early - c->kcp_early_seen);
+		c->kcp_early_seen = ks->retrans_early;
+	}
 }
 
 void sf_client_flush(struct sf_client *c)
@@ -153,6 +175,7 @@ void sf_client_flush(struct sf_client *c)
 	if (!c->kcp)
 		return;
 	sf_kcp_flush(c->kcp, (uint32_t)c->sh->now_ms);
+	kcp_metrics_fold(c);
 	sf_client_output_ready(c); /* queued packets, if any, then the open batch leaves */
 }
 
@@ -190,11 +213,17 @@ static int session_start(struct sf_client *c, uint32_t conv)
 	else
 		c->useraddr[0] = '\0';
 	c->session_dead = false;
+	c->kcp_rtt_seen = c->kcp_rto_seen = c->kcp_early_seen = 0;
+	sf_counter_add(&sh->metrics->sessions_opened, 1);
 	return 0;
 }
 
 static void session_end(struct sf_client *c)
 {
+	if (c->kcp) {
+		kcp_metrics_fold(c);
+		sf_counter_add(&c->sh->metrics->sessions_closed, 1);
+	}
 	while (c->streams)
 		sf_stream_free(c->streams);
 	sf_smux_session_free(c->smux);
@@ -220,6 +249,7 @@ void sf_client_free(struct sf_client *c)
 	if (*pp)
 		*pp = c->hnext;
 	sh->nclients--;
+	sf_counter_add(&sh->metrics->clients_freed, 1);
 	free(c);
 }
 
@@ -240,7 +270,9 @@ const char *sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t 
 		sf_logf("out of memory for a new KCP session");
 		return NULL;
 	}
-	switch (sf_kcp_input(c->kcp, pkt, len, (uint32_t)c->sh->now_ms)) {
+	int rc = sf_kcp_input(c->kcp, pkt, len, (uint32_t)c->sh->now_ms);
+	kcp_metrics_fold(c);
+	switch (rc) {
 	case SF_KCP_ELEN:
 		return "segment length beyond the packet or the MSS";
 	case SF_KCP_ECMD:

@@ -40,6 +40,7 @@ struct sf_tt_clientmap;
 struct sf_shard_state {
 	struct event_base *base;
 	const struct sf_shard_params *params;
+	struct sf_shard_metrics *metrics;	/* written by this thread only */
 	struct sf_tt_pool *pool;
 	struct sf_tt_clientmap *clientmap;
 	struct sf_client **table;		/* ClientID hash table, chained */
@@ -114,6 +115,8 @@ struct sf_client {
 	size_t nstreams;			/* relay streams alive (not only smux's open ones) */
 	struct sf_dial_rate dial_rate;		/* kept across sessions of the ClientID */
 	bool stream_limit_logged;
+	/* The KCP session's counters already added to the shard's metrics. */
+	uint64_t kcp_rtt_seen, kcp_rto_seen, kcp_early_seen;
 };
 
 /* client.c */

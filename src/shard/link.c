@@ -127,6 +127,7 @@ void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)
 	sf_conn_set_read_limit(l->conn, SF_LINK_READ_LIMIT);
 	l->next = c->links;
 	c->links = l;
+	sf_counter_add(&sh->metrics->websockets_opened, 1);
 	if (sf_conn_attach(l->conn, sh->base) < 0) {
 		sf_link_close(l, "cannot attach to the shard's event loop");
 	} else {
@@ -164,6 +165,7 @@ static void link_drop(struct sf_link *l, const char *why, bool socket_gone)
 		return;
 	l->closing = true;
 	struct sf_client *c = l->client;
+	sf_counter_add(&c->sh->metrics->websockets_closed, 1);
 	sf_client_batch_cancel(c->sh, l);
 	struct sf_link **pp = &c->links;
 	while (*pp && *pp != l)

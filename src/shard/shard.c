@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -165,6 +166,7 @@ static void shard_free_state(struct sf_shard *sh)
 	if (sh->wake_fd >= 0)
 		close(sh->wake_fd);
 	pthread_mutex_destroy(&sh->lock);
+	free(st->metrics);
 	free(sh);
 }
 
@@ -187,6 +189,10 @@ struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index,
 	st->clientmap = sf_tt_clientmap_new(p->clientmap_capacity);
 	st->table = calloc(SHARD_TABLE_INITIAL, sizeof *st->table);
 	st->table_mask = SHARD_TABLE_INITIAL - 1;
+	/* Its own cache lines: the size of an _Alignas(64) struct is a multiple of 64. */
+	st->metrics = aligned_alloc(SF_SHARD_CACHE_LINE, sizeof *st->metrics);
+	if (st->metrics)
+		memset(st->metrics, 0, sizeof *st->metrics);
 	sh->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (getrandom(&st->hash_k0, sizeof st->hash_k0, 0) != sizeof st->hash_k0 ||
 	    getrandom(&st->hash_k1, sizeof st->hash_k1, 0) != sizeof st->hash_k1) {
@@ -197,7 +203,8 @@ struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index,
 	st->hash_k1 |= 1;
 	st->now_ms = sf_clock_ms();
 	sf_tor_balance_init(&st->extor_balance, p->n_extorports);
-	if (!st->base || !st->pool || !st->clientmap || !st->table || sh->wake_fd < 0) {
+	if (!st->base || !st->pool || !st->clientmap || !st->table || !st->metrics ||
+	    sh->wake_fd < 0) {
 		snprintf(err, errlen, "shard %u: out of resources", index);
 		shard_free_state(sh);
 		return NULL;
@@ -259,6 +266,20 @@ void sf_shard_stop(struct sf_shard *sh)
 		h = next;
 	}
 	shard_free_state(sh);
+}
+
+const struct sf_shard_metrics *sf_shard_metrics(const struct sf_shard *sh)
+{
+	return sh->st.metrics;
+}
+
+uint64_t sf_shard_cpu_ns(const struct sf_shard *sh)
+{
+	clockid_t cid;
+	struct timespec ts;
+	if (pthread_getcpuclockid(sh->thread, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void sf_handover_free(struct sf_handover *h)

@@ -9,17 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shard/metrics.h"
 #include "tor/dial.h"
 
 struct sf_conn;
 struct sf_ws;
 struct sf_shard;
-
-/* Process-wide counters, updated with relaxed atomics (once per stream, not per packet). */
-struct sf_shard_counters {
-	atomic_uint_fast64_t streams;		/* smux streams handed to the ORPort dialer */
-	atomic_uint_fast64_t streams_with_addr;	/* ... of which with a client address */
-};
 
 struct sf_shard_params {
 	const struct sf_tor_target *tor;	/* read-only, shared by all shards */
@@ -29,7 +24,6 @@ struct sf_shard_params {
 	size_t n_extorports;
 	size_t clientmap_capacity;		/* ClientID → address records kept by this shard */
 	size_t max_clients;			/* ClientID records this shard accepts */
-	struct sf_shard_counters *counters;
 };
 
 /* A WebSocket whose preamble (token + ClientID) has been read: everything the shard needs to
@@ -53,6 +47,12 @@ void sf_shard_post(struct sf_shard *sh, struct sf_handover *h);
 
 /* Stops the thread, closes every connection of the shard and frees it. */
 void sf_shard_stop(struct sf_shard *sh);
+
+/* The shard's counters (written by its thread only; any thread may read them until
+ * sf_shard_stop). */
+const struct sf_shard_metrics *sf_shard_metrics(const struct sf_shard *sh);
+/* CPU time the shard's thread has used, in ns (0 if the clock cannot be read). */
+uint64_t sf_shard_cpu_ns(const struct sf_shard *sh);
 
 /* Frees a handover that never reached a shard (closes its connection). */
 void sf_handover_free(struct sf_handover *h);

@@ -56,6 +56,7 @@ void sf_stream_free(struct sf_stream *st)
 {
 	struct sf_client *c = st->client;
 	stream_forget_held(st, st->held);
+	sf_counter_add(&c->sh->metrics->streams_closed, 1);
 	c->nstreams--;
 	c->sh->nstreams--;
 	if (st->extorport >= 0)
@@ -93,6 +94,8 @@ static int write_to_tor(struct sf_stream *st)
 		int n = evbuffer_write(st->to_tor, st->fd);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
+		if (n > 0)
+			sf_counter_add(&st->client->sh->metrics->bytes_to_tor, (uint64_t)n);
 		if (n > 0 && st->smux)
 			sf_smux_stream_consumed(st->smux, (size_t)n);
 		else if (n > 0)
@@ -179,6 +182,10 @@ static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, cons
 	sh->now_ms = sf_clock_ms();
 	if (fd >= 0 && st->extorport >= 0)
 		sf_tor_balance_succeeded(&sh->extor_balance, st->extorport);
+	if (fd < 0) /* every failed dial counts for its backend, redialed elsewhere or not */
+		sf_counter_add(&sh->metrics->dial_errors[st->extorport >= 0 ? (size_t)st->extorport
+									 : SF_SHARD_BACKEND_PRIMARY],
+			       1);
 	if (fd < 0 && st->extorport >= 0 && stream_redial(st, why, err))
 		return;
 	if (fd < 0) {
@@ -257,10 +264,9 @@ void *sf_stream_open(void *client, struct sf_smux_stream *s)
 		c->streams->prev = st;
 	c->streams = st;
 
-	struct sf_shard_counters *cnt = sh->params->counters;
-	atomic_fetch_add_explicit(&cnt->streams, 1, memory_order_relaxed);
+	sf_counter_add(&sh->metrics->streams_opened, 1);
 	if (c->useraddr[0])
-		atomic_fetch_add_explicit(&cnt->streams_with_addr, 1, memory_order_relaxed);
+		sf_counter_add(&sh->metrics->streams_with_addr, 1);
 
 	if (!stream_dial(st, -1)) {
 		st->smux = NULL; /* smux answers a refused stream with FIN itself */
@@ -363,6 +369,7 @@ static void on_tor_read(evutil_socket_t fd, short what, void *arg)
 		sf_client_reschedule(c);
 		return;
 	}
+	sf_counter_add(&sh->metrics->bytes_from_tor, (uint64_t)n);
 	sf_smux_stream_write(st->smux, sh->scratch, (size_t)n);
 	if (c->session_dead)
 		sf_client_pump(c); /* ends the session */

@@ -22,10 +22,11 @@ ALLOWED = {
     "tor": ({"lib"}, {"event2", "openssl"}),
     "net": ({"lib"}, {"event2"}),
     "tls": ({"lib", "net"}, {"event2", "openssl"}),
+    "metrics": ({"lib", "net"}, {"event2"}),
     "acme": ({"lib"}, {"curl", "jansson.h", "openssl"}),
     "shard": ({"lib", "net", "ws", "turbotunnel", "kcp", "smux", "tor"}, {"event2"}),
     "server": ({"lib", "net", "http", "ws", "turbotunnel", "shard", "tor", "tls", "acme",
-                "snowflake"}, {"event2", "openssl", "http_parser.h"}),
+                "metrics", "snowflake"}, {"event2", "openssl", "http_parser.h"}),
     # main.c: the public header, pt and lib — plus, until the public API covers TLS/ACME and
     # listeners (issue 7), the headers it still reaches into. Shrink this set, never grow it.
     "main.c": ({"snowflake", "pt", "lib", "net", "acme", "server", "tor"}, {"event2"}),
