@@ -37,6 +37,63 @@ seed("http_upgrade", "data_after", b"\x3fGET /?client_ip=%5B::1%5D HTTP/1.1\r\nH
      + WS.encode() + b"\r\n\x82\x80abcd")
 seed("http_upgrade", "not_get", b"\x07POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc")
 
+# ---- ws_frames: segment size byte, then client frames (masked with key 37 fa 21 3d).
+def ws_frame(op, payload, fin=True, mask=b"\x37\xfa\x21\x3d"):
+    n = len(payload)
+    hdr = bytes([(0x80 if fin else 0) | op])
+    if n < 126:
+        hdr += bytes([0x80 | n])
+    elif n < 65536:
+        hdr += bytes([0x80 | 126]) + struct.pack(">H", n)
+    else:
+        hdr += bytes([0x80 | 127]) + struct.pack(">Q", n)
+    return hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+seed("ws_frames", "binary", b"\xff" + ws_frame(2, b"\x12\x93\x60\x5d\x27\x81\x75\xf5hello"))
+seed("ws_frames", "fragmented_ping", b"\x03" + ws_frame(2, b"ab", fin=False) + ws_frame(9, b"p")
+     + ws_frame(0, b"cd"))
+seed("ws_frames", "close_code", b"\x10" + ws_frame(1, b"text") + ws_frame(8, b"\x03\xe8bye"))
+seed("ws_frames", "len16", b"\x7f" + ws_frame(2, bytes(range(256)) * 2) + ws_frame(10, b""))
+seed("ws_frames", "unmasked", b"\x00" + b"\x82\x02ab")
+
+# ---- turbotunnel_encap: segment size / stop byte, then token + ClientID + chunks.
+ENC = vectors("encapsulation.json")
+PREAMBLE = bytes.fromhex(ENC["turbotunnel_upstream_example"]["token_hex"]
+                         + ENC["turbotunnel_upstream_example"]["client_id_hex"])
+seed("turbotunnel_encap", "upstream_example",
+     b"\x7f" + bytes.fromhex(ENC["turbotunnel_upstream_example"]["stream_hex"]))
+for i, case in enumerate(ENC["decode"]):
+    if case["input_hex"] and i % 3 == 1:
+        seed("turbotunnel_encap", "decode_%02d" % i,
+             bytes([0x85 if i % 2 else 0x07]) + PREAMBLE + bytes.fromhex(case["input_hex"])[:300])
+seed("turbotunnel_encap", "bad_token", b"\x03" + b"GET / HT" + PREAMBLE[8:])
+
+# ---- tor_extor: flags byte, then what tor sends (transcripts of tests/vectors/extorport.json).
+EXT = vectors("extorport.json")
+for i, case in enumerate(EXT["cases"]):
+    tor = b"".join(bytes.fromhex(t["hex"]) for t in case["transcript"] if t["dir"] == "tor->pt")
+    flags = [0x3f, 0x40, 0x00, 0x07][i % 4] | (0x80 if not case.get("dialor_addr_arg") else 0)
+    seed("tor_extor", "case_%02d" % i, bytes([flags]) + tor)
+
+# ---- tls_hello: sigalgs, groups, ciphers lengths and bodies, then server_name = ALPN bytes.
+def tls_hello(sigalgs, groups, ciphers, rest):
+    return bytes([len(sigalgs), len(groups), len(ciphers)]) + sigalgs + groups + ciphers + rest
+
+
+SNI = b"\x00\x0e\x00\x00\x0bexample.com"
+ECDSA_SIGALGS = b"\x00\x04\x04\x03\x08\x04"
+P256 = b"\x00\x02\x00\x17"
+seed("tls_hello", "ecdsa", tls_hello(ECDSA_SIGALGS, P256, b"\x13\x01\xc0\x2b\xc0\x2f", SNI))
+seed("tls_hello", "rsa_only", tls_hello(b"\x00\x02\x08\x04", b"", b"\xc0\x2f\xc0\x30\xcc\xa8",
+                                        b"\x00\x0a\x07\x00\x02xy\x00\x00\x02ab"))
+seed("tls_hello", "alpn_acme", tls_hello(b"", b"", b"\x13\x01\x13\x02\x13\x03\x00\xff",
+                                         b"\x0aacme-tls/1"))
+seed("tls_hello", "alpn_two", tls_hello(b"", P256, b"", b"\x08http/1.1\x0aacme-tls/1"))
+seed("tls_hello", "sni_upper_dot", tls_hello(b"", b"", b"",
+                                             b"\x00\x11\x00\x00\x0eSnowFlake.Org."))
+
+
 def main():
     for target, files in SEEDS.items():
         d = os.path.join(HERE, "corpus", target)
