@@ -94,6 +94,21 @@ seed("tls_hello", "sni_upper_dot", tls_hello(b"", b"", b"",
                                              b"\x00\x11\x00\x00\x0eSnowFlake.Org."))
 
 
+# ---- kcp_session: records [op][dt][len u16 LE][packet] of the client packets of kcp.json.
+KCP = vectors("kcp.json")
+for si, sc in enumerate(KCP["scenarios"]):
+    for part, op in ((0, 0x01), (1, 0x23)):
+        rec, last = b"", None
+        pkts = [p for p in sc["packets"] if p["dir"] == "c2s"][part * 12:part * 12 + 12]
+        for p in pkts:
+            t = p["t_ms"]
+            dt = 0 if last is None else min(255, int(t - last))
+            last = t
+            pkt = bytes.fromhex(p["hex"])
+            rec += bytes([op, dt]) + struct.pack("<H", len(pkt)) + pkt
+        seed("kcp_session", "scenario%d_part%d" % (si, part), rec)
+
+
 def main():
     for target, files in SEEDS.items():
         d = os.path.join(HERE, "corpus", target)
