@@ -109,6 +109,22 @@ for si, sc in enumerate(KCP["scenarios"]):
         seed("kcp_session", "scenario%d_part%d" % (si, part), rec)
 
 
+# ---- smux_session: records [op][dt][len u16 LE][stream bytes] of the client streams of smux.json.
+SMUX = vectors("smux.json")
+EXCH = SMUX["exchange"]["client_to_server"]
+for name, op in (("exchange_consume", 0x33), ("exchange_close", 0x0d)):
+    rec = b""
+    for i, w in enumerate(EXCH["writes"]):
+        chunk = bytes.fromhex(w["hex"])
+        rec += bytes([op, i]) + struct.pack("<H", len(chunk)) + chunk
+    seed("smux_session", name, rec)
+whole = bytes.fromhex(EXCH["stream_hex"])
+seed("smux_session", "exchange_whole", bytes([0x01, 0]) + struct.pack("<H", len(whole)) + whole)
+frames = [bytes.fromhex(v["hex"]) for v in SMUX["frame_vectors"]][:12]
+seed("smux_session", "frames_idle", b"".join(bytes([0x02, 200]) + struct.pack("<H", len(f)) + f
+                                            for f in frames))
+
+
 def main():
     for target, files in SEEDS.items():
         d = os.path.join(HERE, "corpus", target)
