@@ -125,6 +125,35 @@ seed("smux_session", "frames_idle", b"".join(bytes([0x02, 200]) + struct.pack("<
                                             for f in frames))
 
 
+# ---- pt_env: NAME=value lines, as tor sets them (tests/unit/test_pt_env.c).
+BASE = ("TOR_PT_MANAGED_TRANSPORT_VER=1\nTOR_PT_SERVER_TRANSPORTS=snowflake\n"
+        "TOR_PT_SERVER_BINDADDR=snowflake-0.0.0.0:443\n")
+seed("pt_env", "extorport", BASE + "TOR_PT_EXTENDED_SERVER_PORT=127.0.0.1:9999\n"
+     "TOR_PT_AUTH_COOKIE_FILE=/var/lib/tor/extended_orport_auth_cookie\nTOR_PT_ORPORT=127.0.0.1:9001\n"
+     "TOR_PT_EXIT_ON_STDIN_CLOSE=1\n")
+seed("pt_env", "options_v6", BASE.replace("0.0.0.0:443", "[::]:8443,other-127.0.0.1:1")
+     + "TOR_PT_ORPORT=[::1]:9001\nTOR_PT_SERVER_TRANSPORT_OPTIONS=snowflake:num-turbotunnel=2;"
+     "snowflake:k=a\\;b;other:x=\\\\\n")
+seed("pt_env", "bad_version", "TOR_PT_MANAGED_TRANSPORT_VER=2,3\nTOR_PT_ORPORT=1.2.3.4:5\n")
+seed("pt_env", "star", BASE.replace("=snowflake\n", "=*\n") + "TOR_PT_ORPORT=[::ffff:1.2.3.4]:0\n")
+
+# ---- pt_options: one string for the options, num-turbotunnel and address parsers.
+for name, text in (("options", "snowflake:num-turbotunnel=2;snowflake:a=b\\=c;t:k=v"),
+                   ("escape", "t:k=v\\;w\\\\;u:x=\\:"), ("number", "+00012"),
+                   ("v4", "192.0.2.7:443"), ("v6", "[2001:db8::1]:65535"), ("v6_bare", "::1:80"),
+                   ("mapped", "[::ffff:10.0.0.1]:0")):
+    seed("pt_options", name, text)
+
+# ---- lib_flags: NUL-separated arguments.
+for name, argv in (("typical", ["-acme-hostnames", "snowflake.example.org", "--acme-email=a@b",
+                                "-log", "/var/log/sf.log", "-unsafe-logging"]),
+                   ("bool_values", ["-disable-tls=false", "-x=0", "-version=T", "--", "rest"]),
+                   ("positional", ["-d", "dir", "-", "-log"]),
+                   ("help", ["-unsafe-logging=yes", "-h"]),
+                   ("undefined", ["-nope=1"])):
+    seed("lib_flags", name, "\0".join(argv))
+
+
 def main():
     for target, files in SEEDS.items():
         d = os.path.join(HERE, "corpus", target)
