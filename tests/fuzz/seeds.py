@@ -154,6 +154,89 @@ for name, argv in (("typical", ["-acme-hostnames", "snowflake.example.org", "--a
     seed("lib_flags", name, "\0".join(argv))
 
 
+# ---- acme_client: the CA's answers [status index][flags][len u16 LE][body], one per request.
+def acme_answer(status, body=b"", ctype=0, flags=0):
+    idx = {200: 0, 201: 1, 204: 2, 400: 3, 403: 4, 404: 5, 429: 6, 500: 7, 503: 8}[status]
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body, separators=(",", ":")).encode()
+    return bytes([idx, ctype | flags]) + struct.pack("<H", len(body)) + body
+
+
+CA = "https://ca.test"
+DIRECTORY = acme_answer(200, {"newNonce": CA + "/nonce", "newAccount": CA + "/acct",
+                              "newOrder": CA + "/order", "revokeCert": CA + "/revoke",
+                              "keyChange": CA + "/kc", "meta": {"termsOfService": CA + "/tos"}})
+NONCE = acme_answer(204, ctype=3)
+ACCOUNT = acme_answer(201, {"status": "valid", "contact": ["mailto:admin@example.org"]})
+IDENT = {"type": "dns", "value": "snowflake.example.org"}
+ORDER = acme_answer(201, {"status": "pending", "identifiers": [IDENT],
+                          "authorizations": [CA + "/authz/1"], "finalize": CA + "/finalize/1"})
+CHALLENGES = [{"type": "tls-alpn-01", "url": CA + "/chal/1/tls", "token": "tok-Alpn_1",
+               "status": "pending"},
+              {"type": "http-01", "url": CA + "/chal/1/http", "token": "tokHttp1", "status": "pending"}]
+AUTHZ = acme_answer(200, {"status": "pending", "identifier": IDENT, "challenges": CHALLENGES})
+CHAL = acme_answer(200, {"type": "tls-alpn-01", "status": "processing"})
+AUTHZ_VALID = acme_answer(200, {"status": "valid", "identifier": IDENT, "challenges": CHALLENGES})
+ORDER_VALID = acme_answer(200, {"status": "valid", "identifiers": [IDENT],
+                                "authorizations": [CA + "/authz/1"], "finalize": CA + "/finalize/1",
+                                "certificate": CA + "/cert/1"})
+PROBLEM = acme_answer(429, {"type": "urn:ietf:params:acme:error:rateLimited",
+                            "detail": "too many certificates", "status": 429}, ctype=1, flags=4)
+BAD_NONCE = acme_answer(400, {"type": "urn:ietf:params:acme:error:badNonce", "detail": "stale"},
+                        ctype=1)
+
+
+def self_signed_pem():
+    """A real certificate chain for the download (made with the openssl command once)."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        key, crt = os.path.join(d, "k.pem"), os.path.join(d, "c.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                        "-subj", "/CN=snowflake.example.org", "-days", "90",
+                        "-addext", "subjectAltName=DNS:snowflake.example.org"],
+                       check=True, capture_output=True)
+        with open(key, "rb") as f:
+            key_pem = f.read()
+        with open(crt, "rb") as f:
+            return key_pem, f.read()
+
+
+def cached_pem(name):
+    """The generated PEM kept in the corpus, so that seeds stay the same across runs."""
+    path = os.path.join(HERE, "corpus", "acme_cert", name)
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return f.read()
+    return None
+
+
+KEY_PEM = cached_pem("ec_key_and_cert")
+if KEY_PEM is None:
+    k, c = self_signed_pem()
+    KEY_PEM = k + c
+CERT_PEM = KEY_PEM[KEY_PEM.index(b"-----BEGIN CERTIFICATE-----"):]
+CERT = acme_answer(200, CERT_PEM + CERT_PEM, ctype=2)
+seed("acme_client", "issue_tls_alpn", DIRECTORY + NONCE + ACCOUNT + ORDER + AUTHZ + CHAL
+     + AUTHZ_VALID + ORDER_VALID + ORDER_VALID + CERT)
+seed("acme_client", "bad_nonce_then_rate_limited", DIRECTORY + NONCE + BAD_NONCE + ACCOUNT + PROBLEM)
+seed("acme_client", "authz_invalid", DIRECTORY + NONCE + ACCOUNT + ORDER + AUTHZ + CHAL
+     + acme_answer(200, {"status": "invalid", "identifier": IDENT, "challenges": [
+         dict(CHALLENGES[0], status="invalid", error={
+             "type": "urn:ietf:params:acme:error:unauthorized", "detail": "no",
+             "subproblems": [{"type": "urn:ietf:params:acme:error:dns", "detail": "x"}]})]}))
+
+# ---- acme_pem / acme_cert: PEM text as the cache and the CA hold it.
+seed("acme_cert", "ec_key_and_cert", KEY_PEM)
+seed("acme_cert", "garbage_after", KEY_PEM + b"leftover\n")
+seed("acme_cert", "cert_only", CERT_PEM)
+seed("acme_pem", "chain", CERT_PEM + CERT_PEM)
+seed("acme_pem", "headers", b"junk\n-----BEGIN X-----\nProc-Type: 4,ENCRYPTED\n\nAAEC\n"
+     b"-----END X-----\n-----BEGIN Y-----\nAA==\n-----END Y-----")
+seed("acme_pem", "key", KEY_PEM[:KEY_PEM.index(b"-----BEGIN CERTIFICATE-----")])
+
+
 def main():
     for target, files in SEEDS.items():
         d = os.path.join(HERE, "corpus", target)
