@@ -237,6 +237,25 @@ seed("acme_pem", "headers", b"junk\n-----BEGIN X-----\nProc-Type: 4,ENCRYPTED\n\
 seed("acme_pem", "key", KEY_PEM[:KEY_PEM.index(b"-----BEGIN CERTIFICATE-----")])
 
 
+# ---- shard_pipeline: [segment size][ms per read], then WebSocket frames (zero mask) carrying
+# the turbotunnel stream of the client packets of kcp.json.
+def tt_record(pkt):
+    n = len(pkt)
+    if n < 0x80:
+        return bytes([0x80 | n]) + pkt
+    if n < 0x2000:
+        return bytes([0xc0 | (n >> 7), n & 0x7f]) + pkt
+    raise ValueError(n)
+
+
+for si, sc in enumerate(KCP["scenarios"]):
+    pkts = [bytes.fromhex(p["hex"]) for p in sc["packets"] if p["dir"] == "c2s"][:24]
+    stream = PREAMBLE + b"".join(tt_record(p) for p in pkts)
+    frames = b"".join(ws_frame(2, stream[i:i + 600], mask=b"\0\0\0\0")
+                      for i in range(0, len(stream), 600))
+    seed("shard_pipeline", "scenario%d" % si, bytes([0x10 + si * 0x30, 3]) + frames)
+
+
 def main():
     for target, files in SEEDS.items():
         d = os.path.join(HERE, "corpus", target)
