@@ -17,8 +17,10 @@ dir=${SF_FUZZ_DIR:-$HOME/.cache/snowflake-fuzz}
 targets=$*
 [ -n "$targets" ] || targets=$(ls tests/fuzz/corpus)
 
-CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DSF_FUZZ=ON >/dev/null
-cmake --build build/fuzz --target fuzz_all -j "$(nproc)" >/dev/null
+# Several fuzz.sh may run at once (different targets): one of them builds at a time.
+mkdir -p build
+flock build/.fuzz-build.lock sh -c 'CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug \
+	-DSF_FUZZ=ON >/dev/null && cmake --build build/fuzz --target fuzz_all -j "$(nproc)" >/dev/null'
 
 for t in $targets; do
 	exe=build/fuzz/tests/fuzz/fuzz_$t
