@@ -1,6 +1,6 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: dependencies, a release build and a sanitizer build
-# (ASan + UBSan), each with every unit, interop and tor test.
+# (ASan + UBSan), each with every unit, interop and tor test, then the libFuzzer targets.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
@@ -15,3 +15,10 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSF_SANITIZE=ON \
 cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 SF_TEST_SCALE=0.25 ctest --test-dir build/asan --output-on-failure -j "$jobs"
+
+# libFuzzer targets (tests/fuzz, docs/security.md "Fuzzing"): clang, each target for
+# SF_FUZZ_SECONDS (15 by default) over its seed corpus; only the fuzz executables are built.
+CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DSF_FUZZ=ON \
+	-DSF_SFPEER_BIN="$PWD/build/release/sfpeer/sfpeer"
+cmake --build build/fuzz --target fuzz_all -j "$jobs"
+ctest --test-dir build/fuzz -L fuzz --output-on-failure -j "$jobs"

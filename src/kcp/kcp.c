@@ -31,6 +31,8 @@ static void free_ring(struct sf_kcp *k, struct kcp_ring *r)
 	for (uint32_t i = 0; i < r->cap; i++)
 		if (r->slot[i])
 			kcp_seg_free(k, r->slot[i]);
+	/* The slot array was counted on the thread when it grew (kcp_ring_put). */
+	kcp_mem_sub(k, (uint64_t)r->cap * sizeof *r->slot);
 	free(r->slot);
 }
 
@@ -47,6 +49,7 @@ void sf_kcp_free(struct sf_kcp *k)
 		kcp_seg_free(k, k->rd_seg);
 	free_ring(k, &k->snd_buf);
 	kcp_oo_free(k);
+	kcp_mem_sub(k, (uint64_t)k->acks_cap * sizeof *k->acks); /* ACKs not flushed yet */
 	free(k->acks);
 	free(k);
 }
