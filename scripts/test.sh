@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: dependencies, a release build and a sanitizer build
-# (ASan + UBSan), each with every unit, interop and tor test.
+# (ASan + UBSan), each with every unit, interop and tor test; then the Debian package (build,
+# install, lintian: scripts/package-test.sh).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
@@ -15,3 +16,5 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSF_SANITIZE=ON \
 cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 SF_TEST_SCALE=0.25 ctest --test-dir build/asan --output-on-failure -j "$jobs"
+
+sh scripts/package-test.sh
