@@ -28,7 +28,7 @@ if ! (cd "$work/snowflake-server" &&
 	fail "dpkg-buildpackage failed"
 fi
 deb=$(ls "$work"/snowflake-server_*.deb)
-say "built $(basename "$deb"):"
+say "built $(basename "$deb"), Depends: $(dpkg-deb -f "$deb" Depends)"
 dpkg-deb --contents "$deb" | awk '{ print "  " $1 " " $6 ($7 ? " " $7 " " $8 : "") }'
 
 # Refuses to install over an existing snowflake-server package from elsewhere.
