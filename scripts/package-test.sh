@@ -19,7 +19,9 @@ say() { echo "package-test [+$(($(date +%s) - start))s]: $*"; }
 fail() { echo "package-test: FAIL: $*" >&2; exit 1; }
 
 mkdir "$work/snowflake-server"
-tar -C . --exclude='./build*' --exclude='./.git' --exclude='__pycache__' -cf - . |
+# What .gitignore ignores is left out too (build trees, bench results, bytecode).
+tar -C . --exclude='./build*' --exclude='./.git' --exclude='./bench/results' --exclude='__pycache__' \
+	--exclude='*.pyc' -cf - . |
 	tar -C "$work/snowflake-server" -xf -
 say "building the .deb in $work"
 if ! (cd "$work/snowflake-server" &&
