@@ -7,7 +7,7 @@ libcmocka-dev libcurl4-openssl-dev libjansson-dev tor iproute2 python3 openssl c
 golang-go golang-github-xtaci-kcp-dev golang-github-xtaci-smux-dev
 golang-github-gorilla-websocket-dev golang-snowflake-dev golang-goptlib-dev pebble
 python3-cryptography
-systemd man-db groff-base debhelper dpkg-dev lintian"
+systemd man-db groff-base logrotate debhelper dpkg-dev lintian"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

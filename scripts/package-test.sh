@@ -59,10 +59,14 @@ for f in /etc/default/snowflake-server /etc/logrotate.d/snowflake-server; do
 	[ -f "$f" ] || fail "no $f"
 	dpkg-query -W -f='${Conffiles}\n' snowflake-server | grep -q " $f " || fail "$f is not a conffile"
 done
+# The logrotate rules parse (dry run; the user in their `su` line exists now).
+logrotate -d /etc/logrotate.d/snowflake-server >"$work/logrotate.out" 2>&1 ||
+	{ cat "$work/logrotate.out" >&2; fail "logrotate -d /etc/logrotate.d/snowflake-server"; }
+grep -qi 'error' "$work/logrotate.out" && { cat "$work/logrotate.out" >&2; fail "logrotate rules: errors"; }
 # Installed for real now: the binary, the user and the man page the unit names all exist.
 systemd-analyze verify "$unit" >"$work/verify.out" 2>&1 || true
 [ -s "$work/verify.out" ] && { cat "$work/verify.out" >&2; fail "systemd-analyze verify $unit"; }
-say "unit: disabled, user _snowflake, conffiles in /etc, systemd-analyze verify clean"
+say "unit: disabled, user _snowflake, conffiles in /etc, logrotate rules parse, systemd-analyze verify clean"
 
 say "lintian (errors fail; warnings and info are reported):"
 set +e
