@@ -7,7 +7,8 @@ libcmocka-dev libcurl4-openssl-dev libjansson-dev tor haproxy iproute2 python3 o
 golang-go golang-github-xtaci-kcp-dev golang-github-xtaci-smux-dev
 golang-github-gorilla-websocket-dev golang-snowflake-dev golang-goptlib-dev pebble
 python3-cryptography prometheus
-clang libclang-rt-14-dev llvm-14"
+clang libclang-rt-14-dev llvm-14
+systemd man-db groff-base logrotate debhelper dpkg-dev lintian"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: dependencies, a release build and a sanitizer build
-# (ASan + UBSan), each with every unit, interop and tor test, then the libFuzzer targets.
+# (ASan + UBSan), each with every unit, interop and tor test; the libFuzzer targets; then the
+# Debian package (build, install, lintian: scripts/package-test.sh).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
@@ -22,3 +23,5 @@ CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DSF_FUZZ=ON \
 	-DSF_SFPEER_BIN="$PWD/build/release/sfpeer/sfpeer"
 cmake --build build/fuzz --target fuzz_all -j "$jobs"
 ctest --test-dir build/fuzz -L fuzz --output-on-failure -j "$jobs"
+
+sh scripts/package-test.sh

@@ -66,16 +66,40 @@ struct app {
 	const char *hostnames[MAX_HOSTNAMES];	/* --acme-hostnames split on ',', untrimmed */
 	size_t n_hostnames;
 	char *hostnames_buf;
-	struct event *sigterm, *sigint, *sigusr1, *stdin_ev, *stats_ev;
+	struct event *sigterm, *sigint, *sigusr1, *sighup, *stdin_ev, *stats_ev;
+	const char *log_path;			/* --log, "" for stderr: reopened on SIGHUP */
 	uint64_t last_stats_ms;
 	const char *exit_reason;
 };
+
+/* After the flags: what tor (or a hand-written environment under systemd) configures. */
+static const char usage_footer[] =
+	"\n"
+	"Transport options (torrc: ServerTransportOptions snowflake K=V ...; standalone:\n"
+	"TOR_PT_SERVER_TRANSPORT_OPTIONS=snowflake:K=V;snowflake:K=V):\n"
+	"  num-turbotunnel=N\n"
+	"    \tnumber of shard threads (default: number of CPUs; 1 to 4 per CPU)\n"
+	"  orport-srcaddr=ADDR|CIDR\n"
+	"    \tbind each ORPort connection to a random source address from this range\n"
+	"    \t(e.g. 127.0.1.0/24), so loopback connections do not run out of ports\n"
+	"\n"
+	"Environment (set by tor, or by hand when running standalone; see snowflake-server(1)):\n"
+	"  TOR_PT_MANAGED_TRANSPORT_VER=1      TOR_PT_SERVER_TRANSPORTS=snowflake\n"
+	"  TOR_PT_SERVER_BINDADDR=snowflake-ADDR:PORT[,...]   listening address(es)\n"
+	"  TOR_PT_ORPORT=ADDR:PORT or TOR_PT_EXTENDED_SERVER_PORT=ADDR:PORT with\n"
+	"  TOR_PT_AUTH_COOKIE_FILE=PATH        where sessions are forwarded\n"
+	"  TOR_PT_STATE_LOCATION=DIR           certificate cache: DIR/snowflake-certificate-cache\n"
+	"  TOR_PT_EXIT_ON_STDIN_CLOSE=0|1      exit when stdin closes (1 under tor)\n"
+	"\n"
+	"Signals: TERM/INT exit cleanly; HUP reopens the --log file (logrotate); USR1 logs\n"
+	"the client_ip statistics line now.\n";
 
 static void usage(FILE *out, const struct sf_flags *fs, const char *argv0)
 {
 	char header[sizeof usage_header_fmt + 256];
 	snprintf(header, sizeof header, usage_header_fmt, argv0);
 	sf_flags_print_usage(out, fs, header);
+	fputs(usage_footer, out);
 }
 
 static void parse_flags(int argc, char **argv, struct options *o)
@@ -158,6 +182,25 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	/* Go prints a signal with its String(): "terminated", "interrupt". */
 	sf_logf("caught signal \"%s\", exiting", sig == SIGTERM ? "terminated" : "interrupt");
 	shutdown_app(app, "signal");
+}
+
+/* logrotate moves the file away, then SIGHUP: new lines go to a fresh file at the same path.
+ * Certificates need no signal: the ACME manager re-reads its cache at every renewal point. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct app *app = arg;
+	if (!app->log_path[0]) {
+		sf_logf("caught signal \"hangup\": logging to stderr, no log file to reopen");
+	} else if (sf_log_reopen(app->log_path) < 0) {
+		sf_logf("caught signal \"hangup\": can't reopen log file: open %s: %s; still "
+			"logging to the old file", app->log_path, strerror(errno));
+	} else {
+		sf_logf("caught signal \"hangup\": reopened log file");
+	}
+	if (app->certs)
+		sf_logf("TLS certificates are re-read from the cache at their renewal time, not on SIGHUP");
 }
 
 static void on_stdin(evutil_socket_t fd, short what, void *arg)
@@ -403,9 +446,11 @@ static void watch_process_events(struct app *app, bool exit_on_stdin_close)
 	app->sigterm = evsignal_new(app->base, SIGTERM, on_signal, app);
 	app->sigint = evsignal_new(app->base, SIGINT, on_signal, app);
 	app->sigusr1 = evsignal_new(app->base, SIGUSR1, on_stats, app);
+	app->sighup = evsignal_new(app->base, SIGHUP, on_sighup, app);
 	evsignal_add(app->sigterm, NULL);
 	evsignal_add(app->sigint, NULL);
 	evsignal_add(app->sigusr1, NULL);
+	evsignal_add(app->sighup, NULL);
 	if (exit_on_stdin_close) {
 		app->stdin_ev = event_new(app->base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, app);
 		if (!app->stdin_ev || event_add(app->stdin_ev, NULL) < 0)
@@ -426,6 +471,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* A reload (systemd's ExecReload) before the event loop watches SIGHUP must not kill us. */
+	signal(SIGHUP, SIG_IGN);
 	/* A relaying shard frees and reallocates megabytes at a time; glibc's default 128 KiB trim
 	 * threshold hands them back to the kernel (madvise) after every burst and faults them in
 	 * again for the next: 10 % of the CPU per GB relayed. Keep up to 8 MiB of free heap. */
@@ -456,7 +503,7 @@ int main(int argc, char **argv)
 	}
 	sf_pt_report_version(stdout, "snowflake-server", SF_VERSION);
 
-	struct app app = { 0 };
+	struct app app = { .log_path = o.log_path };
 	app.base = event_base_new();
 	if (!app.base) {
 		sf_logf("cannot create the event loop");
@@ -489,6 +536,7 @@ int main(int argc, char **argv)
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGUSR1);
+	sigaddset(&stop_signals, SIGHUP);
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
 	if (app.server)
@@ -501,6 +549,7 @@ int main(int argc, char **argv)
 	event_free(app.sigterm);
 	event_free(app.sigint);
 	event_free(app.sigusr1);
+	event_free(app.sighup);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	event_free(app.stats_ev);

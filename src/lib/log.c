@@ -37,6 +37,23 @@ int sf_log_open_file(const char *path)
 	return open(path, O_CREAT | O_APPEND | O_WRONLY | O_CLOEXEC, 0600);
 }
 
+int sf_log_reopen(const char *path)
+{
+	/* open() outside the lock: a slow file system must not stall the shards' log lines. */
+	int fd = sf_log_open_file(path);
+	if (fd < 0)
+		return -1;
+	/* Every write reads log_fd under log_lock, so once the swap is made under it no thread
+	 * can still be writing to the old descriptor: closing it here cannot cut an entry. */
+	pthread_mutex_lock(&log_lock);
+	int old = log_fd;
+	log_fd = fd;
+	pthread_mutex_unlock(&log_lock);
+	if (old > STDERR_FILENO)
+		close(old);
+	return 0;
+}
+
 static bool may_be_in_address(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||

@@ -13,6 +13,12 @@ void sf_log_setup(int fd, bool scrub);
  * (before umask). Returns the fd, or -1 with errno set. */
 int sf_log_open_file(const char *path);
 
+/* For logrotate (SIGHUP): opens path again as sf_log_open_file() does and makes it the log's
+ * destination, then closes the previous descriptor (unless it was 0, 1 or 2). Safe while other
+ * threads log: no entry is lost or split between the two files. On failure (-1, errno set) the
+ * old destination stays in use. */
+int sf_log_reopen(const char *path);
+
 /* Writes "YYYY/MM/DD HH:MM:SS <message>\n" (UTC) with one write() call (repeated only if it
  * was partial). As in Go's log, the newline is not doubled when the message ends with one. The
  * whole entry, timestamp included, is scrubbed as one text, as safelog does. A message longer

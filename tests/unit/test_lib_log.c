@@ -1,5 +1,6 @@
 /* The logger: Go's "YYYY/MM/DD HH:MM:SS msg\n" UTC format, scrubbing on by default and off on
- * request, newline handling, truncation, and the --log file (create, append, 0600, cloexec). */
+ * request, newline handling, truncation, the --log file (create, append, 0600, cloexec), and
+ * its reopening for logrotate while other threads log. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +257,154 @@ static void test_log_file(void **state)
 	rmdir(dir);
 }
 
+/* sf_log_reopen() while threads log: logrotate moves the file away, SIGHUP makes the server
+ * reopen the path. Every entry must land whole in exactly one of the files, none lost, and each
+ * thread's entries must keep their order across the files. Which file gets how many lines
+ * depends on scheduling; that every file gets some does not: each switch waits for REOPEN_GAP
+ * more lines counted after the previous one, of which at most one per writer (written, not yet
+ * counted) can predate it, and the writers go on until the last file has its share too. */
+#define REOPEN_THREADS 4
+#define REOPEN_MIN_LINES 2000 /* per writer: the rotations happen while all of them write */
+#define REOPEN_GAP 500
+#define REOPEN_ROTATIONS 3
+
+static atomic_int reopen_logged;
+static atomic_bool reopen_stop;
+
+static void *reopen_writer(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	int i = 0;
+	/* Ends once the main thread has seen its lines (it only waits for lines being written). */
+	for (; i < REOPEN_MIN_LINES || !atomic_load(&reopen_stop); i++) {
+		sf_logf("writer %d line %d padding-padding-padding-padding", id, i);
+		atomic_fetch_add(&reopen_logged, 1);
+	}
+	return (void *)(intptr_t)i;
+}
+
+/* The whole file in a malloc'd, NUL-terminated buffer. */
+static char *slurp(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	size_t cap = (size_t)st.st_size + 1, n = 0;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
+	for (ssize_t r; n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0;)
+		n += (size_t)r;
+	close(fd);
+	assert_int_equal(n, (size_t)st.st_size);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Waits until REOPEN_GAP lines were counted after `since` (the writers are running). */
+static void wait_for_lines(int since)
+{
+	while (atomic_load(&reopen_logged) < since + REOPEN_GAP)
+		sched_yield();
+}
+
+static void test_reopen_while_logging(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sf_test_log_XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[256], moved[REOPEN_ROTATIONS + 1][300];
+	snprintf(path, sizeof path, "%s/server.log", dir);
+	int fd = sf_log_open_file(path);
+	assert_true(fd >= 0);
+	sf_log_setup(fd, true);
+	atomic_store(&reopen_logged, 0);
+	atomic_store(&reopen_stop, false);
+
+	pthread_t th[REOPEN_THREADS];
+	for (int i = 0; i < REOPEN_THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, reopen_writer, (void *)(intptr_t)i), 0);
+	int prev_fd = fd, since = 0;
+	for (int k = 0; k < REOPEN_ROTATIONS; k++) {
+		wait_for_lines(since);
+		snprintf(moved[k], sizeof moved[k], "%s/server.log.%d", dir, k);
+		assert_int_equal(rename(path, moved[k]), 0);
+		assert_int_equal(sf_log_reopen(path), 0);
+		since = atomic_load(&reopen_logged);
+		/* The previous descriptor is closed (nothing else opens files meanwhile). */
+		errno = 0;
+		assert_int_equal(fcntl(prev_fd, F_GETFD), -1);
+		assert_int_equal(errno, EBADF);
+		struct stat st;
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		prev_fd = -1;
+		for (int f = 3; f < 1024 && prev_fd < 0; f++) {
+			struct stat fst;
+			if (fstat(f, &fst) == 0 && fst.st_ino == st.st_ino && fst.st_dev == st.st_dev)
+				prev_fd = f;
+		}
+		assert_true(prev_fd >= 0);
+	}
+	wait_for_lines(since);
+	atomic_store(&reopen_stop, true);
+	int written[REOPEN_THREADS], total = 0;
+	for (int i = 0; i < REOPEN_THREADS; i++) {
+		void *ret;
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		written[i] = (int)(intptr_t)ret;
+		total += written[i];
+	}
+
+	/* A failed reopen keeps the current file. */
+	char missing[300];
+	snprintf(missing, sizeof missing, "%s/no/such/dir.log", dir);
+	errno = 0;
+	assert_int_equal(sf_log_reopen(missing), -1);
+	assert_int_equal(errno, ENOENT);
+	sf_logf("after the failed reopen");
+	sf_log_setup(2, true);
+	close(prev_fd);
+	snprintf(moved[REOPEN_ROTATIONS], sizeof moved[0], "%s", path);
+
+	int next[REOPEN_THREADS] = { 0 };
+	int seen = 0;
+	bool tail_seen = false;
+	for (int k = 0; k <= REOPEN_ROTATIONS; k++) {
+		char *text = slurp(moved[k]);
+		int in_file = 0;
+		for (char *line = text, *nl; *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			assert_non_null(nl); /* every entry is whole */
+			*nl = '\0';
+			assert_true(strlen(line) > STAMP_LEN + 1);
+			const char *msg = line + STAMP_LEN + 1;
+			int id, n, used = 0;
+			if (strcmp(msg, "after the failed reopen") == 0) {
+				assert_int_equal(k, REOPEN_ROTATIONS);
+				tail_seen = true;
+				continue;
+			}
+			assert_int_equal(sscanf(msg, "writer %d line %d padding-padding-padding-padding%n",
+						&id, &n, &used), 2);
+			assert_int_equal((size_t)used, strlen(msg));
+			assert_true(id >= 0 && id < REOPEN_THREADS);
+			assert_int_equal(n, next[id]); /* in order, no loss, no duplicate */
+			next[id]++;
+			seen++;
+			in_file++;
+		}
+		assert_true(in_file >= REOPEN_GAP - REOPEN_THREADS);
+		free(text);
+		unlink(moved[k]);
+	}
+	for (int i = 0; i < REOPEN_THREADS; i++)
+		assert_int_equal(next[i], written[i]);
+	assert_int_equal(seen, total);
+	assert_true(tail_seen);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +414,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_message_cut, open_pipe, close_pipe),
 		cmocka_unit_test_setup_teardown(test_expansion_not_cut, open_pipe, close_pipe),
 		cmocka_unit_test(test_log_file),
+		cmocka_unit_test(test_reopen_while_logging),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
