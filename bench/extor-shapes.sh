@@ -173,7 +173,7 @@ start_server()
 # seconds) to $WORK/results.
 run_shape()
 {
-	local shape=$1 rep=$2 dir=$WORK/$1-$2 pid role json
+	local shape=$1 rep=$2 dir=$WORK/$1-$2 pid role json n
 	declare -gA ROLE=()
 	mkdir -p "$dir"
 	start_extor 1 "$dir"
@@ -208,6 +208,10 @@ EOF
 	# shellcheck disable=SC2086 # three fields
 	set -- $json
 	[ "$1" = ok ] || die "$shape run $rep: the client did not verify every stream: $(cat "$dir/client.err")"
+	# Both endpoints must have carried streams, or the run measured one tor, not two.
+	for n in 1 2; do
+		grep -q '"auth":"ok"' "$dir/extor$n.out" || die "$shape run $rep: endpoint $n got no stream"
+	done
 	cleanup_run
 	echo "$shape $rep $2 $3 $(for r in server haproxy shims extor; do
 		awk -v t="${cpu[$r]}" -v hz="$HZ" 'BEGIN { printf "%.3f ", t / hz }'; done)" |
