@@ -49,7 +49,7 @@ static int group_teardown(void **state)
 
 struct peer {
 	size_t want;			/* bytes to read and check */
-	int sleep_ms;			/* before reading */
+	atomic_bool *hold;		/* NULL, or: read only once set (bounded wait) */
 	size_t got;
 	bool data_ok, eof;
 	int app_records;		/* application-data records received */
@@ -92,8 +92,10 @@ static void client_reader(struct tls_client *c, SSL *ssl)
 	struct peer *p = c->user;
 	SSL_set_msg_callback(ssl, count_records);
 	SSL_set_msg_callback_arg(ssl, p);
-	if (p->sleep_ms)
-		usleep((useconds_t)p->sleep_ms * 1000);
+	/* Held until the server side has seen its socket full: a sleep would race with a loaded
+	 * machine that runs the server's loop late. */
+	for (int i = 0; p->hold && i < 10000 && !atomic_load(p->hold); i++)
+		usleep(2000);
 	read_and_check(ssl, p);
 	atomic_store(&p->finished, true);
 }
@@ -225,7 +227,8 @@ static void test_small_records_arrive_in_one_read(void **state)
 static void test_slow_reader_gets_every_byte_then_close(void **state)
 {
 	(void)state;
-	struct peer p = { .want = SLOW_TOTAL, .sleep_ms = 300 };
+	atomic_bool hold = false;
+	struct peer p = { .want = SLOW_TOTAL, .hold = &hold };
 	struct tls_client c = { .after = client_reader, .user = &p };
 	struct tls_test_outcome o;
 	tls_test_server_handshake(&F, &c, &o);
@@ -242,14 +245,16 @@ static void test_slow_reader_gets_every_byte_then_close(void **state)
 		off += len;
 	}
 	free(data);
-	/* the client sleeps: the socket fills and refuses part of a sealed batch */
+	/* the client does not read yet: the socket fills and refuses part of a sealed batch */
 	bool refused = false;
-	for (int i = 0; i < 200 && !refused; i++) {
+	for (int i = 0; i < 2000 && !refused; i++) {
 		event_base_loop(F.loop.base, EVLOOP_NONBLOCK);
 		refused = tr->unsent(o.ssl) > 0;
 	}
+	bool covered = sf_conn_output_len(conn) >= tr->unsent(o.ssl);
+	atomic_store(&hold, true); /* before any assert: a failed one must not leave it waiting */
 	assert_true(refused);
-	assert_true(sf_conn_output_len(conn) >= tr->unsent(o.ssl));
+	assert_true(covered);
 	sf_conn_close_flush(conn, 20000);
 	run_until_finished(&p);
 	tls_client_join(&c);
