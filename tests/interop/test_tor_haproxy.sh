@@ -29,102 +29,15 @@
 # Environment (set by ctest): SF_SERVER, SFTLSPROBE, SF_SOURCE_DIR. SF_KEEP_WORK=1 keeps logs.
 set -u
 
-SRC=${SF_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-# shellcheck source=scripts/lib/tor-netns.sh
-. "$SRC/scripts/lib/tor-netns.sh"
-# shellcheck source=scripts/lib/tor-bridges.sh
-. "$SRC/scripts/lib/tor-bridges.sh"
-
-DEADLINE=$((SECONDS + 120)) # below ctest's 150 s, leaving time for cleanup
-SERVER_PORT=7000            # fixed ports are fine: the namespace is ours alone
+# shellcheck source=tests/interop/tor_shape_lib.sh
+. "$(dirname "$0")/tor_shape_lib.sh"
 HAPROXY_ADDR=127.0.0.1:10000
 SHIM=$SRC/tests/tools/extor_static_cookie.py
-WORK=""
-PASSED=0
-HAPROXY_PID=""
-SERVER_PID=""
-
-say() { echo "[tor_haproxy +${SECONDS}s] $*"; }
-
-show_logs()
-{
-	[ -n "$WORK" ] || return 0
-	local f
-	for f in "$WORK"/tor*/tor-notice.log "$WORK"/tor*/shim.log "$WORK/haproxy.log" \
-		"$WORK/server.log" "$WORK/server.stderr"; do
-		[ -s "$f" ] && { echo "---- $f (last 15 lines)" >&2; tail -n 15 "$f" >&2; }
-	done
-	for f in "$WORK"/probes/*.json; do
-		[ -e "$f" ] || continue
-		grep -q '"handshake":"ok"' "$f" || echo "---- failed probe $f: $(cat "$f")" >&2
-	done
-	for f in "$WORK"/sanitizer.*; do
-		[ -s "$f" ] && { echo "---- $f" >&2; head -n 60 "$f" >&2; }
-	done
-	echo "----" >&2
-}
-
-fail()
-{
-	echo "FAIL: $*" >&2
-	show_logs
-	exit 1
-}
-
-# Seconds left for a wait: at most $1, never past DEADLINE, at least 1.
-budget()
-{
-	local left=$((DEADLINE - SECONDS))
-	[ "$left" -lt 1 ] && left=1
-	[ "$left" -lt "$1" ] && { echo "$left"; return; }
-	echo "$1"
-}
-
-stop_pid()
-{
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	sf_wait_pid_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
-
-cleanup()
-{
-	stop_pid "$SERVER_PID"
-	stop_pid "$HAPROXY_PID"
-	sf_bridges_cleanup
-	[ -n "$WORK" ] || return 0
-	if [ "$PASSED" = 1 ] && [ "${SF_KEEP_WORK:-0}" != 1 ]; then
-		rm -rf "$WORK"
-	else
-		echo "work dir kept: $WORK" >&2
-	fi
-}
-
-[ -n "${SF_SERVER:-}" ] || fail "SF_SERVER (path of snowflake-server) is not set"
-[ -x "$SF_SERVER" ] || fail "SF_SERVER=$SF_SERVER is not an executable file"
-[ -n "${SFTLSPROBE:-}" ] || fail "SFTLSPROBE (path of sftlsprobe) is not set"
-[ -x "$SFTLSPROBE" ] || fail "SFTLSPROBE=$SFTLSPROBE is not an executable file (build target sftlsprobe)"
 command -v haproxy >/dev/null || fail "haproxy is needed (scripts/install-deps.sh)"
 PYTHON=$(command -v python3) || fail "python3 is needed"
-SERVER=$(realpath "$SF_SERVER")
-PROBE=$(realpath "$SFTLSPROBE")
-sf_netns_preflight || fail "this test needs root and 'ip netns' to run tor and haproxy in a" \
-	"network namespace of their own; it does not skip"
-
-# No spaces: the work dir goes into the torrcs' ServerTransportPlugin lines.
-WORK=$(mktemp -d /tmp/sf-torhap.XXXXXX) || fail "mktemp"
-mkdir -p "$WORK/probes" "$WORK/state"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer.asan"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer.ubsan"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-sf_netns_create || fail "cannot create a network namespace (root and 'ip netns' needed)"
-say "namespace $SF_NETNS, work dir $WORK"
+ts_setup tor_haproxy sf-torhap
+TS_EXTRA_LOGS=("$WORK/tor*/shim.log" "$WORK/haproxy.log") # globs: expanded when shown
+TS_EXTRA_PIDS=()
 
 # ---- 1. two tors, one identity, each with its shim as its managed transport
 STATIC_COOKIE=$WORK/static_extor_cookie
@@ -141,14 +54,8 @@ for i in 1 2; do
 	sf_bridge_wait_log "$i" tor-notice.log \
 		"Registered server transport 'snowflake' at '127\\.0\\.0\\.1:$(shim_port "$i")'" "$(budget 20)" ||
 		fail "tor $i did not register its extor_static_cookie shim"
-	fp=$(awk '{ print $2 }' "${SF_BRIDGE_DIRS[i]}/data/fingerprint")
-	[ "$fp" = "$SF_BRIDGE_FINGERPRINT" ] ||
-		fail "tor $i has fingerprint '$fp', not the shared $SF_BRIDGE_FINGERPRINT"
-	ed[i]=$(sed -n "s/.*identity key ed25519 fingerprint is 'sfbridge$i \\(.*\\)'$/\\1/p" \
-		"${SF_BRIDGE_DIRS[i]}/tor-notice.log")
-	[ -n "${ed[i]}" ] || fail "tor $i logged no ed25519 identity"
 done
-[ "${ed[1]}" = "${ed[2]}" ] || fail "the tors' ed25519 identities differ: ${ed[1]} ${ed[2]}"
+ts_check_identity
 
 say "tor 1 and tor 2 up with fingerprint $SF_BRIDGE_FINGERPRINT, shims on :10001 and :10002"
 
@@ -179,6 +86,7 @@ backend tors
 EOF
 sf_netns_exec haproxy -db -f "$WORK/haproxy.cfg" </dev/null >"$WORK/haproxy.log" 2>&1 &
 HAPROXY_PID=$!
+TS_EXTRA_PIDS+=("$HAPROXY_PID")
 for ((i = 0; i < 50; i++)); do
 	sf_netns_exec timeout 2 bash -c "exec 3<>/dev/tcp/${HAPROXY_ADDR%:*}/${HAPROXY_ADDR#*:}" 2>/dev/null && break
 	kill -0 "$HAPROXY_PID" 2>/dev/null || fail "haproxy exited: $(cat "$WORK/haproxy.log")"
@@ -188,64 +96,9 @@ done
 say "haproxy pid $HAPROXY_PID on $HAPROXY_ADDR"
 
 # ---- the server as production runs it: standalone, no tor parent, stdin closed
-(
-	unset "${!TOR_PT_@}"
-	export TOR_PT_MANAGED_TRANSPORT_VER=1
-	export TOR_PT_SERVER_TRANSPORTS=snowflake
-	export TOR_PT_SERVER_BINDADDR="snowflake-[::]:$SERVER_PORT"
-	export TOR_PT_EXIT_ON_STDIN_CLOSE=0
-	export TOR_PT_EXTENDED_SERVER_PORT=$HAPROXY_ADDR
-	export TOR_PT_AUTH_COOKIE_FILE=$STATIC_COOKIE
-	export TOR_PT_STATE_LOCATION=$WORK/state
-	export TOR_PT_SERVER_TRANSPORT_OPTIONS="snowflake:orport-srcaddr=127.0.2.0/24"
-	exec ip netns exec "$SF_NETNS" "$SERVER" --disable-tls --log "$WORK/server.log"
-) </dev/null >"$WORK/server.stdout" 2>"$WORK/server.stderr" &
-SERVER_PID=$!
-for ((i = 0; i < 100; i++)); do
-	grep -qx "SMETHODS DONE" "$WORK/server.stdout" 2>/dev/null && break
-	kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited: $(cat "$WORK/server.stdout")"
-	sleep 0.1
-done
-grep -qx "SMETHODS DONE" "$WORK/server.stdout" || fail "no SMETHODS DONE from the server in 10 s"
-grep -qxF "SMETHOD snowflake [::]:$SERVER_PORT ARGS:tls=no" "$WORK/server.stdout" ||
-	fail "the server's stdout lacks 'SMETHOD snowflake [::]:$SERVER_PORT ARGS:tls=no'"
-sleep 1 # stdin is closed, yet TOR_PT_EXIT_ON_STDIN_CLOSE=0: it must keep running
-kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited although TOR_PT_EXIT_ON_STDIN_CLOSE=0"
+ts_start_server TOR_PT_EXTENDED_SERVER_PORT="$HAPROXY_ADDR" TOR_PT_AUTH_COOKIE_FILE="$STATIC_COOKIE" \
+	TOR_PT_SERVER_TRANSPORT_OPTIONS="snowflake:orport-srcaddr=127.0.2.0/24"
 say "server pid $SERVER_PID on [::]:$SERVER_PORT, stdin closed"
-
-# probe NAME CLIENT_IP [SECONDS [ARGS...]] — one sftlsprobe in the background, over IPv6 for a
-# client address with ':' (to ::1), else over IPv4 (to 127.0.0.1); it gives up after SECONDS
-# (default 30). Its pid goes to PROBE_PIDS[NAME].
-declare -A PROBE_PIDS=()
-declare -A PROBE_IPS=()
-probe()
-{
-	local name=$1 ip=$2 host=127.0.0.1 limit
-	[[ $ip == *:* ]] && host="[::1]"
-	limit=$(budget "${3:-30}")
-	sf_netns_exec timeout -k 2 "$((limit + 3))" "$PROBE" --url "ws://$host:$SERVER_PORT/" \
-		--client-ip "$ip" --timeout "${limit}s" "${@:4}" \
-		>"$WORK/probes/$name.json" 2>"$WORK/probes/$name.err" &
-	PROBE_PIDS[$name]=$!
-	PROBE_IPS[$name]=$ip
-}
-
-# wait_probes NAME... — waits for them; echoes the names of those that did not finish.
-wait_probes()
-{
-	local name
-	for name in "$@"; do
-		wait "${PROBE_PIDS[$name]}" 2>/dev/null
-		probe_ok "$name" || echo "$name"
-	done
-}
-
-# probe_ok NAME — finished TLS handshake with tor, and tor closed after our close_notify.
-probe_ok()
-{
-	grep -q '"handshake":"ok"' "$WORK/probes/$1.json" 2>/dev/null &&
-		grep -q '"peer_closed":true' "$WORK/probes/$1.json"
-}
 
 # The client addresses shim I passed on to its tor (one line each).
 shim_useraddrs()
@@ -254,12 +107,6 @@ shim_useraddrs()
 		"${SF_BRIDGE_DIRS[$1]}/shim.log" 2>/dev/null | tr -d '[]' | sort
 }
 
-# The client addresses tor I received in ExtORPort USERADDR commands.
-tor_useraddrs()
-{
-	sed -n "s/.*Received USERADDR.*We rewrite our address from '.*' to '\\(.*\\):1'\\.\$/\\1/p" \
-		"${SF_BRIDGE_DIRS[$1]}/tor-net-debug.log" 2>/dev/null | tr -d '[]' | sort
-}
 
 # ---- 2. 16 sessions at once over IPv4 and IPv6, spread over both tors
 names=()
@@ -294,34 +141,8 @@ say "16 sessions (8 over 127.0.0.1, 8 over ::1) finished TLS with tor, spread ov
 
 # ---- 3. long-lived streams on both tors, held open across everything that follows
 HOLD=$WORK/release-held-streams
-held=()
-for ((k = 1; k <= 4; k++)); do
-	probe "held-v4-$k" "192.0.2.$((50 + k))" 100 --ready-file "$WORK/probes/held-v4-$k.ready" --hold-until "$HOLD"
-	probe "held-v6-$k" "2001:db8::$((50 + k))" 100 --ready-file "$WORK/probes/held-v6-$k.ready" --hold-until "$HOLD"
-	held+=("held-v4-$k" "held-v6-$k")
-done
-for n in "${held[@]}"; do
-	for ((k = 0; k < 10 * $(budget 30); k++)); do
-		[ -e "$WORK/probes/$n.ready" ] && break
-		kill -0 "${PROBE_PIDS[$n]}" 2>/dev/null || fail "held probe $n ended early: $(cat "$WORK/probes/$n.json")"
-		sleep 0.1
-	done
-	[ -e "$WORK/probes/$n.ready" ] || fail "held probe $n did not finish its TLS handshake"
-done
-held1=() held2=()
-for n in "${held[@]}"; do
-	if shim_useraddrs 1 | grep -qxF "${PROBE_IPS[$n]}"; then
-		held1+=("$n")
-	elif shim_useraddrs 2 | grep -qxF "${PROBE_IPS[$n]}"; then
-		held2+=("$n")
-	else
-		fail "held probe $n is in neither shim's log"
-	fi
-done
-if [ "${#held1[@]}" -lt 2 ] || [ "${#held2[@]}" -lt 2 ]; then
-	fail "held streams: ${#held1[@]} on tor 1, ${#held2[@]} on tor 2; expected at least 2 on each"
-fi
-say "8 streams held open after their TLS handshake: ${#held1[@]} on tor 1, ${#held2[@]} on tor 2"
+ts_hold_probes "$HOLD"
+ts_split_held shim_useraddrs
 
 # ---- 4. tor 1 stops while sessions keep coming: those that reach tor 2 are not disturbed
 before2=$(shim_useraddrs 2 | grep -c .)
@@ -370,36 +191,7 @@ done
 say "8 new sessions after tor 1's stop all finished through tor 2"
 
 # ---- 6. the held streams: tor 2's still carry a VERSIONS cell and tor's answer; tor 1's are gone
-: >"$HOLD"
-wait_probes "${held[@]}" >/dev/null
-for n in "${held2[@]}"; do
-	if ! probe_ok "$n" || ! grep -q '"tor_versions":\[[0-9,]*\]' "$WORK/probes/$n.json"; then
-		fail "held stream $n on tor 2 was disturbed by tor 1's stop: $(cat "$WORK/probes/$n.json")"
-	fi
-done
-for n in "${held1[@]}"; do
-	grep -Eq '"stage":"versions_(write|read)"' "$WORK/probes/$n.json" ||
-		fail "held stream $n on tor 1 did not end with tor 1: $(cat "$WORK/probes/$n.json")"
-done
-say "after tor 1's stop, ${#held2[@]} held streams on tor 2 exchanged VERSIONS cells; ${#held1[@]} on tor 1 had ended"
+ts_held_streams_survive "$HOLD"
 
 # ---- 7. the server: alive, no client address logged, clean exit
-kill -0 "$SERVER_PID" 2>/dev/null || fail "the server died"
-if grep -En "192\\.0\\.2\\.|2001:db8" "$WORK/server.log"; then
-	fail "the server logged a client address (above) without --unsafe-logging"
-fi
-sleep 0.5
-kill -TERM "$SERVER_PID"
-sf_wait_pid_gone "$SERVER_PID" "$(budget 10)" || fail "the server did not exit on SIGTERM"
-wait "$SERVER_PID"
-status=$?
-SERVER_PID=""
-[ "$status" = 0 ] || fail "the server exited with status $status on SIGTERM"
-grep -q "exited cleanly" "$WORK/server.log" || fail "the server's log lacks 'exited cleanly'"
-for f in "$WORK"/sanitizer.*; do
-	[ -e "$f" ] && fail "sanitizer report from the server: $f"
-done
-say "server exited cleanly, no sanitizer report"
-
-PASSED=1
-say "PASS"
+ts_server_exits_cleanly
