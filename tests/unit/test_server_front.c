@@ -19,6 +19,7 @@
 
 #include "server/front.h"
 #include "snowflake/server.h"
+#include "server_test_util.h"
 #include "turbotunnel/encap.h"
 
 #define ROUNDS 200
@@ -33,16 +34,8 @@ static void fixture_init(struct fixture *f, size_t max_handshakes)
 	f->base = event_base_new();
 	assert_non_null(f->base);
 	/* tor is never dialled here: no smux stream is opened */
-	struct sf_server_config cfg = { .has_orport = true, .num_shards = 1,
-					.max_handshakes = max_handshakes };
-	struct sockaddr_in *orport = (struct sockaddr_in *)&cfg.orport;
-	orport->sin_family = AF_INET;
-	orport->sin_port = htons(9);
-	orport->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cfg.orport_len = sizeof *orport;
-	char err[256];
-	f->srv = sf_server_new(f->base, &cfg, err, sizeof err);
-	assert_non_null(f->srv);
+	struct sf_server_config cfg = { .num_shards = 1, .max_handshakes = max_handshakes };
+	f->srv = test_server_new(f->base, &cfg);
 }
 
 static void fixture_free(struct fixture *f)

@@ -16,6 +16,7 @@
 
 #include "net/listener.h"
 #include "snowflake/server.h"
+#include "server_test_util.h"
 
 #define NLISTENERS 12
 
@@ -48,15 +49,9 @@ static void test_many_listeners_all_served(void **state)
 	(void)state;
 	struct event_base *base = event_base_new();
 	assert_non_null(base);
-	struct sf_server_config cfg = { .has_orport = true, .num_shards = 1 };
-	struct sockaddr_in *orport = (struct sockaddr_in *)&cfg.orport;
-	orport->sin_family = AF_INET;
-	orport->sin_port = htons(9);
-	orport->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cfg.orport_len = sizeof *orport;
+	struct sf_server_config cfg = { .num_shards = 1 };
+	struct sf_server *srv = test_server_new(base, &cfg);
 	char err[256];
-	struct sf_server *srv = sf_server_new(base, &cfg, err, sizeof err);
-	assert_non_null(srv);
 
 	struct sockaddr_in addrs[NLISTENERS];
 	for (int i = 0; i < NLISTENERS; i++) {

@@ -20,19 +20,12 @@
 #include "server/certs_metrics.h"
 #include "server/front.h"
 #include "snowflake/server.h"
+#include "server_test_util.h"
 
 static struct sf_server *new_server(struct event_base *base, unsigned shards)
 {
-	struct sf_server_config cfg = { .has_orport = true, .num_shards = shards };
-	struct sockaddr_in *orport = (struct sockaddr_in *)&cfg.orport;
-	orport->sin_family = AF_INET;
-	orport->sin_port = htons(9);
-	orport->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cfg.orport_len = sizeof *orport;
-	char err[256];
-	struct sf_server *srv = sf_server_new(base, &cfg, err, sizeof err);
-	assert_non_null(srv);
-	return srv;
+	struct sf_server_config cfg = { .num_shards = shards };
+	return test_server_new(base, &cfg);
 }
 
 static void test_fresh_server_page(void **state)
