@@ -100,19 +100,7 @@ ts_split_held tor_useraddrs
 
 # ---- 4. tor 1 stops while sessions keep coming: only streams already on tor 1 may fail
 before2=$(tor_useraddrs 2 | grep -c .)
-names=()
-# Sessions start every 50 ms before, during and after tor 1's shutdown (SIGTERM after the 8th);
-# the wait for tor's exit comes after the last start.
-for ((k = 1; k <= 24; k++)); do
-	probe "stop-$k" "192.0.2.$((100 + k))"
-	names+=("stop-$k")
-	[ "$k" = 8 ] && kill -TERM "${SF_BRIDGE_PIDS[1]}"
-	sleep 0.05
-done
-sf_bridge_stop 1 "$(budget 10)" || fail "tor 1 did not stop on SIGTERM"
-[ "${SF_BRIDGE_STATUS[1]}" = 0 ] || fail "tor 1 exited with status ${SF_BRIDGE_STATUS[1]}"
-say "tor 1 stopped amid 24 sessions"
-wait_probes "${names[@]}" >/dev/null
+ts_stop_tor1_amid_sessions
 through2=0 lost1=0
 for n in "${names[@]}"; do
 	if on_tor 2 "$n"; then

@@ -257,6 +257,25 @@ ts_held_streams_survive()
 	say "after tor 1's stop, ${#held2[@]} held streams on tor 2 exchanged VERSIONS cells; ${#held1[@]} on tor 1 had ended"
 }
 
+# ts_stop_tor1_amid_sessions — 24 sessions start every 50 ms before, during and after tor 1's
+# shutdown (SIGTERM after the 8th); the wait for tor's exit comes after the last start. Waits
+# for the sessions; sets names to theirs.
+ts_stop_tor1_amid_sessions()
+{
+	local k
+	names=()
+	for ((k = 1; k <= 24; k++)); do
+		probe "stop-$k" "192.0.2.$((100 + k))"
+		names+=("stop-$k")
+		[ "$k" = 8 ] && kill -TERM "${SF_BRIDGE_PIDS[1]}"
+		sleep 0.05
+	done
+	sf_bridge_stop 1 "$(budget 10)" || fail "tor 1 did not stop on SIGTERM"
+	[ "${SF_BRIDGE_STATUS[1]}" = 0 ] || fail "tor 1 exited with status ${SF_BRIDGE_STATUS[1]}"
+	say "tor 1 stopped amid 24 sessions"
+	wait_probes "${names[@]}" >/dev/null
+}
+
 # ts_server_exits_cleanly — alive, no client address logged, status 0 on SIGTERM, no sanitizer
 # report; then the test has passed.
 ts_server_exits_cleanly()
