@@ -91,8 +91,8 @@ static const char usage_footer[] =
 	"  TOR_PT_STATE_LOCATION=DIR           certificate cache: DIR/snowflake-certificate-cache\n"
 	"  TOR_PT_EXIT_ON_STDIN_CLOSE=0|1      exit when stdin closes (1 under tor)\n"
 	"\n"
-	"Signals: TERM/INT exit cleanly; HUP reopens the --log file (logrotate); USR1 logs\n"
-	"the client_ip statistics line now.\n";
+	"Signals: TERM/INT exit cleanly; HUP reopens the --log file (logrotate) and re-reads\n"
+	"the certificate cache; USR1 logs the client_ip statistics line now.\n";
 
 static void usage(FILE *out, const struct sf_flags *fs, const char *argv0)
 {
@@ -185,7 +185,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* logrotate moves the file away, then SIGHUP: new lines go to a fresh file at the same path.
- * Certificates need no signal: the ACME manager re-reads its cache at every renewal point. */
+ * The certificate cache is re-read too: a certificate another instance renewed, or an operator
+ * restored, goes into service without a restart. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
@@ -199,8 +200,10 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	} else {
 		sf_logf("caught signal \"hangup\": reopened log file");
 	}
-	if (app->certs)
-		sf_logf("TLS certificates are re-read from the cache at their renewal time, not on SIGHUP");
+	if (app->certs) {
+		sf_logf("re-reading the TLS certificate cache");
+		sf_certs_reload(app->certs);
+	}
 }
 
 static void on_stdin(evutil_socket_t fd, short what, void *arg)

@@ -132,9 +132,12 @@ fail:
 	return NULL;
 }
 
-int sf_acme_manager_start(struct sf_acme_manager *m, char *err, size_t errlen)
+/* The cached certificates: at start every one found goes into service; on a reload only one
+ * whose leaf differs from the one in service (renewed or restored by someone else). */
+static unsigned load_cache(struct sf_acme_manager *m, bool reload)
 {
 	time_t now = time(NULL);
+	unsigned replaced = 0;
 	for (size_t i = 0; m->cache_dir && i < m->n_entries; i++) {
 		struct entry *e = &m->entries[i];
 		struct sf_acme_cert *c = NULL;
@@ -144,14 +147,44 @@ int sf_acme_manager_start(struct sf_acme_manager *m, char *err, size_t errlen)
 			sf_logf("acme: reading the cached %s certificate of %s: %s", kind_text(e->kind), e->name, why);
 		if (rc)
 			continue;
-		sf_logf("acme: using the cached %s certificate of %s", kind_text(e->kind), e->name);
 		pthread_mutex_lock(&m->lock);
+		if (e->cert && X509_cmp(sf_acme_cert_leaf(e->cert), sf_acme_cert_leaf(c)) == 0) {
+			pthread_mutex_unlock(&m->lock);
+			sf_acme_cert_free(c); /* the one in service */
+			continue;
+		}
+		struct sf_acme_cert *old = e->cert;
 		e->cert = c;
 		e->renew_at_ms = sf_clock_ms() + sf_acme_manager_renew_delay_ms(m, c->not_after);
+		e->fail_until_ms = 0;
+		pthread_cond_broadcast(&m->done);
 		pthread_mutex_unlock(&m->lock);
+		sf_logf("acme: %s the cached %s certificate of %s", reload ? "now serving" : "using",
+			kind_text(e->kind), e->name);
 		if (m->cfg.publish)
 			m->cfg.publish(m->cfg.publish_arg, e->name, e->kind, c);
+		sf_acme_cert_free(old);
+		replaced++;
 	}
+	return replaced;
+}
+
+unsigned sf_acme_manager_reload_cache(struct sf_acme_manager *m)
+{
+	return load_cache(m, true);
+}
+
+void sf_acme_manager_reload(struct sf_acme_manager *m)
+{
+	pthread_mutex_lock(&m->lock);
+	atomic_store(&m->reload, true);
+	pthread_cond_broadcast(&m->wake);
+	pthread_mutex_unlock(&m->lock);
+}
+
+int sf_acme_manager_start(struct sf_acme_manager *m, char *err, size_t errlen)
+{
+	load_cache(m, false);
 	if (pthread_create(&m->worker, NULL, sf_acme_manager_worker, m)) {
 		snprintf(err, errlen, "acme: cannot start the worker thread");
 		return -1;

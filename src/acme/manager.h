@@ -83,6 +83,10 @@ struct sf_acme_manager *sf_acme_manager_new(const struct sf_acme_manager_config 
 /* Loads the cached certificates of every allowed name (both key types; no network), publishes
  * them, starts their renewal timers and the worker thread. 0 or -1 + err. */
 int sf_acme_manager_start(struct sf_acme_manager *m, char *err, size_t errlen);
+/* Asks the worker to re-read the cache (SIGHUP): a cached certificate that differs from the one
+ * in service (renewed by another process, restored from a backup) replaces it and is published.
+ * Returns at once; the files are read on the worker thread, between ACME jobs. */
+void sf_acme_manager_reload(struct sf_acme_manager *m);
 /* Stops the worker (an ACME request in flight is aborted) and frees everything. */
 void sf_acme_manager_free(struct sf_acme_manager *m);
 

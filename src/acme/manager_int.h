@@ -53,6 +53,7 @@ struct sf_acme_manager {
 	pthread_t worker;
 	bool started;
 	atomic_bool stop;
+	atomic_bool reload; /* sf_acme_manager_reload: the worker re-reads the cache */
 	/* worker thread only */
 	EVP_PKEY *account_key;
 	struct sf_acme_client *client;
@@ -61,6 +62,12 @@ struct sf_acme_manager {
 /* challenge.c */
 extern const struct sf_acme_challenge_ops sf_acme_manager_challenge_ops;
 void sf_acme_manager_challenges_clear(struct sf_acme_manager *m);
+
+/* manager.c */
+/* Re-reads every entry's cached certificate; one that differs from the certificate in service
+ * replaces it (published, renewal timer reset). Returns how many were replaced. Reads files:
+ * worker thread only. */
+unsigned sf_acme_manager_reload_cache(struct sf_acme_manager *m);
 
 /* worker.c */
 void *sf_acme_manager_worker(void *arg);

@@ -263,6 +263,14 @@ void *sf_acme_manager_worker(void *arg)
 	struct sf_acme_manager *m = arg;
 	pthread_mutex_lock(&m->lock);
 	while (!atomic_load(&m->stop)) {
+		if (atomic_exchange(&m->reload, false)) {
+			pthread_mutex_unlock(&m->lock);
+			unsigned n = sf_acme_manager_reload_cache(m);
+			sf_logf("acme: certificate cache re-read: %u certificate%s replaced", n,
+				n == 1 ? "" : "s");
+			pthread_mutex_lock(&m->lock);
+			continue;
+		}
 		struct job j = { 0 };
 		uint64_t sleep_ms = 0;
 		j.entry = next_job(m, &j.renewal, &sleep_ms);

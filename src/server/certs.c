@@ -186,6 +186,11 @@ struct sf_tls_ctx *sf_certs_tls(struct sf_certs *certs)
 	return certs->tls;
 }
 
+void sf_certs_reload(struct sf_certs *certs)
+{
+	sf_acme_manager_reload(certs->acme);
+}
+
 void sf_certs_free(struct sf_certs *certs)
 {
 	if (!certs)

@@ -31,6 +31,9 @@ struct sf_certs *sf_certs_new(const struct sf_certs_config *cfg, char *err, size
 struct sf_tls_ctx *sf_certs_tls(struct sf_certs *certs);
 /* Hooks for the port-80 listener (sf_http01_new). */
 void sf_certs_http01_hooks(struct sf_certs *certs, struct sf_http01_hooks *hooks);
+/* SIGHUP: the cache is re-read (off this thread); a certificate someone else put there replaces
+ * the one in service, and new handshakes get it. */
+void sf_certs_reload(struct sf_certs *certs);
 void sf_certs_free(struct sf_certs *certs);
 /* The ACME part of a metrics snapshot (s->acme, attempts, certificates copied into out[cap]). */
 void sf_certs_metrics_snapshot(struct sf_certs *certs, struct sf_metrics_snapshot *s,

@@ -421,6 +421,94 @@ static void test_parse_duration(void **state)
 		assert_int_equal(sf_acme_parse_duration(bad[i], &ms), -1);
 }
 
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	static char buf[65536];
+	*len = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	char *copy = malloc(*len);
+	assert_non_null(copy);
+	memcpy(copy, buf, *len);
+	return copy;
+}
+
+/* The leaf a lookup gets, as DER, for comparing certificates. */
+static int served_leaf(struct sf_acme_manager *m, unsigned char **der)
+{
+	struct sf_acme_cert *c = NULL;
+	char err[1500];
+	assert_int_equal(sf_acme_manager_lookup(m, NAME, false, &c, err, sizeof err), SF_ACME_READY);
+	*der = NULL;
+	int n = i2d_X509(sf_acme_cert_leaf(c), der);
+	sf_acme_cert_free(c);
+	assert_true(n > 0);
+	return n;
+}
+
+/* SIGHUP's reload: a certificate put into the cache by someone else (another instance renewed
+ * it, an operator restored a backup) replaces the one in service and is published, without an
+ * order; a reload with nothing new changes nothing. */
+static void long_certs(struct fake_ca *f)
+{
+	f->validity_s = 0; /* 90 days: no renewal during the test */
+	f->block_name = NULL;
+}
+
+static void test_reload_serves_what_the_cache_holds(void **state)
+{
+	(void)state;
+	set_knobs(long_certs);
+	acme_test_rmtree(dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	struct sf_acme_manager *m = new_manager(0);
+	struct sf_acme_cert *c = NULL;
+	char err[1500], path[512];
+	assert_int_equal(sf_acme_manager_wait(m, NAME, false, 30000, &c, err, sizeof err), SF_ACME_READY);
+	sf_acme_cert_free(c);
+	snprintf(path, sizeof path, "%s/%s", dir, NAME);
+	size_t first_len;
+	char *first = read_all(path, &first_len);
+	unsigned char *first_der;
+	int first_der_len = served_leaf(m, &first_der);
+	stop_manager(m);
+
+	/* a second certificate: the cache emptied, a fresh issuance */
+	assert_int_equal(unlink(path), 0);
+	int pubs = published_count(0);
+	m = new_manager(0);
+	assert_int_equal(sf_acme_manager_wait(m, NAME, false, 30000, &c, err, sizeof err), SF_ACME_READY);
+	sf_acme_cert_free(c);
+	/* the worker publishes right after the lookup could see it */
+	pubs++;
+	assert_int_equal(published_count_after(0, pubs), pubs);
+	unsigned char *second_der;
+	int second_der_len = served_leaf(m, &second_der);
+	assert_false(second_der_len == first_der_len && memcmp(first_der, second_der, (size_t)first_der_len) == 0);
+
+	/* the first one is put back into the cache behind the manager's back */
+	assert_int_equal(acme_test_write_file(path, first, first_len), 0);
+	int before = orders();
+	sf_acme_manager_reload(m);
+	assert_int_equal(published_count_after(0, pubs + 1), pubs + 1);
+	unsigned char *now_der;
+	int now_der_len = served_leaf(m, &now_der);
+	assert_int_equal(now_der_len, first_der_len);
+	assert_memory_equal(now_der, first_der, (size_t)first_der_len);
+	assert_int_equal(orders(), before);
+
+	/* nothing new in the cache: served as it is, nothing published */
+	sf_acme_manager_reload(m);
+	usleep(300000);
+	assert_int_equal(published_count(0), pubs + 1);
+	OPENSSL_free(now_der);
+	OPENSSL_free(second_der);
+	OPENSSL_free(first_der);
+	free(first);
+	stop_manager(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_issue_once_cache_and_restart),
 		cmocka_unit_test(test_failure_remembered_then_retried),
 		cmocka_unit_test(test_renewal_same_key_and_failure_keeps_serving),
+		cmocka_unit_test(test_reload_serves_what_the_cache_holds),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
