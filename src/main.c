@@ -13,15 +13,12 @@
 
 #include "lib/clock.h"
 #include "lib/flags.h"
+#include "lib/goduration.h"
 #include "lib/log.h"
-#include "net/listener.h"
-#include "acme/client.h"
-#include "acme/manager.h"
 #include "pt/bindaddr.h"
 #include "pt/env.h"
 #include "pt/output.h"
-#include "server/certs.h"
-#include "server/http01.h"
+#include "snowflake/certs.h"
 #include "snowflake/server.h"
 
 #define METHOD_NAME "snowflake"
@@ -115,7 +112,7 @@ static void parse_flags(int argc, char **argv, struct options *o)
 	sf_flags_bool(&fs, &o->unsafe_logging, "unsafe-logging", false,
 		      "prevent logs from being scrubbed");
 	sf_flags_bool(&fs, &o->version, "version", false, "display version info to stderr and quit");
-	sf_flags_string(&fs, &o->acme_directory, "acme-directory", SF_ACME_DEFAULT_DIRECTORY,
+	sf_flags_string(&fs, &o->acme_directory, "acme-directory", SF_CERTS_ACME_DIRECTORY_DEFAULT,
 			"ACME directory `URL` of the certificate authority");
 	sf_flags_string(&fs, &o->acme_ca_file, "acme-ca-file", "",
 			"PEM `file` of CA certificates to trust for the ACME API (default: the system's)");
@@ -139,7 +136,7 @@ static void parse_flags(int argc, char **argv, struct options *o)
 			exit(2);
 		}
 		o->acme_http_port = (unsigned)port;
-		if (sf_acme_parse_duration(o->acme_renew_before_text, &o->acme_renew_before_ms) < 0) {
+		if (sf_go_parse_duration(o->acme_renew_before_text, &o->acme_renew_before_ms) < 0) {
 			fprintf(stderr, "invalid value \"%s\" for flag -acme-renew-before: parse error\n",
 				o->acme_renew_before_text);
 			usage(stderr, &fs, argv[0]);
@@ -251,11 +248,9 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		else
 			((struct sockaddr_in6 *)&a80)->sin6_port = htons((uint16_t)o->acme_http_port);
 		sf_logf("Starting HTTP-01 ACME listener");
-		int fd80 = sf_net_listen((const struct sockaddr *)&a80, b->addrlen, err, sizeof err);
-		struct sf_http01_hooks hooks;
-		sf_certs_http01_hooks(app->certs, &hooks);
+		int fd80 = sf_server_listen_socket((const struct sockaddr *)&a80, b->addrlen, err, sizeof err);
 		if (fd80 >= 0)
-			app->http01 = sf_http01_new(app->base, fd80, &hooks);
+			app->http01 = sf_certs_http01_new(app->certs, app->base, fd80);
 		if (!app->http01) {
 			if (fd80 >= 0)
 				snprintf(err, sizeof err, "out of memory");
@@ -328,7 +323,7 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		}
 	}
 	sf_logf("listening with %s on %s", o->disable_tls ? "plain HTTP" : "HTTPS", b->addr_text);
-	int fd = sf_net_listen((const struct sockaddr *)&b->addr, b->addrlen, err, sizeof err);
+	int fd = sf_server_listen_socket((const struct sockaddr *)&b->addr, b->addrlen, err, sizeof err);
 	if (fd < 0) {
 		sf_logf("error opening listener: %s", err);
 		sf_pt_smethod_error(stdout, METHOD_NAME, err);
@@ -366,7 +361,7 @@ static void start_metrics(struct app *app, const struct options *o)
 		return;
 	}
 	char err[512];
-	int fd = sf_net_listen((const struct sockaddr *)&o->metrics_addr, o->metrics_addr_len, err,
+	int fd = sf_server_listen_socket((const struct sockaddr *)&o->metrics_addr, o->metrics_addr_len, err,
 			       sizeof err);
 	if (fd >= 0 && sf_server_add_metrics_listener(app->server, fd) < 0) {
 		close(fd);

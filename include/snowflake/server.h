@@ -67,6 +67,12 @@ struct sf_server_config {
 struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_config *cfg,
 				char *err, size_t errlen);
 
+/* A listening, non-blocking TCP socket for addr, as Go's net.Listen makes it (SO_REUSEADDR;
+ * IPv6 sockets dual-stack only for [::]). Returns it, or -1 with Go's text in err ("listen tcp
+ * 127.0.0.1:80: bind: address already in use"). For sf_server_add_listener, the metrics
+ * listener and sf_certs_http01_new. */
+int sf_server_listen_socket(const struct sockaddr *addr, socklen_t addrlen, char *err, size_t errlen);
+
 /* Accepts WebSocket connections on an already listening, non-blocking socket, which the server
  * then owns (TLS first when the configuration has a TLS context). Any number of listeners.
  * Returns 0, or -1 (out of memory) with listen_fd left to the caller. */

@@ -116,8 +116,5 @@ int sf_acme_manager_http01(struct sf_acme_manager *m, const char *host, const ch
 			   size_t cap);
 
 
-/* Go's time.ParseDuration ("720h", "1h30m", "90s", "1.5h") in milliseconds (rounded down);
- * 0 or -1 for a malformed or negative duration. For --acme-renew-before. */
-int sf_acme_parse_duration(const char *s, uint64_t *ms);
 
 #endif

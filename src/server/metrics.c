@@ -8,8 +8,8 @@
 
 #include "lib/goip.h"
 #include "metrics/endpoint.h"
-#include "server/certs.h"
-#include "server/certs_metrics.h"
+#include "certs/certs.h"
+#include "certs/metrics.h"
 
 static void read_shard(const struct sf_shard *sh, struct sf_metrics_shard_snap *x)
 {

@@ -77,6 +77,11 @@ static int load_extorports(struct sf_server *srv, const struct sf_server_config 
 	return 0;
 }
 
+int sf_server_listen_socket(const struct sockaddr *addr, socklen_t addrlen, char *err, size_t errlen)
+{
+	return sf_net_listen(addr, addrlen, err, errlen);
+}
+
 static void on_accept(void *arg, int fd)
 {
 	sf_front_accept(arg, fd);

@@ -4,7 +4,7 @@
 # Renewal (docs/acme.md "Behaviour") while traffic flows: pebble issues 90 s certificates and the
 # server
 # runs with --acme-renew-before 60s, so a certificate is due ~30 s after issuance (the server's
-# renew jitter is a quarter of a short renew-before: U[0, 15 s), src/server/certs.c). One wss://
+# renew jitter is a quarter of a short renew-before: U[0, 15 s), src/certs/certs.c). One wss://
 # session pings (4 KiB echoed and verified every 50 ms) for 45 s; meanwhile the certificate served
 # for new handshakes changes serial, the cache holds the new one (same private key, chain to
 # pebble's root), the server logs the renewal, and the running session never notices (one

@@ -13,6 +13,7 @@
 #include "acme/cache.h"
 #include "acme/manager.h"
 #include "acme_fake_ca.h"
+#include "lib/goduration.h"
 #include "lib/clock.h"
 
 #define NAME "snowflake.example.org"
@@ -404,21 +405,21 @@ static void test_parse_duration(void **state)
 {
 	(void)state;
 	uint64_t ms;
-	assert_int_equal(sf_acme_parse_duration("720h", &ms), 0);
+	assert_int_equal(sf_go_parse_duration("720h", &ms), 0);
 	assert_true(ms == 720ull * 3600 * 1000);
-	assert_int_equal(sf_acme_parse_duration("1h30m", &ms), 0);
+	assert_int_equal(sf_go_parse_duration("1h30m", &ms), 0);
 	assert_true(ms == 5400000);
-	assert_int_equal(sf_acme_parse_duration("1.5h", &ms), 0);
+	assert_int_equal(sf_go_parse_duration("1.5h", &ms), 0);
 	assert_true(ms == 5400000);
-	assert_int_equal(sf_acme_parse_duration("90s", &ms), 0);
+	assert_int_equal(sf_go_parse_duration("90s", &ms), 0);
 	assert_true(ms == 90000);
-	assert_int_equal(sf_acme_parse_duration("2m250ms", &ms), 0);
+	assert_int_equal(sf_go_parse_duration("2m250ms", &ms), 0);
 	assert_true(ms == 120250);
-	assert_int_equal(sf_acme_parse_duration("0", &ms), 0);
+	assert_int_equal(sf_go_parse_duration("0", &ms), 0);
 	assert_true(ms == 0);
 	static const char *bad[] = { "", "h", "10", "-1h", "1x", "1h ", ".h" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		assert_int_equal(sf_acme_parse_duration(bad[i], &ms), -1);
+		assert_int_equal(sf_go_parse_duration(bad[i], &ms), -1);
 }
 
 static char *read_all(const char *path, size_t *len)

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "net/listener.h"
-#include "server/certs_metrics.h"
+#include "certs/metrics.h"
 #include "server/front.h"
 #include "snowflake/server.h"
 #include "server_test_util.h"

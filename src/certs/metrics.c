@@ -1,5 +1,5 @@
 /* ACME state for the metrics (certs_metrics.h). */
-#include "server/certs_metrics.h"
+#include "certs/metrics.h"
 
 #include <stdio.h>
 #include <string.h>

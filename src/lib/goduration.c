@@ -1,6 +1,7 @@
 /* Go's time.ParseDuration, for --acme-renew-before. */
-#include "acme/manager.h"
+#include "lib/goduration.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 struct unit {
@@ -13,7 +14,7 @@ static const struct unit units[] = {
 	{ "ms", 1 },    { "s", 1e3 },   { "m", 60e3 },         { "h", 3600e3 },
 };
 
-int sf_acme_parse_duration(const char *s, uint64_t *ms)
+int sf_go_parse_duration(const char *s, uint64_t *ms)
 {
 	if (!s || !*s)
 		return -1;

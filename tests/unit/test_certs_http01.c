@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "net/listener.h"
-#include "server/http01.h"
+#include "certs/http01.h"
 
 static bool host_allowed(void *arg, const char *host)
 {

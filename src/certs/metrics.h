@@ -2,8 +2,8 @@
  * type) its expiry and whether the last attempt succeeded, and attempts by result. Written by the
  * ACME worker (and at start-up), read by the scrape on the main thread: a mutex, never taken on
  * the data path. */
-#ifndef SF_SERVER_CERTS_METRICS_H
-#define SF_SERVER_CERTS_METRICS_H
+#ifndef SF_CERTS_METRICS_H
+#define SF_CERTS_METRICS_H
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "server/certs.h"
+#include "certs/certs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include "acme/manager.h"
 #include "lib/log.h"
-#include "server/certs_metrics.h"
+#include "certs/metrics.h"
 #include "tls/cert.h"
 #include "tls/tls.h"
 
@@ -184,6 +184,13 @@ fail:
 struct sf_tls_ctx *sf_certs_tls(struct sf_certs *certs)
 {
 	return certs->tls;
+}
+
+struct sf_http01 *sf_certs_http01_new(struct sf_certs *certs, struct event_base *base, int listen_fd)
+{
+	struct sf_http01_hooks hooks;
+	sf_certs_http01_hooks(certs, &hooks);
+	return sf_http01_new(base, listen_fd, &hooks);
 }
 
 void sf_certs_reload(struct sf_certs *certs)

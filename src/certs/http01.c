@@ -1,4 +1,4 @@
-#include "server/http01.h"
+#include "certs/http01.h"
 
 #include <ctype.h>
 #include <errno.h>

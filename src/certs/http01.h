@@ -1,11 +1,13 @@
 /* The port-80 listener of TLS mode, answering as autocert's HTTPHandler(nil) does: ACME HTTP-01
  * challenge responses under /.well-known/acme-challenge/, a redirect to https:// for other GET
  * and HEAD requests, 400 "Use HTTPS" for the rest. One request per connection. */
-#ifndef SF_SERVER_HTTP01_H
-#define SF_SERVER_HTTP01_H
+#ifndef SF_CERTS_HTTP01_H
+#define SF_CERTS_HTTP01_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "snowflake/certs.h"
 
 struct event_base;
 struct sf_http01;
@@ -22,6 +24,6 @@ struct sf_http01_hooks {
 /* Serves on listen_fd (listening, non-blocking; owned from now on) on base's thread. */
 struct sf_http01 *sf_http01_new(struct event_base *base, int listen_fd,
 				const struct sf_http01_hooks *hooks);
-void sf_http01_free(struct sf_http01 *h);
+/* sf_http01_free: include/snowflake/certs.h */
 
 #endif
