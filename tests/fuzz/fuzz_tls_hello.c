@@ -36,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sni == 1) {
 		if (strlen(name) >= sizeof name)
 			__builtin_trap();
-		(void)sf_tls_name_normalize(name, false);
-		const char *why = sf_tls_name_normalize(name, true);
+		(void)sf_hostname_normalize(name, name, sizeof name, false);
+		const char *why = sf_hostname_normalize(name, name, sizeof name, true);
 		if (!why && strlen(name) > SF_TLS_NAME_MAX)
 			__builtin_trap();
 	} else if (sni != 0 && sni != -1) {
