@@ -306,30 +306,53 @@ static void resume_paused_streams(struct sf_client *c)
 #define KCP_SWEEP_GAP_MS 500
 #define KCP_STALL_CLOSE_MS 2000
 
+struct stalled {
+	struct sf_client *c;
+	size_t held;
+};
+
+static int by_held_desc(const void *a, const void *b)
+{
+	size_t x = ((const struct stalled *)a)->held, y = ((const struct stalled *)b)->held;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 static void kcp_budget_sweep(struct sf_shard_state *sh)
 {
 	uint64_t drops = sf_kcp_thread_over_budget();
 	if (drops == sh->kcp_over_budget_seen || sh->now_ms - sh->kcp_sweep_ms < KCP_SWEEP_GAP_MS)
 		return;
 	sh->kcp_sweep_ms = sh->now_ms;
-	unsigned closed = 0;
-	uint64_t freed = 0;
-	for (size_t i = 0; i <= sh->table_mask; i++) {
-		for (struct sf_client *c = sh->table[i]; c; c = c->hnext) {
-			if (!c->kcp)
+	/* The sessions stalled long enough, the biggest holders first, and only until memory is
+	 * back under 7/8 of the budget: an innocent session whose packets were dropped while the
+	 * budget was spent looks stalled too, but holds little, and is left alone once the
+	 * hoarders are gone. */
+	struct stalled *v = sh->nclients ? malloc(sh->nclients * sizeof *v) : NULL;
+	size_t n = 0;
+	for (size_t i = 0; v && i <= sh->table_mask; i++) {
+		for (struct sf_client *c = sh->table[i]; c && n < sh->nclients; c = c->hnext) {
+			if (!c->kcp || sf_kcp_rx_stalled_ms(c->kcp, (uint32_t)sh->now_ms) < KCP_STALL_CLOSE_MS)
 				continue;
-			uint32_t stalled = sf_kcp_rx_stalled_ms(c->kcp, (uint32_t)sh->now_ms);
-			if (stalled < KCP_STALL_CLOSE_MS)
-				continue;
-			freed += sf_kcp_rx_held(c->kcp);
-			session_end(c);
-			sf_client_reschedule(c);
-			closed++;
+			v[n].c = c;
+			v[n].held = sf_kcp_rx_held(c->kcp);
+			n++;
 		}
 	}
+	if (n > 1)
+		qsort(v, n, sizeof *v, by_held_desc);
+	uint64_t target = sf_kcp_thread_rx_budget() / 8 * 7;
+	unsigned closed = 0;
+	uint64_t freed = 0;
+	for (size_t k = 0; k < n && sf_kcp_thread_seg_bytes() >= target; k++) {
+		freed += v[k].held;
+		session_end(v[k].c);
+		sf_client_reschedule(v[k].c);
+		closed++;
+	}
+	free(v);
 	/* The pressure is over once something was closed or memory went well below the budget;
 	 * until then, sweep again: the hoarders may not have been stalled long enough yet. */
-	if (closed || sf_kcp_thread_seg_bytes() < sf_kcp_thread_rx_budget() / 8 * 7)
+	if (closed || sf_kcp_thread_seg_bytes() < target)
 		sh->kcp_over_budget_seen = drops;
 	if (closed)
 		sf_logf("KCP memory over budget: closed %u sessions holding %llu bytes without "

@@ -115,7 +115,8 @@ for ((k = 1; k <= 8; k++)); do
 	probe "v6-$k" "2001:db8::$k"
 	names+=("v4-$k" "v6-$k")
 done
-bad=$(wait_probes "${names[@]}")
+wait_probes "${names[@]}"
+bad=$BAD_PROBES
 [ -z "$bad" ] || fail "probes that did not finish a TLS handshake with tor: $bad"
 want=$(for n in "${names[@]}"; do echo "${PROBE_IPS[$n]}"; done | sort)
 got=$( (shim_useraddrs 1; shim_useraddrs 2) | sort)
@@ -170,7 +171,8 @@ for ((k = 1; k <= 4; k++)); do
 	probe "after-v6-$k" "2001:db8::$((200 + k))"
 	names+=("after-v4-$k" "after-v6-$k")
 done
-bad=$(wait_probes "${names[@]}")
+wait_probes "${names[@]}"
+bad=$BAD_PROBES
 [ -z "$bad" ] || fail "probes that failed with tor 2 alone: $bad"
 for n in "${names[@]}"; do
 	shim_useraddrs 2 | grep -qxF "${PROBE_IPS[$n]}" || fail "probe $n did not go through tor 2"

@@ -71,7 +71,8 @@ for ((k = 1; k <= 8; k++)); do
 	probe "v6-$k" "2001:db8::$k"
 	names+=("v4-$k" "v6-$k")
 done
-bad=$(wait_probes "${names[@]}")
+wait_probes "${names[@]}"
+bad=$BAD_PROBES
 [ -z "$bad" ] || fail "probes that did not finish a TLS handshake with tor: $bad"
 want=$(for n in "${names[@]}"; do echo "${PROBE_IPS[$n]}"; done | sort)
 got=$( (tor_useraddrs 1; tor_useraddrs 2) | sort)
@@ -126,7 +127,8 @@ for ((k = 1; k <= 4; k++)); do
 	probe "after-v6-$k" "2001:db8::$((200 + k))"
 	names+=("after-v4-$k" "after-v6-$k")
 done
-bad=$(wait_probes "${names[@]}")
+wait_probes "${names[@]}"
+bad=$BAD_PROBES
 [ -z "$bad" ] || fail "probes that failed with tor 2 alone: $bad"
 for n in "${names[@]}"; do
 	on_tor 2 "$n" || fail "probe $n did not go through tor 2"

@@ -173,14 +173,18 @@ probe()
 	PROBE_IPS[$name]=$ip
 }
 
-# wait_probes NAME... — waits for them; echoes the names of those that did not finish.
+# wait_probes NAME... — waits for them; BAD_PROBES gets the names of those that did not finish.
+# (Not for $(...): a subshell cannot wait for this shell's children, and would look too early.)
+BAD_PROBES=""
 wait_probes()
 {
 	local name
+	BAD_PROBES=""
 	for name in "$@"; do
 		wait "${PROBE_PIDS[$name]}" 2>/dev/null
-		probe_ok "$name" || echo "$name"
+		probe_ok "$name" || BAD_PROBES="$BAD_PROBES $name"
 	done
+	BAD_PROBES=${BAD_PROBES# }
 }
 
 # probe_ok NAME — finished TLS handshake with tor, and tor closed after our close_notify.
@@ -244,7 +248,7 @@ ts_held_streams_survive()
 {
 	local n
 	: >"$1"
-	wait_probes "${held[@]}" >/dev/null
+	wait_probes "${held[@]}"
 	for n in "${held2[@]}"; do
 		if ! probe_ok "$n" || ! grep -q '"tor_versions":\[[0-9,]*\]' "$WORK/probes/$n.json"; then
 			fail "held stream $n on tor 2 was disturbed by tor 1's stop: $(cat "$WORK/probes/$n.json")"
@@ -273,7 +277,7 @@ ts_stop_tor1_amid_sessions()
 	sf_bridge_stop 1 "$(budget 10)" || fail "tor 1 did not stop on SIGTERM"
 	[ "${SF_BRIDGE_STATUS[1]}" = 0 ] || fail "tor 1 exited with status ${SF_BRIDGE_STATUS[1]}"
 	say "tor 1 stopped amid 24 sessions"
-	wait_probes "${names[@]}" >/dev/null
+	wait_probes "${names[@]}"
 }
 
 # ts_server_exits_cleanly — alive, no client address logged, status 0 on SIGTERM, no sanitizer
