@@ -109,15 +109,7 @@ shim_useraddrs()
 
 
 # ---- 2. 16 sessions at once over IPv4 and IPv6, spread over both tors
-names=()
-for ((k = 1; k <= 8; k++)); do
-	probe "v4-$k" "192.0.2.$k"
-	probe "v6-$k" "2001:db8::$k"
-	names+=("v4-$k" "v6-$k")
-done
-wait_probes "${names[@]}"
-bad=$BAD_PROBES
-[ -z "$bad" ] || fail "probes that did not finish a TLS handshake with tor: $bad"
+ts_probe_pairs "" 0 8 "probes that did not finish a TLS handshake with tor"
 want=$(for n in "${names[@]}"; do echo "${PROBE_IPS[$n]}"; done | sort)
 got=$( (shim_useraddrs 1; shim_useraddrs 2) | sort)
 [ "$got" = "$want" ] || fail "the shims' USERADDRs are not each client once: got '$got'"
@@ -165,15 +157,7 @@ for ((k = 0; k < 10 * $(budget 10); k++)); do
 done
 grep -E "Server tors/tor1 is DOWN" "$WORK/haproxy.log" || fail "haproxy never marked tor 1 down"
 before2=$(shim_useraddrs 2 | grep -c .)
-names=()
-for ((k = 1; k <= 4; k++)); do
-	probe "after-v4-$k" "192.0.2.$((200 + k))"
-	probe "after-v6-$k" "2001:db8::$((200 + k))"
-	names+=("after-v4-$k" "after-v6-$k")
-done
-wait_probes "${names[@]}"
-bad=$BAD_PROBES
-[ -z "$bad" ] || fail "probes that failed with tor 2 alone: $bad"
+ts_probe_pairs after- 200 4 "probes that failed with tor 2 alone"
 for n in "${names[@]}"; do
 	shim_useraddrs 2 | grep -qxF "${PROBE_IPS[$n]}" || fail "probe $n did not go through tor 2"
 done

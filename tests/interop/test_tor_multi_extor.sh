@@ -65,15 +65,7 @@ say "server pid $SERVER_PID on [::]:$SERVER_PORT, stdin closed, two extorport op
 on_tor() { tor_useraddrs "$1" | grep -qxF "${PROBE_IPS[$2]}"; }
 
 # ---- 2. 16 sessions at once over IPv4 and IPv6, spread over both tors by the server
-names=()
-for ((k = 1; k <= 8; k++)); do
-	probe "v4-$k" "192.0.2.$k"
-	probe "v6-$k" "2001:db8::$k"
-	names+=("v4-$k" "v6-$k")
-done
-wait_probes "${names[@]}"
-bad=$BAD_PROBES
-[ -z "$bad" ] || fail "probes that did not finish a TLS handshake with tor: $bad"
+ts_probe_pairs "" 0 8 "probes that did not finish a TLS handshake with tor"
 want=$(for n in "${names[@]}"; do echo "${PROBE_IPS[$n]}"; done | sort)
 got=$( (tor_useraddrs 1; tor_useraddrs 2) | sort)
 [ "$got" = "$want" ] || fail "the tors' USERADDRs are not each client once: got '$got'"
@@ -121,15 +113,7 @@ say "$through2 sessions reached tor 2 during tor 1's stop, every one finished;" 
 
 # ---- 5. tor 1 is gone: every new session goes to tor 2, some after a failed dial to tor 1
 before2=$(tor_useraddrs 2 | grep -c .)
-names=()
-for ((k = 1; k <= 4; k++)); do
-	probe "after-v4-$k" "192.0.2.$((200 + k))"
-	probe "after-v6-$k" "2001:db8::$((200 + k))"
-	names+=("after-v4-$k" "after-v6-$k")
-done
-wait_probes "${names[@]}"
-bad=$BAD_PROBES
-[ -z "$bad" ] || fail "probes that failed with tor 2 alone: $bad"
+ts_probe_pairs after- 200 4 "probes that failed with tor 2 alone"
 for n in "${names[@]}"; do
 	on_tor 2 "$n" || fail "probe $n did not go through tor 2"
 done

@@ -201,6 +201,21 @@ tor_useraddrs()
 		"${SF_BRIDGE_DIRS[$1]}/tor-net-debug.log" 2>/dev/null | tr -d '[]' | sort
 }
 
+# ts_probe_pairs PREFIX FIRST COUNT WHY — COUNT sessions over IPv4 (192.0.2.FIRST+k) and COUNT
+# over IPv6 (2001:db8::FIRST+k) at once; all must finish, else the test fails with WHY. Sets names.
+ts_probe_pairs()
+{
+	local k
+	names=()
+	for ((k = 1; k <= $3; k++)); do
+		probe "$1v4-$k" "192.0.2.$(($2 + k))"
+		probe "$1v6-$k" "2001:db8::$(($2 + k))"
+		names+=("$1v4-$k" "$1v6-$k")
+	done
+	wait_probes "${names[@]}"
+	[ -z "$BAD_PROBES" ] || fail "$4: $BAD_PROBES"
+}
+
 # ts_hold_probes HOLDFILE — 8 sessions (4 over IPv4, 4 over IPv6) whose streams stay open after
 # their TLS handshake with tor until HOLDFILE exists; returns once all 8 are ready. Sets held.
 held=() held1=() held2=()
