@@ -225,7 +225,7 @@ int sf_acme_cache_read_account_key(const char *dir, EVP_PKEY **key, char *err, s
 
 /* i2d_PrivateKey writes the type-specific form: SEC1 for EC, PKCS#1 for RSA (as Go's
  * MarshalECPrivateKey / MarshalPKCS1PrivateKey). */
-static int append_private_key(struct sf_acme_buf *b, EVP_PKEY *key)
+static int append_private_key(struct sf_strbuf *b, EVP_PKEY *key)
 {
 	int id = EVP_PKEY_get_base_id(key);
 	if (id != EVP_PKEY_EC && id != EVP_PKEY_RSA)
@@ -242,8 +242,8 @@ static int append_private_key(struct sf_acme_buf *b, EVP_PKEY *key)
 
 int sf_acme_cache_write_account_key(const char *dir, EVP_PKEY *key, char *err, size_t errlen)
 {
-	struct sf_acme_buf b;
-	sf_acme_buf_init(&b, SF_ACME_CACHE_FILE_MAX);
+	struct sf_strbuf b;
+	sf_strbuf_init(&b, SF_ACME_CACHE_FILE_MAX);
 	int rc = append_private_key(&b, key);
 	if (rc)
 		snprintf(err, errlen, "acme cache: cannot encode the account key");
@@ -251,14 +251,14 @@ int sf_acme_cache_write_account_key(const char *dir, EVP_PKEY *key, char *err, s
 		rc = sf_acme_cache_put(dir, ACCOUNT_KEY, b.data, b.len, err, errlen);
 	if (b.data)
 		OPENSSL_cleanse(b.data, b.len);
-	sf_acme_buf_free(&b);
+	sf_strbuf_free(&b);
 	return rc;
 }
 
 int sf_acme_cert_to_pem(const struct sf_acme_cert *c, char **out, size_t *len)
 {
-	struct sf_acme_buf b;
-	sf_acme_buf_init(&b, SF_ACME_CACHE_FILE_MAX);
+	struct sf_strbuf b;
+	sf_strbuf_init(&b, SF_ACME_CACHE_FILE_MAX);
 	int rc = append_private_key(&b, c->key);
 	for (int i = 0; !rc && i < sk_X509_num(c->chain); i++) {
 		unsigned char *der = NULL;
@@ -269,7 +269,7 @@ int sf_acme_cert_to_pem(const struct sf_acme_cert *c, char **out, size_t *len)
 	if (rc || !b.data) {
 		if (b.data)
 			OPENSSL_cleanse(b.data, b.len);
-		sf_acme_buf_free(&b);
+		sf_strbuf_free(&b);
 		return -1;
 	}
 	*out = b.data;

@@ -69,9 +69,9 @@ void sf_acme_curl_free(struct sf_acme_curl *c)
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
-	struct sf_acme_buf *b = arg;
+	struct sf_strbuf *b = arg;
 	/* returning less than given makes libcurl fail the transfer (CURLE_WRITE_ERROR) */
-	return sf_acme_buf_append(b, p, size * n) ? 0 : size * n;
+	return sf_strbuf_append(b, p, size * n) ? 0 : size * n;
 }
 
 /* Copies the value of "Name: value\r\n" into out when name matches (last one wins). */
@@ -120,14 +120,14 @@ int sf_acme_curl_request(void *arg, const struct sf_acme_http_request *req,
 {
 	struct sf_acme_curl *c = arg;
 	CURL *e = c->easy;
-	struct sf_acme_buf body;
+	struct sf_strbuf body;
 	struct curl_slist *headers = NULL;
 	char accept[160];
 	char curl_err[CURL_ERROR_SIZE] = "";
 	int rc = -1;
 
 	sf_acme_http_response_reset(resp);
-	sf_acme_buf_init(&body, SF_ACME_HTTP_BODY_MAX);
+	sf_strbuf_init(&body, SF_ACME_HTTP_BODY_MAX);
 	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
@@ -182,7 +182,7 @@ int sf_acme_curl_request(void *arg, const struct sf_acme_http_request *req,
 	rc = 0;
 out:
 	curl_slist_free_all(headers);
-	sf_acme_buf_free(&body);
+	sf_strbuf_free(&body);
 	return rc;
 }
 

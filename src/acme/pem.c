@@ -5,52 +5,15 @@
 
 #define PEM_LINE 64
 
-void sf_acme_buf_init(struct sf_acme_buf *b, size_t max)
-{
-	memset(b, 0, sizeof *b);
-	b->max = max;
-}
-
-void sf_acme_buf_free(struct sf_acme_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof *b);
-}
-
-int sf_acme_buf_append(struct sf_acme_buf *b, const void *p, size_t len)
-{
-	if (b->failed || len > b->max || b->len > b->max - len) {
-		b->failed = true;
-		return -1;
-	}
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (!d) {
-			b->failed = true;
-			return -1;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	if (len)
-		memcpy(b->data + b->len, p, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int sf_acme_pem_append(struct sf_acme_buf *b, const char *type, const uint8_t *der, size_t len)
+int sf_acme_pem_append(struct sf_strbuf *b, const char *type, const uint8_t *der, size_t len)
 {
 	char line[PEM_LINE + 1];
 	size_t col = 0;
-	sf_acme_buf_append(b, "-----BEGIN ", 11);
-	sf_acme_buf_append(b, type, strlen(type));
-	sf_acme_buf_append(b, "-----\n", 6);
+	sf_strbuf_append(b, "-----BEGIN ", 11);
+	sf_strbuf_append(b, type, strlen(type));
+	sf_strbuf_append(b, "-----\n", 6);
 	for (size_t i = 0; i < len; i += 3) {
 		uint32_t v = (uint32_t)der[i] << 16;
 		if (i + 1 < len)
@@ -64,18 +27,18 @@ int sf_acme_pem_append(struct sf_acme_buf *b, const char *type, const uint8_t *d
 			line[col++] = q[k];
 			if (col == PEM_LINE) {
 				line[col++] = '\n';
-				sf_acme_buf_append(b, line, col);
+				sf_strbuf_append(b, line, col);
 				col = 0;
 			}
 		}
 	}
 	if (col) {
 		line[col++] = '\n';
-		sf_acme_buf_append(b, line, col);
+		sf_strbuf_append(b, line, col);
 	}
-	sf_acme_buf_append(b, "-----END ", 9);
-	sf_acme_buf_append(b, type, strlen(type));
-	sf_acme_buf_append(b, "-----\n", 6);
+	sf_strbuf_append(b, "-----END ", 9);
+	sf_strbuf_append(b, type, strlen(type));
+	sf_strbuf_append(b, "-----\n", 6);
 	return b->failed ? -1 : 0;
 }
 

@@ -7,23 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A growable byte buffer with a hard cap. */
-struct sf_acme_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	size_t max; /* appends beyond this fail */
-	bool failed;
-};
-
-void sf_acme_buf_init(struct sf_acme_buf *b, size_t max);
-void sf_acme_buf_free(struct sf_acme_buf *b);
-/* Returns 0, or -1 (and b->failed) when out of memory or beyond max. Keeps data NUL-ended. */
-int sf_acme_buf_append(struct sf_acme_buf *b, const void *p, size_t len);
+#include "lib/strbuf.h"
 
 /* pem.Encode: "-----BEGIN <type>-----\n", standard padded base64 in 64-column lines each
  * ending in "\n", "-----END <type>-----\n". */
-int sf_acme_pem_append(struct sf_acme_buf *b, const char *type, const uint8_t *der, size_t len);
+int sf_acme_pem_append(struct sf_strbuf *b, const char *type, const uint8_t *der, size_t len);
 
 /* pem.Decode from data[*pos..len): skips any text before the next well-formed block (headers
  * allowed and ignored), returns 1 with the type (NUL-ended, truncated to typecap) and the decoded

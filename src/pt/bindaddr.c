@@ -10,7 +10,7 @@
 /* Go's net.SplitHostPort on s[0..n). On success host/port are ranges of s; on failure err gets
  * the AddrError text ("address <s>: <why>", the address not quoted). */
 static int split_host_port(const char *s, size_t n, size_t *host, size_t *host_len,
-			   size_t *port, struct sf_pt_str *err)
+			   size_t *port, struct sf_strbuf *err)
 {
 	const char *why;
 	size_t j = 0, k = 0;
@@ -59,16 +59,16 @@ static int split_host_port(const char *s, size_t n, size_t *host, size_t *host_l
 	return 0;
 fail:
 	if (n > 0) {
-		sf_pt_str_add(err, "address ");
-		sf_pt_str_addn(err, s, n);
-		sf_pt_str_add(err, ": ");
+		sf_strbuf_add(err, "address ");
+		sf_strbuf_append(err, s, n);
+		sf_strbuf_add(err, ": ");
 	}
-	sf_pt_str_add(err, why);
+	sf_strbuf_add(err, why);
 	return -1;
 }
 
 /* strconv.ParseUint(s, 10, 16): the first bad byte decides, in order, between syntax/range. */
-static int parse_port(const char *s, size_t n, unsigned *port, struct sf_pt_str *err)
+static int parse_port(const char *s, size_t n, unsigned *port, struct sf_strbuf *err)
 {
 	unsigned v = 0;
 	const char *why = NULL;
@@ -82,10 +82,10 @@ static int parse_port(const char *s, size_t n, unsigned *port, struct sf_pt_str 
 			why = "value out of range";
 	}
 	if (why) {
-		sf_pt_str_add(err, "strconv.ParseUint: parsing ");
+		sf_strbuf_add(err, "strconv.ParseUint: parsing ");
 		sf_pt_str_add_quoted(err, s, n);
-		sf_pt_str_add(err, ": ");
-		sf_pt_str_add(err, why);
+		sf_strbuf_add(err, ": ");
+		sf_strbuf_add(err, why);
 		return -1;
 	}
 	*port = v;
@@ -101,7 +101,7 @@ void sf_pt_format_addr(const struct sockaddr *sa, char text[SF_PT_ADDR_TEXT_MAX]
 int sf_pt_resolve_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 		       char text[SF_PT_ADDR_TEXT_MAX], char **errp)
 {
-	struct sf_pt_str err = {0}, retry = {0};
+	struct sf_strbuf err = {0}, retry = {0};
 	size_t n = strlen(s), host, host_len, port_at;
 	const char *hp = s;
 	size_t hp_len = n;
@@ -116,32 +116,32 @@ int sf_pt_resolve_addr(const char *s, struct sockaddr_storage *ss, socklen_t *le
 		const char *first = memchr(s, ':', n);
 		if (!last || first == last)
 			goto fail;
-		sf_pt_str_addc(&retry, '[');
-		sf_pt_str_addn(&retry, s, (size_t)(last - s));
-		sf_pt_str_add(&retry, "]");
-		sf_pt_str_add(&retry, last);
-		if (retry.oom)
+		sf_strbuf_addc(&retry, '[');
+		sf_strbuf_append(&retry, s, (size_t)(last - s));
+		sf_strbuf_add(&retry, "]");
+		sf_strbuf_add(&retry, last);
+		if (retry.failed)
 			goto fail;
-		sf_pt_str_free(&err);
-		hp = retry.p;
+		sf_strbuf_free(&err);
+		hp = retry.data;
 		hp_len = retry.len;
 		if (split_host_port(hp, hp_len, &host, &host_len, &port_at, &err) < 0)
 			goto fail;
 	}
 	if (host_len == 0) {
-		sf_pt_str_add(&err, "address string ");
+		sf_strbuf_add(&err, "address string ");
 		sf_pt_str_add_quoted(&err, s, n);
-		sf_pt_str_add(&err, " lacks a host part");
+		sf_strbuf_add(&err, " lacks a host part");
 		goto fail;
 	}
 	if (port_at == hp_len) {
-		sf_pt_str_add(&err, "address string ");
+		sf_strbuf_add(&err, "address string ");
 		sf_pt_str_add_quoted(&err, s, n);
-		sf_pt_str_add(&err, " lacks a port part");
+		sf_strbuf_add(&err, " lacks a port part");
 		goto fail;
 	}
 	if (!sf_goip_parse(hp + host, host_len, ip)) {
-		sf_pt_str_add(&err, "not an IP string: ");
+		sf_strbuf_add(&err, "not an IP string: ");
 		sf_pt_str_add_quoted(&err, hp + host, host_len);
 		goto fail;
 	}
@@ -163,15 +163,15 @@ int sf_pt_resolve_addr(const char *s, struct sockaddr_storage *ss, socklen_t *le
 		*len = sizeof *in6;
 	}
 	sf_pt_format_addr((const struct sockaddr *)ss, text);
-	sf_pt_str_free(&retry);
+	sf_strbuf_free(&retry);
 	return 0;
 fail:
-	sf_pt_str_free(&retry);
-	if (err.oom || err.len == 0) {
-		sf_pt_str_free(&err);
+	sf_strbuf_free(&retry);
+	if (err.failed || err.len == 0) {
+		sf_strbuf_free(&err);
 		*errp = NULL;
 		return -1;
 	}
-	*errp = sf_pt_str_take(&err);
+	*errp = sf_strbuf_take(&err);
 	return -1;
 }

@@ -19,19 +19,19 @@ static const char *env_get(sf_pt_getenv_fn fn, void *arg, const char *name)
 
 /* Prints ENV-ERROR with the text built in msg (or a short one if building it ran out of
  * memory) and frees msg. Always returns -1. */
-static int env_error(FILE *out, struct sf_pt_str *msg)
+static int env_error(FILE *out, struct sf_strbuf *msg)
 {
-	sf_pt_env_error(out, msg->oom ? "out of memory" : msg->p);
-	sf_pt_str_free(msg);
+	sf_pt_env_error(out, msg->failed ? "out of memory" : msg->data);
+	sf_strbuf_free(msg);
 	return -1;
 }
 
 static int env_error_required(FILE *out, const char *name)
 {
-	struct sf_pt_str msg = {0};
-	sf_pt_str_add(&msg, "no ");
-	sf_pt_str_add(&msg, name);
-	sf_pt_str_add(&msg, " environment variable");
+	struct sf_strbuf msg = {0};
+	sf_strbuf_add(&msg, "no ");
+	sf_strbuf_add(&msg, name);
+	sf_strbuf_add(&msg, " environment variable");
 	return env_error(out, &msg);
 }
 
@@ -71,14 +71,14 @@ void sf_pt_server_info_free(struct sf_pt_server_info *info)
 static int parse_bindaddr_spec(FILE *out, const char *spec, size_t n,
 			       struct sf_pt_server_info *info, struct sf_pt_options *opts)
 {
-	struct sf_pt_str msg = {0};
+	struct sf_strbuf msg = {0};
 	const char *dash = memchr(spec, '-', n);
 	char *addr = NULL, *err = NULL;
 
-	sf_pt_str_add(&msg, "TOR_PT_SERVER_BINDADDR: ");
+	sf_strbuf_add(&msg, "TOR_PT_SERVER_BINDADDR: ");
 	sf_pt_str_add_quoted(&msg, spec, n);
 	if (!dash) {
-		sf_pt_str_add(&msg, ": doesn't contain \"-\"");
+		sf_strbuf_add(&msg, ": doesn't contain \"-\"");
 		return env_error(out, &msg);
 	}
 	size_t mlen = (size_t)(dash - spec);
@@ -86,7 +86,7 @@ static int parse_bindaddr_spec(FILE *out, const char *spec, size_t n,
 	for (size_t i = 0; i < info->n_bindaddrs; i++) {
 		const char *m = info->bindaddrs[i].method;
 		if (strlen(m) == mlen && memcmp(m, spec, mlen) == 0) {
-			sf_pt_str_add(&msg, ": duplicate method name ");
+			sf_strbuf_add(&msg, ": duplicate method name ");
 			sf_pt_str_add_quoted(&msg, spec, mlen);
 			return env_error(out, &msg);
 		}
@@ -111,18 +111,18 @@ static int parse_bindaddr_spec(FILE *out, const char *spec, size_t n,
 		free(b->method);
 		if (!err)
 			goto oom;
-		sf_pt_str_add(&msg, ": ");
-		sf_pt_str_add(&msg, err);
+		sf_strbuf_add(&msg, ": ");
+		sf_strbuf_add(&msg, err);
 		free(err);
 		return env_error(out, &msg);
 	}
 	b->options = sf_pt_options_take(opts, b->method);
 	info->n_bindaddrs++;
-	sf_pt_str_free(&msg);
+	sf_strbuf_free(&msg);
 	return 0;
 oom:
 	free(addr);
-	sf_pt_str_free(&msg);
+	sf_strbuf_free(&msg);
 	sf_pt_env_error(out, "out of memory");
 	return -1;
 }
@@ -135,11 +135,11 @@ static int parse_bindaddrs(sf_pt_getenv_fn fn, void *arg, FILE *out,
 	char *err = NULL;
 
 	if (sf_pt_options_parse(raw, &opts, &err) < 0) {
-		struct sf_pt_str msg = {0};
-		sf_pt_str_add(&msg, "TOR_PT_SERVER_TRANSPORT_OPTIONS: ");
+		struct sf_strbuf msg = {0};
+		sf_strbuf_add(&msg, "TOR_PT_SERVER_TRANSPORT_OPTIONS: ");
 		sf_pt_str_add_quoted(&msg, raw, strlen(raw));
-		sf_pt_str_add(&msg, ": ");
-		sf_pt_str_add(&msg, err ? err : "out of memory");
+		sf_strbuf_add(&msg, ": ");
+		sf_strbuf_add(&msg, err ? err : "out of memory");
 		free(err);
 		return env_error(out, &msg);
 	}
@@ -185,13 +185,13 @@ static int resolve_env_addr(FILE *out, const char *name, const char *value,
 
 	if (sf_pt_resolve_addr(value, ss, len, text, &err) == 0)
 		return 0;
-	struct sf_pt_str msg = {0};
-	sf_pt_str_add(&msg, "cannot resolve ");
-	sf_pt_str_add(&msg, name);
-	sf_pt_str_addc(&msg, ' ');
+	struct sf_strbuf msg = {0};
+	sf_strbuf_add(&msg, "cannot resolve ");
+	sf_strbuf_add(&msg, name);
+	sf_strbuf_addc(&msg, ' ');
 	sf_pt_str_add_quoted(&msg, value, strlen(value));
-	sf_pt_str_add(&msg, ": ");
-	sf_pt_str_add(&msg, err ? err : "out of memory");
+	sf_strbuf_add(&msg, ": ");
+	sf_strbuf_add(&msg, err ? err : "out of memory");
 	free(err);
 	return env_error(out, &msg);
 }

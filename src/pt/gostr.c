@@ -6,69 +6,6 @@
 
 static const char lowerhex[] = "0123456789abcdef";
 
-void sf_pt_str_free(struct sf_pt_str *sb)
-{
-	free(sb->p);
-	sb->p = NULL;
-	sb->len = sb->cap = 0;
-	sb->oom = false;
-}
-
-static bool str_reserve(struct sf_pt_str *sb, size_t extra)
-{
-	if (sb->oom)
-		return false;
-	if (extra < sb->cap - sb->len)
-		return true;
-	if (extra > SIZE_MAX / 2 - sb->len) {
-		sb->oom = true;
-		return false;
-	}
-	size_t cap = sb->cap ? sb->cap : 64;
-	while (cap - sb->len <= extra)
-		cap *= 2;
-	char *p = realloc(sb->p, cap);
-	if (!p) {
-		sb->oom = true;
-		return false;
-	}
-	sb->p = p;
-	sb->cap = cap;
-	return true;
-}
-
-void sf_pt_str_addn(struct sf_pt_str *sb, const char *s, size_t n)
-{
-	if (!str_reserve(sb, n))
-		return;
-	memcpy(sb->p + sb->len, s, n);
-	sb->len += n;
-	sb->p[sb->len] = '\0';
-}
-
-void sf_pt_str_add(struct sf_pt_str *sb, const char *s)
-{
-	sf_pt_str_addn(sb, s, strlen(s));
-}
-
-void sf_pt_str_addc(struct sf_pt_str *sb, char c)
-{
-	sf_pt_str_addn(sb, &c, 1);
-}
-
-char *sf_pt_str_take(struct sf_pt_str *sb)
-{
-	if (sb->oom || !str_reserve(sb, 0)) {
-		sf_pt_str_free(sb);
-		return NULL;
-	}
-	sb->p[sb->len] = '\0';
-	char *p = sb->p;
-	sb->p = NULL;
-	sb->len = sb->cap = 0;
-	return p;
-}
-
 void *sf_pt_grow(void *array, size_t n, size_t size)
 {
 	if (n != 0 && (n & (n - 1)) != 0)
@@ -156,12 +93,12 @@ static bool rune_is_print(uint32_t r)
 	return true;
 }
 
-void sf_pt_str_add_quoted(struct sf_pt_str *sb, const char *s, size_t n)
+void sf_pt_str_add_quoted(struct sf_strbuf *sb, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	char esc[12];
 
-	sf_pt_str_addc(sb, '"');
+	sf_strbuf_addc(sb, '"');
 	for (size_t i = 0; i < n;) {
 		uint32_t r;
 		size_t w = utf8_decode(u + i, n - i, &r);
@@ -170,16 +107,16 @@ void sf_pt_str_add_quoted(struct sf_pt_str *sb, const char *s, size_t n)
 			esc[1] = 'x';
 			esc[2] = lowerhex[u[i] >> 4];
 			esc[3] = lowerhex[u[i] & 0xf];
-			sf_pt_str_addn(sb, esc, 4);
+			sf_strbuf_append(sb, esc, 4);
 			i++;
 			continue;
 		}
 		if (r == '"' || r == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)r;
-			sf_pt_str_addn(sb, esc, 2);
+			sf_strbuf_append(sb, esc, 2);
 		} else if (rune_is_print(r)) {
-			sf_pt_str_addn(sb, s + i, w);
+			sf_strbuf_append(sb, s + i, w);
 		} else {
 			const char *named = NULL;
 			switch (r) {
@@ -192,23 +129,23 @@ void sf_pt_str_add_quoted(struct sf_pt_str *sb, const char *s, size_t n)
 			case '\v': named = "\\v"; break;
 			}
 			if (named) {
-				sf_pt_str_add(sb, named);
+				sf_strbuf_add(sb, named);
 			} else if (r < 0x20 || r == 0x7f) {
 				esc[0] = '\\';
 				esc[1] = 'x';
 				esc[2] = lowerhex[r >> 4];
 				esc[3] = lowerhex[r & 0xf];
-				sf_pt_str_addn(sb, esc, 4);
+				sf_strbuf_append(sb, esc, 4);
 			} else {
 				int digits = r < 0x10000 ? 4 : 8;
 				esc[0] = '\\';
 				esc[1] = r < 0x10000 ? 'u' : 'U';
 				for (int d = 0; d < digits; d++)
 					esc[2 + d] = lowerhex[(r >> (4 * (digits - 1 - d))) & 0xf];
-				sf_pt_str_addn(sb, esc, 2 + (size_t)digits);
+				sf_strbuf_append(sb, esc, 2 + (size_t)digits);
 			}
 		}
 		i += w;
 	}
-	sf_pt_str_addc(sb, '"');
+	sf_strbuf_addc(sb, '"');
 }

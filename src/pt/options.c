@@ -71,11 +71,11 @@ static int options_add(struct sf_pt_options *opts, const char *method, const cha
 /* goptlib indexUnescaped: scans s[from..) up to the first unescaped byte of term, unescaping
  * into *field. Returns the stop index, or -1 on a trailing lone backslash (error text set). */
 static long scan_unescaped(const char *s, size_t len, size_t from, const char *term,
-			   struct sf_pt_str *field, struct sf_pt_str *err)
+			   struct sf_strbuf *field, struct sf_strbuf *err)
 {
 	size_t i;
-	sf_pt_str_free(field);
-	sf_pt_str_addn(field, "", 0);
+	sf_strbuf_free(field);
+	sf_strbuf_append(field, "", 0);
 	for (i = from; i < len; i++) {
 		char b = s[i];
 		if (strchr(term, b))
@@ -83,27 +83,27 @@ static long scan_unescaped(const char *s, size_t len, size_t from, const char *t
 		if (b == '\\') {
 			i++;
 			if (i >= len) {
-				sf_pt_str_add(err, "nothing following final escape in ");
+				sf_strbuf_add(err, "nothing following final escape in ");
 				sf_pt_str_add_quoted(err, s + from, len - from);
 				return -1;
 			}
 			b = s[i];
 		}
-		sf_pt_str_addc(field, b);
+		sf_strbuf_addc(field, b);
 	}
 	return (long)i;
 }
 
-static void quoted_error(struct sf_pt_str *err, const char *what, const char *s, size_t from,
+static void quoted_error(struct sf_strbuf *err, const char *what, const char *s, size_t from,
 			 size_t to)
 {
-	sf_pt_str_add(err, what);
+	sf_strbuf_add(err, what);
 	sf_pt_str_add_quoted(err, s + from, to - from);
 }
 
 int sf_pt_options_parse(const char *s, struct sf_pt_options *out, char **errp)
 {
-	struct sf_pt_str method = {0}, key = {0}, value = {0}, err = {0};
+	struct sf_strbuf method = {0}, key = {0}, value = {0}, err = {0};
 	size_t len = strlen(s);
 	size_t i = 0;
 	long r;
@@ -140,41 +140,41 @@ int sf_pt_options_parse(const char *s, struct sf_pt_options *out, char **errp)
 			quoted_error(&err, "empty key in ", s, begin, i);
 			goto fail;
 		}
-		if (method.oom || key.oom || value.oom ||
-		    options_add(out, method.p, key.p, value.p) < 0) {
-			sf_pt_str_add(&err, "out of memory");
+		if (method.failed || key.failed || value.failed ||
+		    options_add(out, method.data, key.data, value.data) < 0) {
+			sf_strbuf_add(&err, "out of memory");
 			goto fail;
 		}
 		if (i >= len)
 			break;
 		i++;
 	}
-	sf_pt_str_free(&method);
-	sf_pt_str_free(&key);
-	sf_pt_str_free(&value);
+	sf_strbuf_free(&method);
+	sf_strbuf_free(&key);
+	sf_strbuf_free(&value);
 	return 0;
 fail:
-	sf_pt_str_free(&method);
-	sf_pt_str_free(&key);
-	sf_pt_str_free(&value);
+	sf_strbuf_free(&method);
+	sf_strbuf_free(&key);
+	sf_strbuf_free(&value);
 	sf_pt_options_clear(out);
-	*errp = sf_pt_str_take(&err);
+	*errp = sf_strbuf_take(&err);
 	return -1;
 }
 
 /* Go's strconv NumError text: strconv.<fn>: parsing "<s>": <why>. */
 static void num_error(char *err, size_t errlen, const char *fn, const char *s, const char *why)
 {
-	struct sf_pt_str sb = {0};
-	sf_pt_str_add(&sb, "strconv.");
-	sf_pt_str_add(&sb, fn);
-	sf_pt_str_add(&sb, ": parsing ");
+	struct sf_strbuf sb = {0};
+	sf_strbuf_add(&sb, "strconv.");
+	sf_strbuf_add(&sb, fn);
+	sf_strbuf_add(&sb, ": parsing ");
 	sf_pt_str_add_quoted(&sb, s, strlen(s));
-	sf_pt_str_add(&sb, ": ");
-	sf_pt_str_add(&sb, why);
+	sf_strbuf_add(&sb, ": ");
+	sf_strbuf_add(&sb, why);
 	if (errlen > 0)
-		snprintf(err, errlen, "%s", sb.oom ? why : sb.p);
-	sf_pt_str_free(&sb);
+		snprintf(err, errlen, "%s", sb.failed ? why : sb.data);
+	sf_strbuf_free(&sb);
 }
 
 /* strconv.Atoi on a 64-bit Go: returns 0, or -1 for a syntax error, -2 for out of range. The

@@ -21,32 +21,32 @@ static bool keyword_is_safe(const char *k)
 
 int sf_pt_line(FILE *out, const char *keyword, const char *const *args, size_t nargs)
 {
-	struct sf_pt_str line = {0};
+	struct sf_strbuf line = {0};
 
 	if (!keyword_is_safe(keyword))
 		return -1;
-	sf_pt_str_add(&line, keyword);
+	sf_strbuf_add(&line, keyword);
 	for (size_t i = 0; i < nargs; i++) {
-		sf_pt_str_addc(&line, ' ');
+		sf_strbuf_addc(&line, ' ');
 		size_t start = line.len;
-		sf_pt_str_add(&line, args[i] ? args[i] : "");
-		if (line.oom)
+		sf_strbuf_add(&line, args[i] ? args[i] : "");
+		if (line.failed)
 			break;
 		/* goptlib panics on these; a '?' keeps the line well-formed instead. */
 		for (size_t j = start; j < line.len; j++) {
-			unsigned char c = (unsigned char)line.p[j];
+			unsigned char c = (unsigned char)line.data[j];
 			if (c == '\n' || c >= 0x80)
-				line.p[j] = '?';
+				line.data[j] = '?';
 		}
 	}
-	sf_pt_str_addc(&line, '\n');
-	if (line.oom) {
-		sf_pt_str_free(&line);
+	sf_strbuf_addc(&line, '\n');
+	if (line.failed) {
+		sf_strbuf_free(&line);
 		return -1;
 	}
-	size_t w = fwrite(line.p, 1, line.len, out);
+	size_t w = fwrite(line.data, 1, line.len, out);
 	int rc = (w == line.len && fflush(out) == 0) ? 0 : -1;
-	sf_pt_str_free(&line);
+	sf_strbuf_free(&line);
 	return rc;
 }
 
@@ -78,58 +78,58 @@ int sf_pt_smethods_done(FILE *out)
 	return sf_pt_line(out, "SMETHODS", args, 1);
 }
 
-static void add_cstring(struct sf_pt_str *sb, const char *s)
+static void add_cstring(struct sf_strbuf *sb, const char *s)
 {
 	static const char octal[] = "01234567";
 	char esc[4];
 
-	sf_pt_str_addc(sb, '"');
+	sf_strbuf_addc(sb, '"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		unsigned char c = *p;
 		if (c == 0x20 || c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)) {
-			sf_pt_str_addc(sb, (char)c);
+			sf_strbuf_addc(sb, (char)c);
 			continue;
 		}
 		esc[0] = '\\';
 		esc[1] = octal[c >> 6];
 		esc[2] = octal[(c >> 3) & 7];
 		esc[3] = octal[c & 7];
-		sf_pt_str_addn(sb, esc, 4);
+		sf_strbuf_append(sb, esc, 4);
 	}
-	sf_pt_str_addc(sb, '"');
+	sf_strbuf_addc(sb, '"');
 }
 
 char *sf_pt_encode_cstring(const char *s)
 {
-	struct sf_pt_str sb = {0};
+	struct sf_strbuf sb = {0};
 	add_cstring(&sb, s);
-	return sf_pt_str_take(&sb);
+	return sf_strbuf_take(&sb);
 }
 
 int sf_pt_report_version(FILE *out, const char *implementation, const char *version)
 {
-	struct sf_pt_str impl = {0}, ver = {0};
+	struct sf_strbuf impl = {0}, ver = {0};
 	int rc = -1;
 
-	sf_pt_str_add(&impl, "IMPLEMENTATION=");
+	sf_strbuf_add(&impl, "IMPLEMENTATION=");
 	add_cstring(&impl, implementation);
-	sf_pt_str_add(&ver, "VERSION=");
+	sf_strbuf_add(&ver, "VERSION=");
 	add_cstring(&ver, version);
-	if (!impl.oom && !ver.oom) {
-		const char *args[] = { "TYPE=version", impl.p, ver.p };
+	if (!impl.failed && !ver.failed) {
+		const char *args[] = { "TYPE=version", impl.data, ver.data };
 		rc = sf_pt_line(out, "STATUS", args, 3);
 	}
-	sf_pt_str_free(&impl);
-	sf_pt_str_free(&ver);
+	sf_strbuf_free(&impl);
+	sf_strbuf_free(&ver);
 	return rc;
 }
 
-static void add_escaped(struct sf_pt_str *sb, const char *s)
+static void add_escaped(struct sf_strbuf *sb, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '\\' || *s == '=' || *s == ',')
-			sf_pt_str_addc(sb, '\\');
-		sf_pt_str_addc(sb, *s);
+			sf_strbuf_addc(sb, '\\');
+		sf_strbuf_addc(sb, *s);
 	}
 }
 
@@ -141,16 +141,16 @@ static int cmp_arg_keys(const void *a, const void *b)
 
 char *sf_pt_encode_smethod_args(const struct sf_pt_args *args)
 {
-	struct sf_pt_str sb = {0};
+	struct sf_strbuf sb = {0};
 	const struct sf_pt_arg **sorted = NULL;
 	bool first = true;
 
-	sf_pt_str_addn(&sb, "", 0);
+	sf_strbuf_append(&sb, "", 0);
 	if (!args || args->n == 0)
-		return sf_pt_str_take(&sb);
+		return sf_strbuf_take(&sb);
 	sorted = malloc(args->n * sizeof *sorted);
 	if (!sorted) {
-		sf_pt_str_free(&sb);
+		sf_strbuf_free(&sb);
 		return NULL;
 	}
 	for (size_t i = 0; i < args->n; i++)
@@ -159,33 +159,33 @@ char *sf_pt_encode_smethod_args(const struct sf_pt_args *args)
 	for (size_t i = 0; i < args->n; i++) {
 		for (size_t j = 0; j < sorted[i]->n_values; j++) {
 			if (!first)
-				sf_pt_str_addc(&sb, ',');
+				sf_strbuf_addc(&sb, ',');
 			first = false;
 			add_escaped(&sb, sorted[i]->key);
-			sf_pt_str_addc(&sb, '=');
+			sf_strbuf_addc(&sb, '=');
 			add_escaped(&sb, sorted[i]->values[j]);
 		}
 	}
 	free(sorted);
-	return sf_pt_str_take(&sb);
+	return sf_strbuf_take(&sb);
 }
 
 int sf_pt_smethod_args(FILE *out, const char *name, const char *addr,
 		       const struct sf_pt_args *args)
 {
-	struct sf_pt_str arg = {0};
+	struct sf_strbuf arg = {0};
 	char *enc = sf_pt_encode_smethod_args(args);
 	int rc = -1;
 
 	if (!enc)
 		return -1;
-	sf_pt_str_add(&arg, "ARGS:");
-	sf_pt_str_add(&arg, enc);
-	if (!arg.oom) {
-		const char *v[] = { name, addr, arg.p };
+	sf_strbuf_add(&arg, "ARGS:");
+	sf_strbuf_add(&arg, enc);
+	if (!arg.failed) {
+		const char *v[] = { name, addr, arg.data };
 		rc = sf_pt_line(out, "SMETHOD", v, 3);
 	}
 	free(enc);
-	sf_pt_str_free(&arg);
+	sf_strbuf_free(&arg);
 	return rc;
 }

@@ -12,16 +12,16 @@
 /* Go's PathError text: "mkdir <path>: <errno>", Go spelling errno texts in lower case. */
 static char *mkdir_error(const char *path, size_t len, int e)
 {
-	struct sf_pt_str sb = {0};
+	struct sf_strbuf sb = {0};
 	char reason[128];
 
 	snprintf(reason, sizeof reason, "%s", strerror(e));
 	reason[0] = (char)tolower((unsigned char)reason[0]);
-	sf_pt_str_add(&sb, "mkdir ");
-	sf_pt_str_addn(&sb, path, len);
-	sf_pt_str_add(&sb, ": ");
-	sf_pt_str_add(&sb, reason);
-	return sf_pt_str_take(&sb);
+	sf_strbuf_add(&sb, "mkdir ");
+	sf_strbuf_append(&sb, path, len);
+	sf_strbuf_add(&sb, ": ");
+	sf_strbuf_add(&sb, reason);
+	return sf_strbuf_take(&sb);
 }
 
 /* Length of Go MkdirAll's parent of path[0..len): trailing slashes, then the last element,
@@ -125,33 +125,33 @@ int sf_pt_make_state_dir(sf_pt_getenv_fn getenv_fn, void *arg, FILE *out, char *
 
 char *sf_pt_path_join(const char *dir, const char *name)
 {
-	struct sf_pt_str joined = {0};
+	struct sf_strbuf joined = {0};
 
 	/* filepath.Join ignores empty elements, then cleans. */
 	if (*dir)
-		sf_pt_str_add(&joined, dir);
+		sf_strbuf_add(&joined, dir);
 	if (*name) {
 		if (joined.len)
-			sf_pt_str_addc(&joined, '/');
-		sf_pt_str_add(&joined, name);
+			sf_strbuf_addc(&joined, '/');
+		sf_strbuf_add(&joined, name);
 	}
 	if (joined.len == 0) {
-		sf_pt_str_free(&joined);
+		sf_strbuf_free(&joined);
 		return strdup("");
 	}
-	if (joined.oom) {
-		sf_pt_str_free(&joined);
+	if (joined.failed) {
+		sf_strbuf_free(&joined);
 		return NULL;
 	}
 
 	/* filepath.Clean: drop empty and "." elements, fold "x/..", keep leading ".." when
 	 * relative, drop ".." at the root. */
-	const char *s = joined.p;
+	const char *s = joined.data;
 	size_t n = joined.len;
 	bool rooted = s[0] == '/';
 	char *out = malloc(n + 2);
 	if (!out) {
-		sf_pt_str_free(&joined);
+		sf_strbuf_free(&joined);
 		return NULL;
 	}
 	size_t w = 0, dotdot = 0;
@@ -187,6 +187,6 @@ char *sf_pt_path_join(const char *dir, const char *name)
 	if (w == 0)
 		out[w++] = '.';
 	out[w] = '\0';
-	sf_pt_str_free(&joined);
+	sf_strbuf_free(&joined);
 	return out;
 }

@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (pos <= before || pos > size || strlen(type) >= sizeof type)
 			__builtin_trap();
 		/* Encoding the block again and decoding that gives the same bytes back. */
-		struct sf_acme_buf b;
-		sf_acme_buf_init(&b, 4 * size + 256);
+		struct sf_strbuf b;
+		sf_strbuf_init(&b, 4 * size + 256);
 		if (sf_acme_pem_append(&b, type, der, der_len) == 0) {
 			size_t p2 = 0;
 			char type2[64];
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 			free(der2);
 		}
-		sf_acme_buf_free(&b);
+		sf_strbuf_free(&b);
 		free(der);
 	}
 	STACK_OF(X509) *chain = sf_acme_parse_pem_chain(text, size);

@@ -257,11 +257,11 @@ static void test_write_error(void **state)
 
 static void expect_quoted(const char *in, size_t n, const char *want)
 {
-	struct sf_pt_str sb = {0};
+	struct sf_strbuf sb = {0};
 	sf_pt_str_add_quoted(&sb, in, n);
-	assert_false(sb.oom);
-	assert_string_equal(sb.p, want);
-	sf_pt_str_free(&sb);
+	assert_false(sb.failed);
+	assert_string_equal(sb.data, want);
+	sf_strbuf_free(&sb);
 }
 
 #define QUOTED(lit, want) expect_quoted(lit, sizeof(lit) - 1, want)
