@@ -1,0 +1,345 @@
+/* A shard (src/shard) driven alone, without the front or a listener: WebSockets arrive as
+ * hand-overs of socket pairs, the test plays the client with hand-made KCP segments, and reads
+ * what the shard writes back. It checks that
+ *  - a KCP session outlives its WebSocket: the same ClientID on a new WebSocket continues the
+ *    same session (the ACK's una counts the segment sent over the first one);
+ *  - a WebSocket closed while its hand-over is being adopted (a malformed packet in the bytes
+ *    that came with the preamble) goes alone: the client's other WebSocket carries on;
+ *  - stopping the shard with live WebSockets sends each a Close frame and closes it.
+ * tor is never dialled: the only smux frames sent are NOPs. Every wait is bounded. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kcp/codec.h"
+#include "lib/clock.h"
+#include "net/conn.h"
+#include "shard/shard.h"
+#include "turbotunnel/encap.h"
+#include "ws/ws.h"
+
+#define CONV 0x5eed1234u
+#define WAIT_MS 3000
+
+static struct sf_tor_target tor_target; /* 127.0.0.1:9, never dialled */
+
+static struct sf_shard *start_shard(void)
+{
+	struct sockaddr_in *a = (struct sockaddr_in *)&tor_target.orport;
+	memset(&tor_target, 0, sizeof tor_target);
+	tor_target.has_orport = true;
+	a->sin_family = AF_INET;
+	a->sin_port = htons(9);
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	tor_target.orport_len = sizeof *a;
+	struct sf_shard_params p = {
+		.tor = &tor_target,
+		.clientmap_capacity = 64,
+		.max_clients = 64,
+	};
+	char err[256] = "";
+	struct sf_shard *sh = sf_shard_start(&p, 0, err, sizeof err);
+	if (!sh)
+		fail_msg("sf_shard_start: %s", err);
+	return sh;
+}
+
+/* ---- the client's packets ---- */
+
+/* One KCP PUSH of conv CONV carrying a smux v2 NOP (ver 2, cmd 3, len 0, sid 0), encapsulated
+ * (length prefix). Returns the encoded length. */
+static size_t encap_push(uint32_t sn, uint8_t *out, size_t cap)
+{
+	uint8_t pkt[24 + 8];
+	struct sf_kcp_hdr h = { .conv = CONV, .cmd = SF_KCP_CMD_PUSH, .wnd = 128, .ts = 1000 + sn,
+				.sn = sn, .una = 0, .len = 8 };
+	sf_kcp_hdr_encode(pkt, &h);
+	static const uint8_t nop[8] = { 2, 3, 0, 0, 0, 0, 0, 0 };
+	memcpy(pkt + 24, nop, sizeof nop);
+	size_t n = sf_tt_encode_packet(pkt, sizeof pkt, out, cap);
+	assert_true(n > 0);
+	return n;
+}
+
+/* A masked client Binary frame (payload < 126 bytes) around p. */
+static size_t ws_frame(const uint8_t *p, size_t n, uint8_t *out)
+{
+	static const uint8_t key[4] = { 0x11, 0x22, 0x33, 0x44 };
+	assert_true(n < 126);
+	out[0] = 0x82;
+	out[1] = (uint8_t)(0x80 | n);
+	memcpy(out + 2, key, 4);
+	for (size_t i = 0; i < n; i++)
+		out[6 + i] = p[i] ^ key[i % 4];
+	return 6 + n;
+}
+
+static void noop_data(void *user, const uint8_t *p, size_t n)
+{
+	(void)user, (void)p, (void)n;
+}
+
+static void noop_close(void *user, uint16_t code)
+{
+	(void)user, (void)code;
+}
+
+static const struct sf_ws_callbacks no_ws_callbacks = {
+	.on_data = noop_data, .on_output = noop_data, .on_close = noop_close,
+};
+
+/* Hands the server end of a new socket pair to the shard, as the front does once the preamble
+ * of clientid was read; pending: the payload bytes that followed the preamble. Returns the
+ * client end. */
+static int hand_over(struct sf_shard *sh, const uint8_t clientid[8], const uint8_t *pending,
+		     size_t pending_len)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct sf_handover *h = calloc(1, sizeof *h + pending_len);
+	assert_non_null(h);
+	h->conn = sf_conn_new(NULL, sv[0], NULL, NULL); /* detached, as the front leaves it */
+	assert_non_null(h->conn);
+	h->ws = sf_ws_new(&no_ws_callbacks, NULL);
+	assert_non_null(h->ws);
+	memcpy(h->clientid, clientid, 8);
+	h->pending_len = pending_len;
+	if (pending_len)
+		memcpy(h->pending, pending, pending_len);
+	sf_shard_post(sh, h);
+	return sv[1];
+}
+
+/* ---- what the shard writes back ---- */
+
+struct downstream {
+	uint8_t buf[65536];
+	size_t len;			/* unparsed WebSocket bytes */
+	struct sf_tt_decoder dec;
+	bool close_frame;		/* a Close frame arrived */
+	bool eof;
+	/* the KCP ACKs seen for CONV */
+	int acks;
+	uint32_t last_ack_sn, last_una;
+	bool other_conv;
+};
+
+static int on_packet(void *arg, const uint8_t *pkt, size_t len)
+{
+	struct downstream *d = arg;
+	while (len >= 24) {
+		struct sf_kcp_hdr h;
+		sf_kcp_hdr_decode(pkt, &h);
+		if (h.conv != CONV)
+			d->other_conv = true;
+		else if (h.cmd == SF_KCP_CMD_ACK) {
+			d->acks++;
+			d->last_ack_sn = h.sn;
+			d->last_una = h.una;
+		}
+		if (h.len > len - 24)
+			break;
+		pkt += 24 + h.len;
+		len -= 24 + h.len;
+	}
+	return 0;
+}
+
+static void downstream_init(struct downstream *d)
+{
+	memset(d, 0, sizeof *d);
+	sf_tt_decoder_init(&d->dec, on_packet, d);
+}
+
+/* Parses the complete server frames (unmasked) in d->buf. */
+static void parse_frames(struct downstream *d)
+{
+	size_t off = 0;
+	while (d->len - off >= 2) {
+		const uint8_t *f = d->buf + off;
+		size_t hdr = 2, n = f[1] & 0x7f;
+		assert_int_equal(f[1] & 0x80, 0); /* a server never masks */
+		if (n == 126) {
+			if (d->len - off < 4)
+				break;
+			n = (size_t)f[2] << 8 | f[3];
+			hdr = 4;
+		} else if (n == 127) {
+			fail_msg("a 64-bit frame length from the shard");
+		}
+		if (d->len - off < hdr + n)
+			break;
+		uint8_t op = f[0] & 0x0f;
+		if (op == 0x8) {
+			d->close_frame = true;
+		} else if (op == 0x2) {
+			size_t used = 0;
+			assert_int_equal(sf_tt_decoder_feed(&d->dec, f + hdr, n, &used), 0);
+		}
+		off += hdr + n;
+	}
+	memmove(d->buf, d->buf + off, d->len - off);
+	d->len -= off;
+}
+
+/* Reads until done(d) or EOF or WAIT_MS. */
+static void read_until(int fd, struct downstream *d, bool (*done)(const struct downstream *))
+{
+	uint64_t end = sf_clock_ms() + WAIT_MS;
+	while (!done(d) && !d->eof && sf_clock_ms() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		ssize_t n = recv(fd, d->buf + d->len, sizeof d->buf - d->len, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			d->eof = true;
+			break;
+		}
+		if (n > 0) {
+			d->len += (size_t)n;
+			parse_frames(d);
+		}
+	}
+}
+
+static uint32_t want_una;
+static bool got_una(const struct downstream *d)
+{
+	return d->acks > 0 && d->last_una >= want_una;
+}
+
+static bool got_close(const struct downstream *d)
+{
+	return d->close_frame && d->eof;
+}
+
+/* Waits (bounded) until the shard has counted n closed WebSockets. */
+static void wait_websockets_closed(struct sf_shard *sh, uint64_t n)
+{
+	const struct sf_shard_metrics *m = sf_shard_metrics(sh);
+	for (int i = 0; i < WAIT_MS / 10 && sf_counter_get(&m->websockets_closed) < n; i++)
+		usleep(10000);
+	assert_int_equal(sf_counter_get(&m->websockets_closed), n);
+}
+
+static void test_session_outlives_its_websocket(void **state)
+{
+	(void)state;
+	struct sf_shard *sh = start_shard();
+	static const uint8_t id[8] = { 'c', 'l', 'i', 'e', 'n', 't', '0', '1' };
+	uint8_t pkt[64];
+
+	int a = hand_over(sh, id, pkt, encap_push(0, pkt, sizeof pkt));
+	struct downstream d;
+	downstream_init(&d);
+	want_una = 1;
+	read_until(a, &d, got_una);
+	assert_true(got_una(&d));
+	assert_int_equal(d.last_ack_sn, 0);
+	assert_false(d.other_conv);
+
+	/* the proxy goes away; the client comes back through another one */
+	close(a);
+	wait_websockets_closed(sh, 1);
+	int b = hand_over(sh, id, pkt, encap_push(1, pkt, sizeof pkt));
+	downstream_init(&d);
+	want_una = 2;
+	read_until(b, &d, got_una);
+	assert_true(got_una(&d));
+	assert_int_equal(d.last_ack_sn, 1);
+	assert_int_equal(d.last_una, 2); /* sn 0 came over the first WebSocket: same session */
+
+	const struct sf_shard_metrics *m = sf_shard_metrics(sh);
+	assert_int_equal(sf_counter_get(&m->sessions_opened), 1);
+	assert_int_equal(sf_counter_get(&m->clients_created), 1);
+	assert_int_equal(sf_counter_get(&m->websockets_opened), 2);
+	sf_shard_stop(sh);
+	close(b);
+}
+
+static void test_bad_handover_closes_alone(void **state)
+{
+	(void)state;
+	struct sf_shard *sh = start_shard();
+	static const uint8_t id[8] = { 'c', 'l', 'i', 'e', 'n', 't', '0', '2' };
+	uint8_t pkt[64], frame[128];
+
+	int a = hand_over(sh, id, pkt, encap_push(0, pkt, sizeof pkt));
+	struct downstream da;
+	downstream_init(&da);
+	want_una = 1;
+	read_until(a, &da, got_una);
+	assert_true(got_una(&da));
+
+	/* a second WebSocket of the same ClientID whose first packet is not KCP (cmd 7): it is
+	 * closed while the shard adopts it */
+	uint8_t bad[24] = { 0 };
+	struct sf_kcp_hdr h = { .conv = CONV, .cmd = 7, .sn = 1 };
+	sf_kcp_hdr_encode(bad, &h);
+	size_t n = sf_tt_encode_packet(bad, sizeof bad, pkt, sizeof pkt);
+	int b = hand_over(sh, id, pkt, n);
+	struct downstream db;
+	downstream_init(&db);
+	read_until(b, &db, got_close);
+	assert_true(db.eof);
+	wait_websockets_closed(sh, 1);
+
+	/* the first one carries on: a PUSH sent as a WebSocket frame is ACKed on it */
+	n = encap_push(1, pkt, sizeof pkt);
+	size_t fn = ws_frame(pkt, n, frame);
+	assert_int_equal(send(a, frame, fn, MSG_NOSIGNAL), (ssize_t)fn);
+	want_una = 2;
+	read_until(a, &da, got_una);
+	assert_true(got_una(&da));
+	assert_int_equal(da.last_una, 2);
+	assert_false(da.eof);
+	sf_shard_stop(sh);
+	close(a);
+	close(b);
+}
+
+static void test_stop_closes_live_websockets(void **state)
+{
+	(void)state;
+	struct sf_shard *sh = start_shard();
+	uint8_t pkt[64];
+	int fds[3];
+	struct downstream d;
+	for (int i = 0; i < 3; i++) {
+		uint8_t id[8] = { 's', 't', 'o', 'p', 0, 0, 0, (uint8_t)i };
+		fds[i] = hand_over(sh, id, pkt, encap_push(0, pkt, sizeof pkt));
+		downstream_init(&d);
+		want_una = 1;
+		read_until(fds[i], &d, got_una); /* adopted, with a live session */
+		assert_true(got_una(&d));
+	}
+	sf_shard_stop(sh);
+	for (int i = 0; i < 3; i++) {
+		downstream_init(&d);
+		read_until(fds[i], &d, got_close);
+		assert_true(d.close_frame); /* a Close frame, flushed before the socket closed */
+		assert_true(d.eof);
+		close(fds[i]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_session_outlives_its_websocket),
+		cmocka_unit_test(test_bad_handover_closes_alone),
+		cmocka_unit_test(test_stop_closes_live_websockets),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
