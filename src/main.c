@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "lib/err.h"
 #include "lib/flags.h"
 #include "lib/goduration.h"
 #include "lib/log.h"
@@ -143,12 +144,11 @@ static void parse_flags(int argc, char **argv, struct options *o)
 			exit(2);
 		}
 		if (o->metrics_addr_text[0]) {
-			char text[SF_PT_ADDR_TEXT_MAX], *why = NULL;
+			char text[SF_PT_ADDR_TEXT_MAX], why[SF_ERR_MAX];
 			if (sf_pt_resolve_addr(o->metrics_addr_text, &o->metrics_addr,
-					       &o->metrics_addr_len, text, &why) < 0) {
+					       &o->metrics_addr_len, text, why, sizeof why) < 0) {
 				fprintf(stderr, "invalid value \"%s\" for flag -metrics-addr: %s\n",
-					o->metrics_addr_text, why ? why : "out of memory");
-				free(why);
+					o->metrics_addr_text, why);
 				usage(stderr, &fs, argv[0]);
 				exit(2);
 			}
@@ -398,12 +398,13 @@ static int setup_tls(struct app *app, const struct options *o)
 					app->hostnames[i]);
 	sf_logf("ACME hostnames: [%s]", list);
 
-	char *state_dir = NULL, *why = NULL, *cache_dir = NULL;
-	if (sf_pt_make_state_dir(sf_pt_process_getenv, NULL, stdout, &state_dir, &why) == 0) {
+	char *state_dir = NULL, why[SF_ERR_MAX], *cache_dir = NULL;
+	if (sf_pt_make_state_dir(sf_pt_process_getenv, NULL, stdout, &state_dir, why,
+				 sizeof why) == 0) {
 		cache_dir = sf_pt_path_join(state_dir, "snowflake-certificate-cache");
 		sf_logf("caching ACME certificates in directory \"%s\"", cache_dir);
 	} else {
-		sf_logf("disabling ACME certificate cache: %s", why ? why : "out of memory");
+		sf_logf("disabling ACME certificate cache: %s", why);
 	}
 	struct sf_certs_config cc = {
 		.hostnames = app->hostnames,
@@ -420,7 +421,6 @@ static int setup_tls(struct app *app, const struct options *o)
 	if (!app->certs)
 		sf_logf("cannot set up ACME certificates: %s", err);
 	free(state_dir);
-	free(why);
 	free(cache_dir);
 	return app->certs ? 0 : -1;
 }

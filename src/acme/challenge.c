@@ -176,7 +176,7 @@ int sf_acme_manager_http01(struct sf_acme_manager *m, const char *host, const ch
 struct sf_acme_cert *sf_acme_manager_tlsalpn01_cert(struct sf_acme_manager *m, const char *server_name)
 {
 	char name[MANAGER_NAME_MAX];
-	if (sf_hostname_normalize(server_name, name, sizeof name, false))
+	if (sf_hostname_normalize(server_name, name, sizeof name, false, NULL, 0))
 		return NULL;
 	struct sf_acme_cert *c = NULL;
 	pthread_mutex_lock(&m->lock);

@@ -104,7 +104,7 @@ struct sf_acme_manager *sf_acme_manager_new(const struct sf_acme_manager_config 
 		goto fail;
 	for (size_t i = 0; i < cfg->n_hostnames && m->n_hosts < SF_ACME_MAX_HOSTS; i++) {
 		char name[MANAGER_NAME_MAX];
-		if (sf_hostname_normalize(cfg->hostnames[i], name, sizeof name, false) ||
+		if (sf_hostname_normalize(cfg->hostnames[i], name, sizeof name, false, NULL, 0) ||
 		    host_listed(m, name, NULL))
 			continue; /* HostWhitelist drops what idna rejects */
 		if (!(m->hosts[m->n_hosts] = strdup(name)))
@@ -233,7 +233,8 @@ size_t sf_acme_manager_hosts(const struct sf_acme_manager *m, const char *const 
 bool sf_acme_manager_host_allowed(const struct sf_acme_manager *m, const char *name)
 {
 	char n[MANAGER_NAME_MAX];
-	return sf_hostname_normalize(name, n, sizeof n, false) == 0 && host_listed(m, n, NULL);
+	return sf_hostname_normalize(name, n, sizeof n, false, NULL, 0) == 0 &&
+	       host_listed(m, n, NULL);
 }
 
 static void __attribute__((format(printf, 3, 4))) set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -264,7 +265,7 @@ static struct entry *find_entry(struct sf_acme_manager *m, const char *server_na
 		return NULL;
 	}
 	char name[MANAGER_NAME_MAX];
-	if (sf_hostname_normalize(server_name, name, sizeof name, false)) {
+	if (sf_hostname_normalize(server_name, name, sizeof name, false, NULL, 0)) {
 		set_err(err, errlen, "acme/autocert: server name contains invalid character");
 		return NULL;
 	}

@@ -14,8 +14,9 @@
 /* Writes in, lowercased and with one trailing dot dropped, to out (cap bytes; out may be in).
  * It must be a plain ASCII host name: labels of 1..63 letters, digits or inner hyphens, 253
  * bytes at most; with require_dot at least two labels (autocert refuses single-label SNI).
- * Returns NULL, or why not (Go's texts: "server name contains invalid character", "server name
- * component count invalid"); out is then unspecified. */
-const char *sf_hostname_normalize(const char *in, char *out, size_t cap, bool require_dot);
+ * Returns 0, or -1 with why not in err (lib/err.h; may be NULL): Go's texts "server name contains
+ * invalid character", "server name component count invalid"; out is then unspecified. */
+int sf_hostname_normalize(const char *in, char *out, size_t cap, bool require_dot, char *err,
+			  size_t errlen);
 
 #endif

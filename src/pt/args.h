@@ -42,9 +42,9 @@ struct sf_pt_options {
 };
 
 /* Parses TOR_PT_SERVER_TRANSPORT_OPTIONS ("m:k=v;m:k=v", backslash escapes) into out, which
- * must be zeroed. Returns 0; or -1 with *err set to goptlib's text (e.g. `no colon in "abc"`),
- * a malloc'd string the caller frees (NULL if even that allocation failed). out is then empty. */
-int sf_pt_options_parse(const char *s, struct sf_pt_options *out, char **err);
+ * must be zeroed. Returns 0; or -1 with goptlib's text in err (e.g. `no colon in "abc"`; lib/err.h).
+ * out is then empty. */
+int sf_pt_options_parse(const char *s, struct sf_pt_options *out, char *err, size_t errlen);
 void sf_pt_options_clear(struct sf_pt_options *opts);
 
 /* Options of one method, or NULL when it has none. */

@@ -1,5 +1,7 @@
 #include "pt/bindaddr.h"
 
+#include "lib/err.h"
+
 #include "lib/goip.h"
 #include "pt/gostr.h"
 
@@ -99,7 +101,7 @@ void sf_pt_format_addr(const struct sockaddr *sa, char text[SF_PT_ADDR_TEXT_MAX]
 }
 
 int sf_pt_resolve_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
-		       char text[SF_PT_ADDR_TEXT_MAX], char **errp)
+		       char text[SF_PT_ADDR_TEXT_MAX], char *errbuf, size_t errlen)
 {
 	struct sf_strbuf err = {0}, retry = {0};
 	size_t n = strlen(s), host, host_len, port_at;
@@ -108,7 +110,8 @@ int sf_pt_resolve_addr(const char *s, struct sockaddr_storage *ss, socklen_t *le
 	uint8_t ip[16];
 	unsigned port;
 
-	*errp = NULL;
+	if (errlen > 0)
+		errbuf[0] = '\0';
 	if (split_host_port(s, n, &host, &host_len, &port_at, &err) < 0) {
 		/* tor before #7011 wrote IPv6 without brackets: treat the last ':' as the port
 		 * separator and try again with brackets. */
@@ -167,11 +170,7 @@ int sf_pt_resolve_addr(const char *s, struct sockaddr_storage *ss, socklen_t *le
 	return 0;
 fail:
 	sf_strbuf_free(&retry);
-	if (err.failed || err.len == 0) {
-		sf_strbuf_free(&err);
-		*errp = NULL;
-		return -1;
-	}
-	*errp = sf_strbuf_take(&err);
+	sf_err(errbuf, errlen, "%s", err.failed || err.len == 0 ? "out of memory" : err.data);
+	sf_strbuf_free(&err);
 	return -1;
 }

@@ -1,4 +1,5 @@
 #include "pt/env.h"
+#include "lib/err.h"
 #include "pt/gostr.h"
 #include "pt/output.h"
 
@@ -104,18 +105,22 @@ static int parse_bindaddr_spec(FILE *out, const char *spec, size_t n,
 		free(b->method);
 		goto oom;
 	}
-	int rc = sf_pt_resolve_addr(addr, &b->addr, &b->addrlen, b->addr_text, &err);
+	size_t room = sf_pt_err_room(n);
+	if (!room || !(err = malloc(room))) {
+		free(b->method);
+		goto oom;
+	}
+	int rc = sf_pt_resolve_addr(addr, &b->addr, &b->addrlen, b->addr_text, err, room);
 	free(addr);
 	addr = NULL;
 	if (rc < 0) {
 		free(b->method);
-		if (!err)
-			goto oom;
 		sf_strbuf_add(&msg, ": ");
 		sf_strbuf_add(&msg, err);
 		free(err);
 		return env_error(out, &msg);
 	}
+	free(err);
 	b->options = sf_pt_options_take(opts, b->method);
 	info->n_bindaddrs++;
 	sf_strbuf_free(&msg);
@@ -132,17 +137,22 @@ static int parse_bindaddrs(sf_pt_getenv_fn fn, void *arg, FILE *out,
 {
 	struct sf_pt_options opts = {0};
 	const char *raw = env_get(fn, arg, "TOR_PT_SERVER_TRANSPORT_OPTIONS");
-	char *err = NULL;
-
-	if (sf_pt_options_parse(raw, &opts, &err) < 0) {
+	size_t room = sf_pt_err_room(strlen(raw));
+	char *err = room ? malloc(room) : NULL;
+	if (!err) {
+		sf_pt_env_error(out, "out of memory");
+		return -1;
+	}
+	if (sf_pt_options_parse(raw, &opts, err, room) < 0) {
 		struct sf_strbuf msg = {0};
 		sf_strbuf_add(&msg, "TOR_PT_SERVER_TRANSPORT_OPTIONS: ");
 		sf_pt_str_add_quoted(&msg, raw, strlen(raw));
 		sf_strbuf_add(&msg, ": ");
-		sf_strbuf_add(&msg, err ? err : "out of memory");
+		sf_strbuf_add(&msg, err);
 		free(err);
 		return env_error(out, &msg);
 	}
+	free(err);
 
 	const char *bind = env_get(fn, arg, "TOR_PT_SERVER_BINDADDR");
 	if (!*bind) {
@@ -181,17 +191,23 @@ static int resolve_env_addr(FILE *out, const char *name, const char *value,
 			    struct sockaddr_storage *ss, socklen_t *len)
 {
 	char text[SF_PT_ADDR_TEXT_MAX];
-	char *err = NULL;
-
-	if (sf_pt_resolve_addr(value, ss, len, text, &err) == 0)
+	size_t room = sf_pt_err_room(strlen(value));
+	char *err = room ? malloc(room) : NULL;
+	if (!err) {
+		sf_pt_env_error(out, "out of memory");
+		return -1;
+	}
+	if (sf_pt_resolve_addr(value, ss, len, text, err, room) == 0) {
+		free(err);
 		return 0;
+	}
 	struct sf_strbuf msg = {0};
 	sf_strbuf_add(&msg, "cannot resolve ");
 	sf_strbuf_add(&msg, name);
 	sf_strbuf_addc(&msg, ' ');
 	sf_pt_str_add_quoted(&msg, value, strlen(value));
 	sf_strbuf_add(&msg, ": ");
-	sf_strbuf_add(&msg, err ? err : "out of memory");
+	sf_strbuf_add(&msg, err);
 	free(err);
 	return env_error(out, &msg);
 }

@@ -48,14 +48,14 @@ int sf_pt_server_setup(sf_pt_getenv_fn getenv_fn, void *arg, FILE *out,
 void sf_pt_server_info_free(struct sf_pt_server_info *info);
 
 /* goptlib MakeStateDir: reads TOR_PT_STATE_LOCATION and creates it like Go's
- * os.MkdirAll(dir, 0700). Returns 0 with *dir set (malloc'd). Returns -1 with *err set (malloc'd)
- * to the error the reference logs after "disabling ACME certificate cache: ":
+ * os.MkdirAll(dir, 0700). Returns 0 with *dir set (malloc'd). Returns -1 with the error the
+ * reference logs after "disabling ACME certificate cache: " in err (lib/err.h):
  *  - variable missing/empty: prints "ENV-ERROR no TOR_PT_STATE_LOCATION environment variable"
- *    to out, and *err is that same line without the newline (Go's ptErr text);
- *  - mkdir failure: nothing printed, *err like "mkdir /x: permission denied".
- * Out of memory leaves *err NULL. */
+ *    to out, and err is that same line without the newline (Go's ptErr text);
+ *  - mkdir failure: nothing printed, err like "mkdir /x: permission denied";
+ *  - out of memory: "out of memory". */
 int sf_pt_make_state_dir(sf_pt_getenv_fn getenv_fn, void *arg, FILE *out, char **dir,
-			 char **err);
+			 char *err, size_t errlen);
 
 /* Go's filepath.Join(dir, name): joined and cleaned ("a/b/" + "c" -> "a/b/c"). malloc'd. */
 char *sf_pt_path_join(const char *dir, const char *name);

@@ -1,3 +1,4 @@
+#include "lib/err.h"
 #include "pt/args.h"
 #include "pt/bindaddr.h"
 #include "pt/gostr.h"
@@ -101,14 +102,15 @@ static void quoted_error(struct sf_strbuf *err, const char *what, const char *s,
 	sf_pt_str_add_quoted(err, s + from, to - from);
 }
 
-int sf_pt_options_parse(const char *s, struct sf_pt_options *out, char **errp)
+int sf_pt_options_parse(const char *s, struct sf_pt_options *out, char *errbuf, size_t errlen)
 {
 	struct sf_strbuf method = {0}, key = {0}, value = {0}, err = {0};
 	size_t len = strlen(s);
 	size_t i = 0;
 	long r;
 
-	*errp = NULL;
+	if (errlen > 0)
+		errbuf[0] = '\0';
 	if (len == 0)
 		return 0;
 	for (;;) {
@@ -158,7 +160,8 @@ fail:
 	sf_strbuf_free(&key);
 	sf_strbuf_free(&value);
 	sf_pt_options_clear(out);
-	*errp = sf_strbuf_take(&err);
+	sf_err(errbuf, errlen, "%s", err.failed || err.len == 0 ? "out of memory" : err.data);
+	sf_strbuf_free(&err);
 	return -1;
 }
 
@@ -177,9 +180,16 @@ static void num_error(char *err, size_t errlen, const char *fn, const char *s, c
 	sf_strbuf_free(&sb);
 }
 
-/* strconv.Atoi on a 64-bit Go: returns 0, or -1 for a syntax error, -2 for out of range. The
- * first bad byte decides between the two, in order, as Go's digit loop does. */
-static int go_atoi(const char *s, long long *out)
+/* strconv.Atoi's outcomes: Go's two NumError kinds. */
+enum go_atoi_result {
+	GO_ATOI_OK = 0,
+	GO_ATOI_SYNTAX,		/* "invalid syntax" */
+	GO_ATOI_RANGE,		/* "value out of range" */
+};
+
+/* strconv.Atoi on a 64-bit Go. The first bad byte decides between syntax and range, in order,
+ * as Go's digit loop does. */
+static enum go_atoi_result go_atoi(const char *s, long long *out)
 {
 	const char *p = s;
 	bool neg = false;
@@ -190,43 +200,40 @@ static int go_atoi(const char *s, long long *out)
 		p++;
 	}
 	if (*p == '\0')
-		return -1;
+		return GO_ATOI_SYNTAX;
 	for (; *p; p++) {
 		if (*p < '0' || *p > '9')
-			return -1;
+			return GO_ATOI_SYNTAX;
 		unsigned d = (unsigned)(*p - '0');
 		if (n > (UINT64_MAX - d) / 10)
-			return -2;
+			return GO_ATOI_RANGE;
 		n = n * 10 + d;
 	}
 	if (!neg && n > (uint64_t)INT64_MAX)
-		return -2;
+		return GO_ATOI_RANGE;
 	if (neg && n > (uint64_t)INT64_MAX + 1)
-		return -2;
+		return GO_ATOI_RANGE;
 	*out = neg ? (long long)(0 - n) : (long long)n;
-	return 0;
+	return GO_ATOI_OK;
 }
 
 int sf_pt_parse_num_turbotunnel(const char *s, int *out, char *err, size_t errlen)
 {
 	long long n;
-	int rc = go_atoi(s, &n);
+	enum go_atoi_result rc = go_atoi(s, &n);
 
-	if (rc == 0 && n > INT_MAX)
-		rc = -2;
-	if (rc == -1) {
+	if (rc == GO_ATOI_OK && n > INT_MAX)
+		rc = GO_ATOI_RANGE;
+	if (rc == GO_ATOI_SYNTAX) {
 		num_error(err, errlen, "Atoi", s, "invalid syntax");
 		return -1;
 	}
-	if (rc == -2) {
+	if (rc == GO_ATOI_RANGE) {
 		num_error(err, errlen, "Atoi", s, "value out of range");
 		return -1;
 	}
-	if (n < 1) {
-		if (errlen > 0)
-			snprintf(err, errlen, "cannot be less than 1");
-		return -1;
-	}
+	if (n < 1)
+		return sf_err(err, errlen, "cannot be less than 1");
 	*out = (int)n;
 	return 0;
 }
@@ -241,12 +248,12 @@ int sf_pt_parse_extorport(const char *s, struct sockaddr_storage *addr, socklen_
 		return -1;
 	}
 	char *host = strndup(s, (size_t)(comma - s));
-	char text[SF_PT_ADDR_TEXT_MAX], *why = NULL;
+	char text[SF_PT_ADDR_TEXT_MAX], why[SF_ERR_MAX] = "";
 	if (!host) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	int rc = sf_pt_resolve_addr(host, addr, addr_len, text, &why);
+	int rc = sf_pt_resolve_addr(host, addr, addr_len, text, why, sizeof why);
 	if (rc == 0) {
 		const struct sockaddr_in *in4 = (const struct sockaddr_in *)addr;
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
@@ -254,8 +261,7 @@ int sf_pt_parse_extorport(const char *s, struct sockaddr_storage *addr, socklen_
 			rc = -1; /* port 0 cannot be dialed */
 	}
 	if (rc < 0)
-		snprintf(err, errlen, "\"%s\": %s", s, why ? why : "port 0 cannot be dialed");
-	free(why);
+		snprintf(err, errlen, "\"%s\": %s", s, why[0] ? why : "port 0 cannot be dialed");
 	free(host);
 	if (rc < 0)
 		return -1;

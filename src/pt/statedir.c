@@ -1,3 +1,4 @@
+#include "lib/err.h"
 #include "pt/env.h"
 #include "pt/gostr.h"
 #include "pt/output.h"
@@ -10,18 +11,14 @@
 #include <sys/stat.h>
 
 /* Go's PathError text: "mkdir <path>: <errno>", Go spelling errno texts in lower case. */
-static char *mkdir_error(const char *path, size_t len, int e)
+/* Go's PathError text: "mkdir <path>: <strerror, first letter lower case>". */
+static int mkdir_error(char *err, size_t errlen, const char *path, size_t len, int e)
 {
-	struct sf_strbuf sb = {0};
 	char reason[128];
 
 	snprintf(reason, sizeof reason, "%s", strerror(e));
 	reason[0] = (char)tolower((unsigned char)reason[0]);
-	sf_strbuf_add(&sb, "mkdir ");
-	sf_strbuf_append(&sb, path, len);
-	sf_strbuf_add(&sb, ": ");
-	sf_strbuf_add(&sb, reason);
-	return sf_strbuf_take(&sb);
+	return sf_err(err, errlen, "mkdir %.*s: %s", (int)len, path, reason);
 }
 
 /* Length of Go MkdirAll's parent of path[0..len): trailing slashes, then the last element,
@@ -97,25 +94,26 @@ out:
 	return rc;
 }
 
-int sf_pt_make_state_dir(sf_pt_getenv_fn getenv_fn, void *arg, FILE *out, char **dir, char **err)
+int sf_pt_make_state_dir(sf_pt_getenv_fn getenv_fn, void *arg, FILE *out, char **dir,
+			 char *err, size_t errlen)
 {
 	const char *value = getenv_fn("TOR_PT_STATE_LOCATION", arg);
 	static const char msg[] = "no TOR_PT_STATE_LOCATION environment variable";
 
 	*dir = NULL;
-	*err = NULL;
+	if (errlen > 0)
+		err[0] = '\0';
 	if (!value || !*value) {
 		sf_pt_env_error(out, msg);
-		*err = strdup("ENV-ERROR no TOR_PT_STATE_LOCATION environment variable");
-		return -1;
+		return sf_err(err, errlen, "ENV-ERROR %s", msg);
 	}
 	char *path = strdup(value);
 	if (!path)
-		return -1;
+		return sf_err(err, errlen, "out of memory");
 	size_t at_len = 0;
 	int e = mkdir_all(path, strlen(path), &at_len);
 	if (e != 0) {
-		*err = mkdir_error(path, at_len, e);
+		mkdir_error(err, errlen, path, at_len, e);
 		free(path);
 		return -1;
 	}

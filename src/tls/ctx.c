@@ -88,7 +88,7 @@ static bool copy_hosts(struct sf_tls_ctx *ctx, const struct sf_tls_config *cfg)
 	for (size_t i = 0; i < cfg->n_hostnames; i++) {
 		char host[SF_TLS_NAME_BUF];
 		const char *h = cfg->hostnames[i];
-		if (!h || sf_hostname_normalize(h, host, sizeof host, false))
+		if (!h || sf_hostname_normalize(h, host, sizeof host, false, NULL, 0))
 			continue;
 		if (listed(ctx, host))
 			continue;
@@ -151,13 +151,13 @@ SSL_CTX *sf_tls_ctx_ssl_ctx(struct sf_tls_ctx *ctx)
 bool sf_tls_ctx_allows(struct sf_tls_ctx *ctx, const char *name)
 {
 	char host[SF_TLS_NAME_BUF];
-	return !sf_hostname_normalize(name, host, sizeof host, false) && listed(ctx, host);
+	return !sf_hostname_normalize(name, host, sizeof host, false, NULL, 0) && listed(ctx, host);
 }
 
 int sf_tls_ctx_set_challenge(struct sf_tls_ctx *ctx, const char *name, struct sf_tls_cert *cert)
 {
 	char host[SF_TLS_NAME_BUF];
-	if (sf_hostname_normalize(name, host, sizeof host, false))
+	if (sf_hostname_normalize(name, host, sizeof host, false, NULL, 0))
 		return -1;
 	return sf_tls_table_put(ctx->challenges, host, cert);
 }

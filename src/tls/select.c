@@ -2,6 +2,7 @@
  * "Certificate selection"): SNI required and normalized, allow-list, then the TLS-ALPN-01
  * challenge certificate for an acme-tls/1-only hello, else ECDSA or RSA from the store, suspending
  * the handshake while the store obtains it. And the ALPN choice that goes with it. */
+#include "lib/err.h"
 #include "tls/internal.h"
 
 #include <stdarg.h>
@@ -121,8 +122,8 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
 		return fail(st, al, SSL_AD_DECODE_ERROR, "tls: malformed server_name extension");
 	if (found == 0)
 		return fail(st, al, SSL_AD_UNRECOGNIZED_NAME, "tls: missing server name");
-	const char *bad = sf_hostname_normalize(name, name, sizeof name, true);
-	if (bad)
+	char bad[SF_ERR_MAX];
+	if (sf_hostname_normalize(name, name, sizeof name, true, bad, sizeof bad) < 0)
 		return fail(st, al, SSL_AD_UNRECOGNIZED_NAME, "tls: %s", bad);
 	if (!sf_tls_ctx_allows(ctx, name))
 		return fail(st, al, SSL_AD_UNRECOGNIZED_NAME,

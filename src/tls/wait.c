@@ -71,7 +71,7 @@ void sf_tls_resume(struct sf_tls_ctx *ctx, const char *name)
 	char host[SF_TLS_NAME_BUF];
 	if (name) {
 		/* a name that does not normalise wakes nobody in particular: compared as given */
-		if (!sf_hostname_normalize(name, host, sizeof host, false))
+		if (!sf_hostname_normalize(name, host, sizeof host, false, NULL, 0))
 			name = host;
 	}
 	pthread_mutex_lock(&ctx->wait_lock);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/err.h"
 #include "pt/args.h"
 #include "pt/bindaddr.h"
 
@@ -20,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s[size] = '\0';
 
 	struct sf_pt_options opts = {0};
-	char *err = NULL;
-	if (sf_pt_options_parse(s, &opts, &err) == 0) {
-		if (err)
+	char err[SF_ERR_MAX] = "";
+	if (sf_pt_options_parse(s, &opts, err, sizeof err) == 0) {
+		if (err[0])
 			__builtin_trap();
 		for (size_t i = 0; i < opts.n; i++) {
 			const struct sf_pt_args *a = opts.v[i].args;
@@ -39,9 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		sf_pt_options_clear(&opts);
 	} else {
-		if (opts.n != 0)
-			__builtin_trap();
-		free(err);
+		if (opts.n != 0 || !err[0])
+			__builtin_trap(); /* a failure always says why */
 	}
 
 	int n = 0;
@@ -52,19 +52,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sockaddr_storage ss;
 	socklen_t len = 0;
 	char text[SF_PT_ADDR_TEXT_MAX];
-	err = NULL;
-	if (sf_pt_resolve_addr(s, &ss, &len, text, &err) == 0) {
-		if (err || len > sizeof ss)
+	err[0] = '\0';
+	if (sf_pt_resolve_addr(s, &ss, &len, text, err, sizeof err) == 0) {
+		if (err[0] || len > sizeof ss)
 			__builtin_trap();
 		/* What Go prints resolves again to the same text. */
 		char again[SF_PT_ADDR_TEXT_MAX];
 		struct sockaddr_storage ss2;
 		socklen_t len2 = 0;
-		if (sf_pt_resolve_addr(text, &ss2, &len2, again, &err) != 0 ||
+		if (sf_pt_resolve_addr(text, &ss2, &len2, again, err, sizeof err) != 0 ||
 		    strcmp(text, again) != 0)
 			__builtin_trap();
-	} else {
-		free(err);
+	} else if (!err[0]) {
+		__builtin_trap();
 	}
 	free(s);
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/err.h"
 #include "tls/hello.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,10 +37,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sni == 1) {
 		if (strlen(name) >= sizeof name)
 			__builtin_trap();
-		(void)sf_hostname_normalize(name, name, sizeof name, false);
-		const char *why = sf_hostname_normalize(name, name, sizeof name, true);
-		if (!why && strlen(name) > SF_TLS_NAME_MAX)
+		(void)sf_hostname_normalize(name, name, sizeof name, false, NULL, 0);
+		char why[SF_ERR_MAX] = "";
+		int rc = sf_hostname_normalize(name, name, sizeof name, true, why, sizeof why);
+		if (rc == 0 && strlen(name) > SF_TLS_NAME_MAX)
 			__builtin_trap();
+		if (rc < 0 && !why[0])
+			__builtin_trap(); /* a refusal always says why */
 	} else if (sni != 0 && sni != -1) {
 		__builtin_trap();
 	}

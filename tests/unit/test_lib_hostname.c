@@ -10,18 +10,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/err.h"
 #include "lib/hostname.h"
 
 static void check_name(const char *in, bool require_dot, const char *want, const char *want_err)
 {
 	char name[SF_HOSTNAME_BUF];
 	snprintf(name, sizeof name, "%s", in);
-	const char *err = sf_hostname_normalize(name, name, sizeof name, require_dot);
+	char err[SF_ERR_MAX] = "";
+	int rc = sf_hostname_normalize(name, name, sizeof name, require_dot, err, sizeof err);
 	if (want_err) {
-		assert_non_null(err);
+		assert_int_equal(rc, -1);
 		assert_string_equal(err, want_err);
 	} else {
-		assert_null(err);
+		assert_int_equal(rc, 0);
+		assert_string_equal(err, "");
 		assert_string_equal(name, want);
 	}
 }
@@ -71,26 +74,26 @@ static void test_name_length(void **state)
 			name[n++] = '.';
 	}
 	name[n] = '\0';
-	assert_non_null(sf_hostname_normalize(name, name, sizeof name, true));
+	assert_int_equal(sf_hostname_normalize(name, name, sizeof name, true, NULL, 0), -1);
 	name[251] = '\0';	/* 251 bytes */
-	assert_null(sf_hostname_normalize(name, name, sizeof name, true));
+	assert_int_equal(sf_hostname_normalize(name, name, sizeof name, true, NULL, 0), 0);
 }
 
 static void test_copy_out(void **state)
 {
 	(void)state;
 	char out[300];
-	assert_null(sf_hostname_normalize("WWW.Example.ORG.", out, sizeof out, false));
+	assert_int_equal(sf_hostname_normalize("WWW.Example.ORG.", out, sizeof out, false, NULL, 0), 0);
 	assert_string_equal(out, "www.example.org");
-	assert_non_null(sf_hostname_normalize("a..b", out, sizeof out, false));
-	assert_non_null(sf_hostname_normalize("a-.b", out, sizeof out, false));
-	assert_non_null(sf_hostname_normalize(" a.b", out, sizeof out, false));
-	assert_non_null(sf_hostname_normalize("ex\xc3\xa4mple.org", out, sizeof out, false));
-	assert_non_null(sf_hostname_normalize(NULL, out, sizeof out, false));
+	assert_int_equal(sf_hostname_normalize("a..b", out, sizeof out, false, NULL, 0), -1);
+	assert_int_equal(sf_hostname_normalize("a-.b", out, sizeof out, false, NULL, 0), -1);
+	assert_int_equal(sf_hostname_normalize(" a.b", out, sizeof out, false, NULL, 0), -1);
+	assert_int_equal(sf_hostname_normalize("ex\xc3\xa4mple.org", out, sizeof out, false, NULL, 0), -1);
+	assert_int_equal(sf_hostname_normalize(NULL, out, sizeof out, false, NULL, 0), -1);
 	/* the output must fit: "a.example" needs 10 bytes */
 	char small[10];
-	assert_non_null(sf_hostname_normalize("ab.example", small, sizeof small, false));
-	assert_null(sf_hostname_normalize("a.example.", small, sizeof small, false));
+	assert_int_equal(sf_hostname_normalize("ab.example", small, sizeof small, false, NULL, 0), -1);
+	assert_int_equal(sf_hostname_normalize("a.example.", small, sizeof small, false, NULL, 0), 0);
 	assert_string_equal(small, "a.example");
 }
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/err.h"
 #include "pt/env.h"
 #include "pt/output.h"
 
@@ -626,18 +627,17 @@ static void test_state_dir(void **state)
 	assert_non_null(base);
 	char path[256], file[256];
 	struct fake_env env = { .n = 0 };
-	char *dir, *err, *out = NULL;
+	char *dir, err[SF_ERR_MAX], *out = NULL;
 	size_t len = 0;
 
 	/* Missing: ENV-ERROR on stdout, and the same text as the error to log. */
 	FILE *f = open_memstream(&out, &len);
-	assert_int_equal(sf_pt_make_state_dir(fake_getenv, &env, f, &dir, &err), -1);
+	assert_int_equal(sf_pt_make_state_dir(fake_getenv, &env, f, &dir, err, sizeof err), -1);
 	fclose(f);
 	assert_string_equal(out, "ENV-ERROR no TOR_PT_STATE_LOCATION environment variable\n");
 	assert_string_equal(err, "ENV-ERROR no TOR_PT_STATE_LOCATION environment variable");
 	assert_null(dir);
 	free(out);
-	free(err);
 
 	/* mkdir -p with mode 0700 (umask permitting), trailing slash as tor writes it. */
 	mode_t old = umask(022);
@@ -645,11 +645,11 @@ static void test_state_dir(void **state)
 	env_set(&env, "TOR_PT_STATE_LOCATION", path);
 	out = NULL;
 	f = open_memstream(&out, &len);
-	assert_int_equal(sf_pt_make_state_dir(fake_getenv, &env, f, &dir, &err), 0);
+	assert_int_equal(sf_pt_make_state_dir(fake_getenv, &env, f, &dir, err, sizeof err), 0);
 	fclose(f);
 	assert_string_equal(out, "");
 	assert_string_equal(dir, path);
-	assert_null(err);
+	assert_string_equal(err, "");
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
@@ -662,7 +662,7 @@ static void test_state_dir(void **state)
 	/* Existing directory: fine. */
 	out = NULL;
 	f = open_memstream(&out, &len);
-	assert_int_equal(sf_pt_make_state_dir(fake_getenv, &env, f, &dir, &err), 0);
+	assert_int_equal(sf_pt_make_state_dir(fake_getenv, &env, f, &dir, err, sizeof err), 0);
 	fclose(f);
 	free(dir);
 	free(out);
@@ -677,14 +677,13 @@ static void test_state_dir(void **state)
 	env_set(&env, "TOR_PT_STATE_LOCATION", path);
 	out = NULL;
 	f = open_memstream(&out, &len);
-	assert_int_equal(sf_pt_make_state_dir(fake_getenv, &env, f, &dir, &err), -1);
+	assert_int_equal(sf_pt_make_state_dir(fake_getenv, &env, f, &dir, err, sizeof err), -1);
 	fclose(f);
 	assert_string_equal(out, "");
 	assert_null(dir);
 	char want[300];
 	snprintf(want, sizeof want, "mkdir %s: not a directory", file);
 	assert_string_equal(err, want);
-	free(err);
 	free(out);
 
 	unlink(file);

@@ -14,18 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/err.h"
 #include "pt/args.h"
 
 static void expect_parse_error(const char *in, const char *why)
 {
 	struct sf_pt_options opts = {0};
-	char *err = NULL;
-	assert_int_equal(sf_pt_options_parse(in, &opts, &err), -1);
-	assert_non_null(err);
+	char err[SF_ERR_MAX] = "";
+	assert_int_equal(sf_pt_options_parse(in, &opts, err, sizeof err), -1);
 	assert_string_equal(err, why);
 	assert_int_equal(opts.n, 0);
 	assert_null(opts.v);
-	free(err);
 }
 
 static void test_errors(void **state)
@@ -69,10 +68,10 @@ static void test_empty(void **state)
 {
 	(void)state;
 	struct sf_pt_options opts = {0};
-	char *err = NULL;
-	assert_int_equal(sf_pt_options_parse("", &opts, &err), 0);
+	char err[SF_ERR_MAX] = "unchanged";
+	assert_int_equal(sf_pt_options_parse("", &opts, err, sizeof err), 0);
 	assert_int_equal(opts.n, 0);
-	assert_null(err);
+	assert_string_equal(err, "");
 	assert_null(sf_pt_options_get(&opts, "snowflake"));
 	sf_pt_options_clear(&opts);
 }
@@ -80,9 +79,9 @@ static void test_empty(void **state)
 static struct sf_pt_options parse_ok(const char *in)
 {
 	struct sf_pt_options opts = {0};
-	char *err = NULL;
-	assert_int_equal(sf_pt_options_parse(in, &opts, &err), 0);
-	assert_null(err);
+	char err[SF_ERR_MAX] = "unchanged";
+	assert_int_equal(sf_pt_options_parse(in, &opts, err, sizeof err), 0);
+	assert_string_equal(err, "");
 	return opts;
 }
 
