@@ -130,7 +130,7 @@ func writeKCP(dir string) error {
 			second <- result{sc, err}
 		}()
 	}
-	first, err := retry(envInt("SFVECTORS_S1_TRIES", 10), kcpSmuxWithDrops)
+	first, err := retry(envInt("SFVECTORS_S1_TRIES", 25), kcpSmuxWithDrops)
 	r := <-second
 	if err != nil {
 		return fmt.Errorf("scenario 1: %v", err)
@@ -636,7 +636,7 @@ func kcpZeroWindow() (kcpScenario, error) {
 	}
 	defer srv.Close()
 	// The probes come 7 s and 17.5 s after the window closed; the second is answered 10 ms later.
-	if !waitFor(30*time.Second, func() bool { return link.countSegments(kcpWins) >= 2 }) {
+	if !waitFor(60*time.Second, func() bool { return link.countSegments(kcpWins) >= 2 }) {
 		return sc, errors.New("fewer than two WINS answers")
 	}
 	link.mu.Lock()
