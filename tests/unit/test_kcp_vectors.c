@@ -1,6 +1,9 @@
 /* Replays the client->server packets of tests/vectors/kcp.json (captured from real kcp-go) into a
  * fresh server engine on a simulated clock and checks what it ACKs (docs/kcp.md filter), what it
- * delivers, and its WASK->WINS answers, byte for byte where the capture allows it. */
+ * delivers, and its WASK->WINS answers, byte for byte where the capture allows it. A capture is
+ * not reproducible packet for packet, so the packets to replay against (landmarks) are named by
+ * the file itself, in each scenario's "replay" object (tests/vectors/gen/kcp.go finds and checks
+ * them); nothing here depends on one capture's indices or times. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +11,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 
 #include "kcp_test_util.h"
@@ -35,6 +39,48 @@ static json_t *scenario(size_t i)
 	json_t *s = json_array_get(json_object_get(vectors, "scenarios"), i);
 	assert_non_null(s);
 	return s;
+}
+
+/* An integer of scenario i's "replay" object. */
+static long replay_int(size_t i, const char *key)
+{
+	json_t *v = json_object_get(json_object_get(scenario(i), "replay"), key);
+	if (!json_is_integer(v))
+		fail_msg("kcp.json: scenario %zu: replay.%s is not an integer", i, key);
+	return (long)json_integer_value(v);
+}
+
+/* Element k of an integer array of scenario i's "replay" object. */
+static long replay_at(size_t i, const char *key, size_t k)
+{
+	json_t *v = json_array_get(json_object_get(json_object_get(scenario(i), "replay"), key), k);
+	if (!json_is_integer(v))
+		fail_msg("kcp.json: scenario %zu: replay.%s[%zu] is not an integer", i, key, k);
+	return (long)json_integer_value(v);
+}
+
+static size_t replay_len(size_t i, const char *key)
+{
+	json_t *v = json_object_get(json_object_get(scenario(i), "replay"), key);
+	assert_true(json_is_array(v));
+	return json_array_size(v);
+}
+
+/* The listed packet of scenario sc whose capture index is i. */
+static json_t *packet_i(size_t sc, long i)
+{
+	size_t k;
+	json_t *p;
+	json_array_foreach(json_object_get(scenario(sc), "packets"), k, p)
+		if (json_integer_value(json_object_get(p, "i")) == i)
+			return p;
+	fail_msg("kcp.json: scenario %zu lists no packet %ld", sc, i);
+	return NULL;
+}
+
+static double packet_t(json_t *p)
+{
+	return json_number_value(json_object_get(p, "t_ms"));
 }
 
 /* A packet as the link delivers it to the server. */
@@ -173,20 +219,23 @@ static bool is_dropped(json_t *p)
 	return json_is_true(json_object_get(p, "dropped"));
 }
 
-/* Scenario 1 arrivals: the capture's c2s packets that were delivered, 20 ms after sending. */
-static size_t scenario1_arrivals(struct delivery *d, size_t max, size_t upto_i)
+/* Scenario 1 arrivals: the capture's c2s packets that were delivered, link_delay_ms after sending,
+ * up to capture index upto_i. *d is allocated; returns the count. */
+static size_t scenario1_arrivals(struct delivery **d, long upto_i)
 {
 	json_t *pkts = json_object_get(scenario(0), "packets");
+	uint32_t delay = (uint32_t)replay_int(0, "link_delay_ms");
 	size_t n = 0, i;
 	json_t *p;
+	*d = calloc(json_array_size(pkts) + 1, sizeof **d);
+	assert_non_null(*d);
 	json_array_foreach(pkts, i, p) {
-		if ((size_t)json_integer_value(json_object_get(p, "i")) > upto_i)
+		if (json_integer_value(json_object_get(p, "i")) > upto_i)
 			break;
 		if (!is_c2s(p) || is_dropped(p))
 			continue;
-		assert_true(n < max);
-		d[n].now = (uint32_t)floor(json_number_value(json_object_get(p, "t_ms")) + 20);
-		d[n].pkt = packet_hex(p, &d[n].len);
+		(*d)[n].now = (uint32_t)floor(packet_t(p) + delay);
+		(*d)[n].pkt = packet_hex(p, &(*d)[n].len);
 		n++;
 	}
 	return n;
@@ -196,19 +245,23 @@ static void free_arrivals(struct delivery *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(d[i].pkt);
+	free(d);
 }
 
 /* Replays scenario 1 with read events of `tick` ms (0: one packet per read event). */
 static void replay_scenario1(uint32_t tick)
 {
-	struct delivery d[128];
-	size_t n = scenario1_arrivals(d, 128, SIZE_MAX);
+	struct delivery *d;
+	size_t n = scenario1_arrivals(&d, LONG_MAX);
+	uint32_t conv = (uint32_t)replay_int(0, "conv");
+	uint32_t sn_end = (uint32_t)replay_int(0, "client_push_sn_end");
 	struct capture cap = { 0 };
-	struct sf_kcp *k = sf_kcp_new(0x11223344, capture_out, &cap);
+	struct sf_kcp *k = sf_kcp_new(conv, capture_out, &cap);
 	struct model *m = calloc(1, sizeof *m);
 	uint32_t read_sn = 0;
 	size_t read_off = 0, read_total = 0;
 	assert_non_null(m);
+	assert_true(sn_end > 0 && sn_end < MAX_SN);
 
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
@@ -218,17 +271,17 @@ static void replay_scenario1(uint32_t tick)
 			j++;
 		} while (j < n && tick && d[j].now / tick == d[i].now / tick);
 		sf_kcp_flush(k, d[j - 1].now);
-		model_check_flush(m, &cap, 0x11223344);
+		model_check_flush(m, &cap, conv);
 		capture_clear(&cap);
 		/* The server sends nothing else, so nothing is ever due. */
 		assert_int_equal(sf_kcp_next_due(k, d[j - 1].now), -1);
 		read_total += read_and_check(k, m, &read_sn, &read_off, SIZE_MAX);
 		i = j;
 	}
-	/* Client sn 0..42 all delivered, each payload once, in order. */
-	assert_int_equal(m->rcv_nxt, 43);
+	/* The client's sn 0..end-1 all delivered, each payload once, in order. */
+	assert_int_equal(m->rcv_nxt, sn_end);
 	size_t want = 0;
-	for (uint32_t sn = 0; sn < 43; sn++)
+	for (uint32_t sn = 0; sn < sn_end; sn++)
 		want += m->bytes_at[sn];
 	assert_int_equal(read_total, want);
 	assert_int_equal(sf_kcp_readable(k), 0);
@@ -253,15 +306,16 @@ static void test_scenario1_10ms_reads(void **state)
 	replay_scenario1(10);
 }
 
-/* The last exchange of scenario 1: the client's RTO retransmission of sn 42 (packet 90) is
- * answered with exactly the ACK of packet 91. */
+/* The last exchange of scenario 1: the client's RTO retransmission of its lost FIN (the last
+ * sn, replay.fin_retransmission_packet) is answered with exactly the ACK that starts
+ * replay.fin_ack_packet. */
 static void test_scenario1_last_ack_exact(void **state)
 {
 	(void)state;
-	struct delivery d[128];
-	size_t n = scenario1_arrivals(d, 128, 90);
+	struct delivery *d;
+	size_t n = scenario1_arrivals(&d, replay_int(0, "fin_retransmission_packet"));
 	struct capture cap = { 0 };
-	struct sf_kcp *k = sf_kcp_new(0x11223344, capture_out, &cap);
+	struct sf_kcp *k = sf_kcp_new((uint32_t)replay_int(0, "conv"), capture_out, &cap);
 	uint8_t buf[8192];
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(sf_kcp_input(k, d[i].pkt, d[i].len, d[i].now), 0);
@@ -270,44 +324,70 @@ static void test_scenario1_last_ack_exact(void **state)
 			;
 		sf_kcp_flush(k, d[i].now);
 	}
-	json_t *p91 = json_array_get(json_object_get(scenario(0), "packets"), 91);
-	assert_int_equal(json_integer_value(json_object_get(p91, "i")), 91);
 	size_t len;
-	uint8_t *want = packet_hex(p91, &len);
+	uint8_t *want = packet_hex(packet_i(0, replay_int(0, "fin_ack_packet")), &len);
+	assert_true(len >= SF_KCP_OVERHEAD);
 	assert_int_equal(cap.n, 1);
 	assert_int_equal(cap.len[0], SF_KCP_OVERHEAD);
-	assert_memory_equal(cap.pkt[0], want, SF_KCP_OVERHEAD);     /* ACK sn42 una43 ts285 */
+	assert_memory_equal(cap.pkt[0], want, SF_KCP_OVERHEAD);     /* ACK sn end-1, una end, its ts */
 	free(want);
 	sf_kcp_free(k);
 	capture_free(&cap);
 	free_arrivals(d, n);
 }
 
-/* Packets 33-37: the server's first five PUSHes (sn 2 was lost); packet 39 ACKs sn 3 and 4 with
- * una 2: the server resends sn 2 by early retransmit in the same flush (packet 49). */
+/* replay.server_first_push_packets: the server's first PUSHes (sn 0, 1, 2, ...; sn 2 was lost);
+ * replay.early_ack_packet ACKs later ones with una 2: the server resends sn 2 by early
+ * retransmit in the flush right after it, exactly as in replay.early_retransmission_packets. */
 static void test_scenario1_early_retransmit(void **state)
 {
 	(void)state;
-	json_t *pkts = json_object_get(scenario(0), "packets");
-	struct delivery d[128];
-	size_t n = scenario1_arrivals(d, 128, 39);
+	struct delivery *d;
+	size_t n = scenario1_arrivals(&d, replay_int(0, "early_ack_packet"));
+	/* kcp-go's flush: one packet [ACK, PUSH sn 2], or an ACK-only packet then the PUSH; their
+	 * segments back to back are what one packet of this engine must hold. */
+	size_t elen = 0;
+	uint8_t *want = NULL;
+	size_t nflush = replay_len(0, "early_retransmission_packets");
+	assert_true(nflush == 1 || nflush == 2);
+	for (size_t f = 0; f < nflush; f++) {
+		size_t len;
+		uint8_t *b = packet_hex(packet_i(0, replay_at(0, "early_retransmission_packets", f)), &len);
+		want = realloc(want, elen + len);
+		assert_non_null(want);
+		memcpy(want + elen, b, len);
+		elen += len;
+		free(b);
+	}
+	struct sf_kcp_hdr w[4];
+	assert_int_equal(parse_segments(want, elen, w, 4), 2);
+	assert_true(n > 0);
+	const uint32_t arrival = d[n - 1].now;       /* when the early ACK reaches the server */
+	const uint32_t flush_at = w[1].ts;           /* when kcp-go's server flushed the resend */
 	struct capture cap = { 0 };
-	struct sf_kcp *k = sf_kcp_new(0x11223344, capture_out, &cap);
+	struct sf_kcp *k = sf_kcp_new((uint32_t)replay_int(0, "conv"), capture_out, &cap);
 	bool sent = false;
+	uint32_t npush = 0, first_ts = 0, last_ts = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!sent && d[i].now >= 63) {
-			/* The server application writes what it wrote in the capture, at ts 23. */
-			for (size_t pi = 33; pi <= 37; pi++) {
+		if (!sent && d[i].now >= arrival) {
+			/* The server application writes what it wrote in the capture, each PUSH
+			 * flushed at its own ts. */
+			for (size_t pk = 0; pk < replay_len(0, "server_first_push_packets"); pk++) {
 				size_t len;
-				uint8_t *b = packet_hex(json_array_get(pkts, pi), &len);
-				struct sf_kcp_hdr h[8];
-				size_t ns = parse_segments(b, len, h, 8);
+				uint8_t *b = packet_hex(packet_i(0, replay_at(0, "server_first_push_packets", pk)),
+							&len);
+				struct sf_kcp_hdr h[64];
+				size_t ns = parse_segments(b, len, h, 64);
 				size_t off = 0;
 				for (size_t s = 0; s < ns; s++) {
 					if (h[s].cmd == SF_KCP_CMD_PUSH) {
+						assert_int_equal(h[s].sn, npush);
 						assert_int_equal(sf_kcp_send(k, b + off + SF_KCP_OVERHEAD,
 									     h[s].len), 0);
-						sf_kcp_flush(k, 23);
+						sf_kcp_flush(k, h[s].ts);
+						if (npush++ == 0)
+							first_ts = h[s].ts;
+						last_ts = h[s].ts;
 					}
 					off += SF_KCP_OVERHEAD + h[s].len;
 				}
@@ -315,9 +395,10 @@ static void test_scenario1_early_retransmit(void **state)
 			}
 			sent = true;
 			capture_clear(&cap);
-			/* Five PUSHes out, none ACKed: the first RTO is 200 ms after ts 23. */
-			assert_int_equal(sf_kcp_waitsnd(k), 5);
-			assert_int_equal(sf_kcp_next_due(k, 23), 200);
+			/* All PUSHes out, none ACKed: the first RTO is 200 ms after the first one. */
+			assert_true(npush > 3);
+			assert_int_equal(sf_kcp_waitsnd(k), npush);
+			assert_int_equal(sf_kcp_next_due(k, last_ts), (int32_t)(first_ts + 200 - last_ts));
 		}
 		assert_int_equal(sf_kcp_input(k, d[i].pkt, d[i].len, d[i].now), 0);
 		if (i + 1 < n && d[i + 1].now == d[i].now)
@@ -328,147 +409,180 @@ static void test_scenario1_early_retransmit(void **state)
 		capture_clear(&cap);
 	}
 	assert_true(sent);
-	sf_kcp_flush(k, 63);
+	sf_kcp_flush(k, flush_at);
 	assert_int_equal(sf_kcp_stats(k)->retrans_early, 1);
 	assert_int_equal(sf_kcp_stats(k)->retrans_rto, 0);
-	assert_int_equal(sf_kcp_waitsnd(k), 3);         /* sn 2 unacked, 3 and 4 ACKed */
+	assert_int_equal(sf_kcp_waitsnd(k), npush - 2); /* una 2; sn 2 and on outstanding */
 
-	/* Same segments as packet 49 except wnd (the capture's smux had read some by then). */
-	size_t len;
-	uint8_t *want = packet_hex(json_array_get(pkts, 49), &len);
+	/* Same segments as the capture's flush except wnd (the capture's smux had read some by
+	 * then). */
 	assert_int_equal(cap.n, 1);
-	assert_int_equal(cap.len[0], len);
-	struct sf_kcp_hdr g[4], w[4];
+	assert_int_equal(cap.len[0], elen);
+	struct sf_kcp_hdr g[4];
 	assert_int_equal(parse_segments(cap.pkt[0], cap.len[0], g, 4), 2);
-	assert_int_equal(parse_segments(want, len, w, 4), 2);
 	assert_int_equal(g[0].cmd, SF_KCP_CMD_ACK);
 	assert_int_equal(g[1].cmd, SF_KCP_CMD_PUSH);
+	assert_int_equal(w[1].sn, 2);
 	for (int s = 0; s < 2; s++) {
+		assert_int_equal(g[s].cmd, w[s].cmd);
 		assert_int_equal(g[s].sn, w[s].sn);
 		assert_int_equal(g[s].una, w[s].una);
 		assert_int_equal(g[s].ts, w[s].ts);
 		assert_int_equal(g[s].len, w[s].len);
 	}
-	assert_memory_equal(cap.pkt[0] + 48, want + 48, len - 48);    /* sn 2's payload */
+	assert_memory_equal(cap.pkt[0] + 48, want + 48, elen - 48);   /* sn 2's payload */
 	free(want);
 	sf_kcp_free(k);
 	capture_free(&cap);
 	free_arrivals(d, n);
 }
 
-/* Scenario 2 lists a subset of the client's 66000 one-byte PUSHes; the others follow the same
- * pattern (payload = sn mod 256), with ts and send time interpolated between listed ones. */
+/* Scenario 2 lists a subset of the client's 65535 one-byte PUSHes that fill the window; the others
+ * follow the same pattern (payload = sn mod 256), with ts and send time interpolated between
+ * listed ones. Every client packet after the window reopened is listed and replayed as captured. */
 struct s2_push {
 	double t;
 	uint32_t ts;
 	bool listed;
 };
 
-static uint8_t *s2_packet(uint32_t sn, uint32_t ts, size_t *len)
+static uint8_t *s2_packet(uint32_t conv, uint32_t sn, uint32_t ts, size_t *len)
 {
 	uint8_t *b = malloc(SF_KCP_OVERHEAD + 1);
 	uint8_t byte = (uint8_t)sn;
-	*len = make_seg(b, 0x55667788, SF_KCP_CMD_PUSH, 65535, ts, sn, 0, &byte, 1);
+	*len = make_seg(b, conv, SF_KCP_CMD_PUSH, 65535, ts, sn, 0, &byte, 1);
 	return b;
+}
+
+/* The one segment of a listed packet (WASK, WINS, lone ACK). */
+static struct sf_kcp_hdr lone_segment(json_t *p)
+{
+	size_t len;
+	uint8_t *b = packet_hex(p, &len);
+	struct sf_kcp_hdr h[2];
+	assert_int_equal(parse_segments(b, len, h, 2), 1);
+	free(b);
+	return h[0];
 }
 
 static void test_scenario2_zero_window(void **state)
 {
 	(void)state;
-	const uint32_t total = 66000;
+	const uint32_t conv = (uint32_t)replay_int(1, "conv");
+	const uint32_t delay = (uint32_t)replay_int(1, "link_delay_ms");
+	const uint32_t total = (uint32_t)replay_int(1, "client_push_sn_end");
+	const long captured = replay_int(1, "captured_packets");
+	const long update_i = replay_int(1, "window_update_packet");
+	assert_true(total > SF_KCP_WND && total < MAX_SN);
+	assert_true(captured > update_i && captured < 10 * MAX_SN);
 	json_t *pkts = json_object_get(scenario(1), "packets");
-	struct s2_push *push = calloc(total, sizeof *push);
-	json_t *listed[70000] = { 0 };       /* by capture index */
+	struct s2_push *push = calloc(SF_KCP_WND, sizeof *push);
+	json_t **listed = calloc((size_t)captured, sizeof *listed);     /* by capture index */
+	assert_non_null(push);
+	assert_non_null(listed);
 	size_t i;
 	json_t *p;
 	json_array_foreach(pkts, i, p) {
-		size_t idx = (size_t)json_integer_value(json_object_get(p, "i"));
+		long idx = (long)json_integer_value(json_object_get(p, "i"));
+		assert_true(idx >= 0 && idx < captured);
 		listed[idx] = p;
-		if (!is_c2s(p))
+		if (!is_c2s(p) || idx > update_i)
 			continue;
 		size_t len;
 		uint8_t *b = packet_hex(p, &len);
-		struct sf_kcp_hdr h;
-		sf_kcp_hdr_decode(b, &h);
-		if (h.cmd == SF_KCP_CMD_PUSH) {
-			/* The listed ones are exactly what the synthesised ones look like. */
-			size_t slen;
-			uint8_t *s = s2_packet(h.sn, h.ts, &slen);
-			assert_int_equal(slen, len);
-			assert_memory_equal(s, b, len);
-			free(s);
-			push[h.sn] = (struct s2_push){ json_number_value(json_object_get(p, "t_ms")),
-						       h.ts, true };
+		struct sf_kcp_hdr h[64];
+		size_t ns = parse_segments(b, len, h, 64);
+		json_t *segs = json_object_get(p, "segments");
+		assert_int_equal(json_array_size(segs), ns);
+		size_t off = 0;
+		for (size_t s = 0; s < ns; s++) {
+			bool resent = json_object_get(json_array_get(segs, s), "retransmission_of") != NULL;
+			if (h[s].cmd == SF_KCP_CMD_PUSH && !resent) {
+				/* The listed ones are exactly what the synthesised ones look like. */
+				assert_true(h[s].sn < SF_KCP_WND);
+				size_t slen;
+				uint8_t *syn = s2_packet(conv, h[s].sn, h[s].ts, &slen);
+				assert_int_equal(slen, SF_KCP_OVERHEAD + h[s].len);
+				assert_memory_equal(syn, b + off, slen);
+				free(syn);
+				push[h[s].sn] = (struct s2_push){ packet_t(p), h[s].ts, true };
+			}
+			off += SF_KCP_OVERHEAD + h[s].len;
 		}
 		free(b);
 	}
-	for (uint32_t sn = 0; sn < total; sn++) {
+	assert_true(push[0].listed && push[SF_KCP_WND - 1].listed);
+	for (uint32_t sn = 0; sn < SF_KCP_WND; sn++) {
 		if (push[sn].listed)
 			continue;
 		uint32_t a = sn, b = sn;
 		while (!push[a].listed)
 			a--;
-		while (b < total && !push[b].listed)
+		while (!push[b].listed)
 			b++;
-		if (b == total) {
-			push[sn] = push[a];
-			continue;
-		}
 		double f = (double)(sn - a) / (b - a);
 		push[sn].t = push[a].t + f * (push[b].t - push[a].t);
 		push[sn].ts = push[a].ts + (uint32_t)(f * (push[b].ts - push[a].ts));
 	}
 
 	struct capture cap = { 0 };
-	struct sf_kcp *k = sf_kcp_new(0x55667788, capture_out, &cap);
+	struct sf_kcp *k = sf_kcp_new(conv, capture_out, &cap);
 	struct model *m = calloc(1, sizeof *m);
 	assert_non_null(m);
 	uint32_t read_sn = 0;
 	size_t read_off = 0;
 
-	/* Phase 1: sn 0..65534 arrive 1 ms after sending, in 10 ms read events; nobody reads. */
+	/* Phase 1: sn 0..65534 arrive link_delay_ms after sending, in 10 ms read events; nobody
+	 * reads. */
 	uint32_t sn = 0, now = 0;
-	while (sn < 65535) {
-		uint32_t tick = (uint32_t)(push[sn].t + 1) / 10;
+	while (sn < SF_KCP_WND) {
+		uint32_t tick = (uint32_t)(push[sn].t + delay) / 10;
 		do {
 			size_t len;
-			uint8_t *b = s2_packet(sn, push[sn].ts, &len);
-			now = (uint32_t)(push[sn].t + 1);
+			uint8_t *b = s2_packet(conv, sn, push[sn].ts, &len);
+			now = (uint32_t)(push[sn].t + delay);
 			assert_int_equal(sf_kcp_input(k, b, len, now), 0);
 			model_input(m, b, len);
 			free(b);
 			sn++;
-		} while (sn < 65535 && (uint32_t)(push[sn].t + 1) / 10 == tick);
-		if (sn < 65535) {
+		} while (sn < SF_KCP_WND && (uint32_t)(push[sn].t + delay) / 10 == tick);
+		if (sn < SF_KCP_WND) {
 			sf_kcp_flush(k, now);
-			model_check_flush(m, &cap, 0x55667788);
+			model_check_flush(m, &cap, conv);
 			capture_clear(&cap);
 		}
-		assert_int_equal(sf_kcp_next_due(k, now), sn < 65535 ? -1 : 0);
+		assert_int_equal(sf_kcp_next_due(k, now), sn < SF_KCP_WND ? -1 : 0);
 	}
-	/* The flush after the last one is packet 65560: ACK sn 65534, una 65535, wnd 0. */
+	/* The flush after the last one is exactly replay.zero_window_ack_packet: ACK sn 65534,
+	 * una 65535, wnd 0. */
 	sf_kcp_flush(k, now);
 	assert_int_equal(cap.n, 1);
 	size_t len;
-	uint8_t *want = packet_hex(listed[65560], &len);
+	uint8_t *want = packet_hex(listed[replay_int(1, "zero_window_ack_packet")], &len);
 	assert_int_equal(cap.len[0], len);
 	assert_memory_equal(cap.pkt[0], want, len);
 	free(want);
 	capture_clear(&cap);
 	m->acks = 0;
-	assert_int_equal(sf_kcp_readable(k), 65535);
+	assert_int_equal(sf_kcp_readable(k), SF_KCP_WND);
 	assert_int_equal(sf_kcp_next_due(k, now), -1);
 
-	/* Two window probes, each answered by WINS wnd 0 at the next flush (65562, 65564). */
-	const size_t wask[2] = { 65561, 65563 }, wins[2] = { 65562, 65564 };
-	for (int w = 0; w < 2; w++) {
-		now = (uint32_t)(json_number_value(json_object_get(listed[wask[w]], "t_ms")) + 1);
-		uint8_t *b = packet_hex(listed[wask[w]], &len);
+	/* Two window probes, each answered by WINS wnd 0 at the next flush, exactly as captured. */
+	assert_int_equal(replay_len(1, "wask_packets"), 2);
+	assert_int_equal(replay_len(1, "wins_packets"), 2);
+	for (size_t w = 0; w < 2; w++) {
+		json_t *wask = listed[replay_at(1, "wask_packets", w)];
+		json_t *wins = listed[replay_at(1, "wins_packets", w)];
+		assert_non_null(wask);
+		assert_non_null(wins);
+		assert_int_equal(lone_segment(wask).cmd, SF_KCP_CMD_WASK);
+		now = (uint32_t)(packet_t(wask) + delay);
+		uint8_t *b = packet_hex(wask, &len);
 		assert_int_equal(sf_kcp_input(k, b, len, now), 0);
 		free(b);
 		assert_true(sf_kcp_flush_wanted(k));
 		sf_kcp_flush(k, now);
-		want = packet_hex(listed[wins[w]], &len);
+		want = packet_hex(wins, &len);
 		assert_int_equal(cap.n, 1);
 		assert_int_equal(cap.len[0], len);
 		assert_memory_equal(cap.pkt[0], want, len);
@@ -477,43 +591,62 @@ static void test_scenario2_zero_window(void **state)
 		assert_int_equal(sf_kcp_next_due(k, now), -1);
 	}
 
-	/* The application reads 29046 bytes: a WINS with the freed window is owed (65565). */
-	now = 18080;
-	assert_int_equal(read_and_check(k, m, &read_sn, &read_off, 29046), 29046);
+	/* The application reads as many one-byte segments as the capture's window update
+	 * announces freed: a WINS with the freed window is owed, exactly as captured. */
+	json_t *update = listed[update_i];
+	assert_non_null(update);
+	struct sf_kcp_hdr upd = lone_segment(update);
+	assert_int_equal(upd.cmd, SF_KCP_CMD_WINS);
+	assert_true(upd.wnd > 0);
+	now = (uint32_t)packet_t(update);
+	assert_int_equal(read_and_check(k, m, &read_sn, &read_off, upd.wnd), upd.wnd);
 	assert_true(sf_kcp_flush_wanted(k));
 	assert_int_equal(sf_kcp_next_due(k, now), 0);
 	sf_kcp_flush(k, now);
-	want = packet_hex(listed[65565], &len);
+	want = packet_hex(update, &len);
 	assert_int_equal(cap.n, 1);
+	assert_int_equal(cap.len[0], len);
 	assert_memory_equal(cap.pkt[0], want, len);
 	free(want);
 	capture_clear(&cap);
 
-	/* Phase 2: the client sends sn 65535..65999; the application keeps reading. The last
-	 * flush is packet 66031: ACK sn 65999, una 66000, wnd 65535. */
-	while (sn < total) {
-		uint32_t tick = (uint32_t)(push[sn].t + 1) / 10;
+	/* Phase 2: the client's packets after the update, as captured, in 10 ms read events; the
+	 * application reads everything. The last flush is exactly replay.last_ack_packet: ACK of
+	 * the last sn, una = client_push_sn_end, wnd 65535. */
+	struct delivery *d = calloc(json_array_size(pkts), sizeof *d);
+	size_t n = 0;
+	assert_non_null(d);
+	for (long li = update_i + 1; li < captured; li++) {
+		if (!listed[li] || !is_c2s(listed[li]))
+			continue;
+		d[n].now = (uint32_t)floor(packet_t(listed[li]) + delay);
+		d[n].pkt = packet_hex(listed[li], &d[n].len);
+		n++;
+	}
+	assert_true(n > 0);
+	for (size_t a = 0; a < n;) {
+		size_t b = a;
 		do {
-			uint8_t *b = s2_packet(sn, push[sn].ts, &len);
-			now = (uint32_t)(push[sn].t + 1);
-			assert_int_equal(sf_kcp_input(k, b, len, now), 0);
-			model_input(m, b, len);
-			free(b);
-			sn++;
-		} while (sn < total && (uint32_t)(push[sn].t + 1) / 10 == tick);
+			assert_int_equal(sf_kcp_input(k, d[b].pkt, d[b].len, d[b].now), 0);
+			model_input(m, d[b].pkt, d[b].len);
+			b++;
+		} while (b < n && d[b].now / 10 == d[a].now / 10);
+		now = d[b - 1].now;
 		read_and_check(k, m, &read_sn, &read_off, SIZE_MAX);
 		sf_kcp_flush(k, now);
-		if (sn < total)
-			model_check_flush(m, &cap, 0x55667788);
+		if (b < n)
+			model_check_flush(m, &cap, conv);
 		else {
-			want = packet_hex(listed[66031], &len);
+			want = packet_hex(listed[replay_int(1, "last_ack_packet")], &len);
 			assert_int_equal(cap.n, 1);
 			assert_int_equal(cap.len[0], len);
 			assert_memory_equal(cap.pkt[0], want, len);
 			free(want);
 		}
 		capture_clear(&cap);
+		a = b;
 	}
+	assert_int_equal(m->rcv_nxt, total);
 	assert_int_equal(read_sn, total);
 	assert_int_equal(sf_kcp_readable(k), 0);
 	assert_int_equal(sf_kcp_next_due(k, now), -1);
@@ -524,6 +657,8 @@ static void test_scenario2_zero_window(void **state)
 	model_free(m);
 	free(m);
 	free(push);
+	free(listed);
+	free_arrivals(d, n);
 }
 
 /* docs/kcp.md, observed with the 2.9.2 server and a peer that never ACKs: the server

@@ -62,11 +62,15 @@ type sentPacket struct {
 }
 
 type memLink struct {
-	origin  time.Time
-	delay   time.Duration
-	mu      sync.Mutex
-	sent    []sentPacket
-	drop    func(c2s bool, segs []kcpSegment) bool // under mu
+	origin time.Time
+	delay  time.Duration
+	mu     sync.Mutex
+	sent   []sentPacket
+	drop   func(c2s bool, segs []kcpSegment) bool // under mu
+	// hold (under mu) picks packets that, after their delay, also wait for gate to be closed;
+	// the packets behind them in the same direction wait too (the link stays in order).
+	hold    func(c2s bool, segs []kcpSegment) bool
+	gate    chan struct{}
 	client  *linkEnd
 	server  *linkEnd
 	closing chan struct{}
@@ -84,8 +88,9 @@ type linkEnd struct {
 }
 
 type delivery struct {
-	due time.Time
-	p   []byte
+	due  time.Time
+	held bool
+	p    []byte
 }
 
 // kcpClockOrigin is the instant kcp-go's clock (the ts of its segments, in ms) counts from: a
@@ -93,19 +98,25 @@ type delivery struct {
 // same clock, so that a packet's t_ms and its segments' ts can be compared.
 func kcpClockOrigin() time.Time {
 	var ts uint32
+	sent := false
 	before := time.Now()
 	k := kcp.NewKCP(1, func(b []byte, n int) {
 		if n >= 24 {
-			ts = binary.LittleEndian.Uint32(b[8:])
+			ts, sent = binary.LittleEndian.Uint32(b[8:]), true
 		}
 	})
+	// No congestion window (kcp-go's starts at 0 and would hold the segment back).
+	k.NoDelay(0, 10, 0, 1)
 	k.Send([]byte{0})
 	k.Update()
+	if !sent {
+		panic("kcpClockOrigin: the probe segment was not sent")
+	}
 	return before.Add(-time.Duration(ts) * time.Millisecond)
 }
 
 func newMemLink(delay time.Duration) *memLink {
-	l := &memLink{origin: kcpClockOrigin(), delay: delay, closing: make(chan struct{})}
+	l := &memLink{origin: kcpClockOrigin(), delay: delay, closing: make(chan struct{}), gate: make(chan struct{})}
 	mk := func(c2s bool, self, peer linkAddr) *linkEnd {
 		return &linkEnd{link: l, c2s: c2s, self: self, peer: peer,
 			inbox: make(chan []byte, 1<<17), transit: make(chan delivery, 1<<17)}
@@ -130,6 +141,13 @@ func (e *linkEnd) carry() {
 			if wait := time.Until(d.due); wait > 0 {
 				time.Sleep(wait)
 			}
+			if d.held {
+				select {
+				case <-e.link.gate:
+				case <-e.link.closing:
+					return
+				}
+			}
 			select {
 			case e.other.inbox <- d.p:
 			case <-e.link.closing:
@@ -152,10 +170,11 @@ func (e *linkEnd) WriteTo(p []byte, _ net.Addr) (int, error) {
 	l.mu.Lock()
 	pk := sentPacket{t: l.now(), c2s: e.c2s, bytes: b}
 	pk.dropped = l.drop != nil && l.drop(e.c2s, splitSegments(b))
+	held := l.hold != nil && l.hold(e.c2s, splitSegments(b))
 	l.sent = append(l.sent, pk)
 	l.mu.Unlock()
 	if !pk.dropped {
-		e.transit <- delivery{time.Now().Add(l.delay), b}
+		e.transit <- delivery{time.Now().Add(l.delay), held, b}
 	}
 	return len(p), nil
 }
@@ -174,6 +193,9 @@ func (e *linkEnd) LocalAddr() net.Addr                { return e.self }
 func (e *linkEnd) SetDeadline(t time.Time) error      { return nil }
 func (e *linkEnd) SetReadDeadline(t time.Time) error  { return nil }
 func (e *linkEnd) SetWriteDeadline(t time.Time) error { return nil }
+
+// openGate lets the held packets through.
+func (l *memLink) openGate() { close(l.gate) }
 
 func (l *memLink) close() { l.once.Do(func() { close(l.closing) }) }
 

@@ -25,7 +25,7 @@ var parts = []part{
 
 func main() {
 	out := flag.String("out", ".", "directory the JSON files are written to")
-	only := flag.String("only", "encapsulation,extorport,smux", "comma-separated files to write (kcp: unfinished, see ../README.md)")
+	only := flag.String("only", "encapsulation,extorport,smux,kcp", "comma-separated files to write")
 	flag.Parse()
 
 	*only = strings.ReplaceAll(*only, " ", "")
