@@ -93,6 +93,7 @@ struct lg_opts {
 	double interval_s;		/* ping interval */
 	uint32_t ping_size;
 	uint32_t active;		/* idle: streams that ping during the hold */
+	double ping_delay_s;		/* idle: the pings start this long into the hold */
 	double timeout_s;
 	const char *ready_file;
 	int64_t corrupt_at;		/* test: send a wrong byte at this offset of the first stream */

@@ -27,6 +27,7 @@ static void usage(void)
 		"  --ramp R              sessions started per second (default 1000; 0: all at once)\n"
 		"  --duration S          ping: how long; idle: the hold (default 10)\n"
 		"  --interval S (1)  --ping-size B (1024)  --active K (idle: streams pinging in the hold)\n"
+		"  --ping-delay S        idle: the pings start S seconds into the hold (default 0)\n"
 		"  --timeout S (120)  --ready-file FILE (idle: created when all are up)\n"
 		"  --corrupt-at N        test: flip a bit of byte N of the first stream when sending\n");
 	exit(2);
@@ -141,7 +142,7 @@ static void parse(struct lg_opts *o, int argc, char **argv)
 		{ "bytes", 1, 0, 'b' }, { "write-size", 1, 0, 'w' }, { "ramp", 1, 0, 'r' },
 		{ "duration", 1, 0, 'd' }, { "interval", 1, 0, 'i' }, { "ping-size", 1, 0, 'p' },
 		{ "active", 1, 0, 'a' }, { "timeout", 1, 0, 't' }, { "ready-file", 1, 0, 'R' },
-		{ "corrupt-at", 1, 0, 'x' }, { 0, 0, 0, 0 },
+		{ "corrupt-at", 1, 0, 'x' }, { "ping-delay", 1, 0, 'D' }, { 0, 0, 0, 0 },
 	};
 	int c;
 	optind = 2;
@@ -163,12 +164,13 @@ static void parse(struct lg_opts *o, int argc, char **argv)
 		case 't': o->timeout_s = strtod(optarg, NULL); break;
 		case 'R': o->ready_file = optarg; break;
 		case 'x': o->corrupt_at = strtoll(optarg, NULL, 10); break;
+		case 'D': o->ping_delay_s = strtod(optarg, NULL); break;
 		default: usage();
 		}
 	}
 	if (!o->url || parse_url(o) < 0 || !o->sessions || !o->streams || o->streams > 1024 ||
 	    !o->write_size || o->write_size > 65536 || o->ramp < 0 || o->timeout_s <= 0 ||
-	    !o->ping_size || o->interval_s <= 0)
+	    o->ping_delay_s < 0 || !o->ping_size || o->interval_s <= 0)
 		usage();
 	if (o->mode == LG_PING || o->active == UINT32_MAX)
 		o->active = o->mode == LG_PING ? UINT32_MAX : 0;

@@ -7,8 +7,9 @@
  * bulk: every stream sends --bytes and verifies the echo.
  * idle, ping, setup: every stream sends one byte; its echo establishes it (setup time: dial to
  * that echo). Once every stream is settled the "ready" event is printed and the hold begins: for
- * --duration the first --active streams (ping: all) send --ping-size bytes every --interval and
- * time the round trip; at the end every stream sends one more byte, which must come back.
+ * --duration the first --active streams (ping: all) send --ping-size bytes every --interval
+ * (from --ping-delay into the hold: a quiet window first) and time the round trip; at the end
+ * every stream sends one more byte, which must come back.
  * setup stops after the first byte. */
 #include "lg.h"
 
@@ -224,7 +225,8 @@ static void hold_start(struct lg *lg, uint64_t now_ms)
 			if (ls->done || !lg_live(s))
 				continue;
 			ls->pinger = true;
-			ls->ping_due = now_ms + (uint64_t)k * interval / active;
+			ls->ping_due = now_ms + (uint64_t)(lg->o.ping_delay_s * 1000) +
+				       (uint64_t)k * interval / active;
 			ping_push(lg, ls);
 			k++;
 		}
