@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "kcp/kcp.h"
+
 #define TICK_MS 10
 
 static void usage(void)
@@ -242,6 +244,17 @@ static int report(struct lg *lg)
 			c->err_unfinished++;
 	}
 	streams_failed = (uint64_t)lg->o.sessions * lg->o.streams - streams_ok;
+	/* the client side's KCP: resends mean packets were lost or held past the RTO somewhere */
+	uint64_t rto = 0, early = 0, max_xmit = 0;
+	for (uint32_t i = 0; i < lg->o.sessions; i++) {
+		if (!lg->sess[i].kcp)
+			continue;
+		const struct sf_kcp_stats *st = sf_kcp_stats(lg->sess[i].kcp);
+		rto += st->retrans_rto;
+		early += st->retrans_early;
+		if (st->max_xmit > max_xmit)
+			max_xmit = st->max_xmit;
+	}
 	double elapsed = (double)(lg_now_us() - lg->t0) / 1e6;
 	double transfer = lg->t_transfer1 > lg->t_transfer0 ?
 		(double)(lg->t_transfer1 - lg->t_transfer0) / 1e6 : 0;
@@ -276,14 +289,17 @@ static int report(struct lg *lg)
 	       (unsigned long long)c->err_verify, (unsigned long long)c->err_stream_fin,
 	       (unsigned long long)c->err_alloc, (unsigned long long)c->err_unfinished);
 	printf("\"wire\":{\"msgs_out\":%llu,\"bytes_out\":%llu,\"msgs_in\":%llu,\"bytes_in\":%llu,"
-	       "\"pkts_out\":%llu,\"pkts_in\":%llu},\"kcp_client\":{\"kcp_in_errors\":%llu},"
+	       "\"pkts_out\":%llu,\"pkts_in\":%llu},\"kcp_client\":{\"kcp_in_errors\":%llu,"
+	       "\"retrans_rto\":%llu,\"retrans_early\":%llu,\"max_xmit\":%llu},"
 	       "\"pings\":{\"sent\":%llu,\"ok\":%llu,\"late_ticks\":%llu},"
 	       "\"idle\":{\"established\":%llu,\"setup_s\":%.3f},"
 	       "\"loadgen\":{\"cpu_s\":%.3f,\"rss_kb\":%ld,\"hwm_kb\":%ld,\"fds_max\":%llu}}\n",
 	       (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out,
 	       (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
 	       (unsigned long long)c->pkts_out, (unsigned long long)c->pkts_in,
-	       (unsigned long long)c->kcp_in_errors, (unsigned long long)c->pings_sent,
+	       (unsigned long long)c->kcp_in_errors, (unsigned long long)rto,
+	       (unsigned long long)early, (unsigned long long)max_xmit,
+	       (unsigned long long)c->pings_sent,
 	       (unsigned long long)c->pings_ok, (unsigned long long)c->late_ticks,
 	       (unsigned long long)c->established,
 	       lg->t_all_up ? (double)(lg->t_all_up - lg->t0) / 1e6 : 0.0, cpu,
