@@ -8,7 +8,7 @@
 #   3. a flipped byte (--corrupt-at) makes loadgen report a verification failure and exit 1.
 #   4. wss:// with the certificate checked (--ca), and without; a wrong CA fails the run.
 # Needs SF_SERVER, SFPEER, SF_LOADGEN, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
-# timeout: 240
+# timeout: 360
 . "$SF_SOURCE_DIR/tests/interop/lib.sh"
 
 [ -x "${SF_LOADGEN:-}" ] || { echo "SF_LOADGEN is not an executable file"; exit 1; }
