@@ -67,6 +67,7 @@ struct sf_smux_session {
 	uint64_t next_check;
 
 	bool limit_logged;
+	uint64_t next_sid;	/* our next stream id (client side): odd, as xtaci/smux's client */
 };
 
 void sf_smux_send(struct sf_smux_session *s, uint8_t cmd, uint32_t sid, const uint8_t *payload,

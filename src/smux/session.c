@@ -14,6 +14,7 @@ struct sf_smux_session *sf_smux_session_new(const struct sf_smux_callbacks *cb, 
 	s->cb = *cb;
 	s->user = sess_user;
 	s->state = SF_SMUX_WANT_HDR;
+	s->next_sid = 1;
 	/* the reference's tickers start with the session */
 	s->next_nop = now + SF_SMUX_KEEPALIVE_INTERVAL_MS;
 	s->next_check = now + SF_SMUX_KEEPALIVE_TIMEOUT_MS;
@@ -122,6 +123,26 @@ static void open_stream(struct sf_smux_session *s, uint32_t sid)
 		return;
 	}
 	st->user = user;
+}
+
+struct sf_smux_stream *sf_smux_stream_open(struct sf_smux_session *s, void *user)
+{
+	if (s->broken || s->nstreams >= SF_SMUX_MAX_STREAMS || s->next_sid > UINT32_MAX)
+		return NULL;
+	struct sf_smux_stream *st = calloc(1, sizeof *st);
+	if (!st)
+		return NULL;
+	st->sess = s;
+	st->id = (uint32_t)s->next_sid;
+	st->user = user;
+	st->peer_window = SF_SMUX_INITIAL_PEER_WINDOW;
+	if (sf_smux_table_insert(s, st) < 0) {
+		free(st);
+		return NULL;
+	}
+	s->next_sid += 2;
+	sf_smux_send(s, SF_SMUX_SYN, st->id, NULL, 0);
+	return st;
 }
 
 static void peer_fin(struct sf_smux_session *s, uint32_t sid)

@@ -1,4 +1,4 @@
-/* smux v2 server session without I/O or clock (docs/smux.md): the KCP byte stream goes in
+/* smux v2 session without I/O or clock (docs/smux.md): the KCP byte stream goes in
  * through sf_smux_input(), frames to send come out through the output callback, time is passed
  * in as monotonic milliseconds. Single-threaded: one owner calls everything.
  *
@@ -58,6 +58,11 @@ size_t sf_smux_unconsumed(const struct sf_smux_session *s);
  * unconsumed bytes (it wrote them out or dropped them). n is clamped to what closed streams hold;
  * the bytes of open streams are given back with sf_smux_stream_consumed only. */
 void sf_smux_release(struct sf_smux_session *s, size_t n);
+/* Client side (xtaci/smux's OpenStream, for the load generator): a new stream with the next odd
+ * id (1, 3, 5, ...), announced with SYN at once; its callbacks are the session's. NULL when
+ * SF_SMUX_MAX_STREAMS are open, the ids are used up, the session is broken, or on allocation
+ * failure. A server session never calls it, so its peer's ids stay the only ones in its table. */
+struct sf_smux_stream *sf_smux_stream_open(struct sf_smux_session *s, void *user);
 /* Open streams (not yet closed by us). */
 size_t sf_smux_stream_count(const struct sf_smux_session *s);
 

@@ -29,6 +29,7 @@ struct sf_ws {
 	size_t ctrl_len;
 
 	bool close_sent, close_received, failed;
+	bool client;			/* masks what it sends, wants unmasked frames */
 };
 
 static ssize_t send_cb(const uint8_t *data, size_t len, int flags, void *user)
@@ -51,10 +52,11 @@ static ssize_t no_recv_cb(uint8_t *buf, size_t len, int flags, void *user)
 
 static int genmask_cb(uint8_t *buf, size_t len, void *user)
 {
-	(void)buf;
-	(void)len;
-	(void)user;
-	return -1;	/* a server never masks */
+	struct sf_ws *ws = user;
+	if (!ws->client || len != 4 || !ws->cb.on_mask)
+		return -1;	/* a server never masks */
+	ws->cb.on_mask(ws->user, buf);
+	return 0;
 }
 
 static const struct wslay_frame_callbacks frame_callbacks = {
@@ -68,6 +70,7 @@ static int send_frame(struct sf_ws *ws, uint8_t opcode, const uint8_t *p, size_t
 	struct wslay_frame_iocb iocb = {
 		.fin = 1,
 		.opcode = opcode,
+		.mask = ws->client,
 		.payload_length = n,
 		.data = p,
 		.data_length = n,
@@ -148,7 +151,7 @@ static bool is_control(uint8_t opcode)
 static int frame_start(struct sf_ws *ws, bool fin, uint8_t rsv, bool masked, uint8_t opcode,
 		       uint64_t len)
 {
-	if (rsv || !masked)
+	if (rsv || masked == ws->client)	/* clients mask, servers do not */
 		return fail(ws, 1002);
 	switch (opcode) {
 	case WSLAY_TEXT_FRAME:
@@ -206,6 +209,8 @@ static int parse_header(struct sf_ws *ws)
 	}
 	if (h[1] & 0x80)
 		memcpy(ws->mask, h + off, 4);
+	else
+		memset(ws->mask, 0, 4);	/* a server's control frame, read by a client */
 	return frame_start(ws, h[0] & 0x80, (h[0] >> 4) & 0x7, h[1] & 0x80, h[0] & 0x0f, len);
 }
 
@@ -262,6 +267,16 @@ struct sf_ws *sf_ws_new(const struct sf_ws_callbacks *cb, void *user)
 	return ws;
 }
 
+struct sf_ws *sf_ws_new_client(const struct sf_ws_callbacks *cb, void *user)
+{
+	if (!cb || !cb->on_mask)
+		return NULL;
+	struct sf_ws *ws = sf_ws_new(cb, user);
+	if (ws)
+		ws->client = true;
+	return ws;
+}
+
 void sf_ws_free(struct sf_ws *ws)
 {
 	if (!ws)
@@ -305,6 +320,8 @@ int sf_ws_feed(struct sf_ws *ws, const uint8_t *p, size_t n)
 			if (is_control(ws->opcode)) {
 				unmask(ws->ctrl + ws->ctrl_len, p, chunk, ws->mask, ws->offset);
 				ws->ctrl_len += chunk;
+			} else if (ws->client && ws->cb.on_data) {
+				ws->cb.on_data(ws->user, p, chunk);	/* server frames are clear */
 			} else if (ws->cb.on_data) {
 				unmask(unmasked, p, chunk, ws->mask, ws->offset);
 				ws->cb.on_data(ws->user, unmasked, chunk);

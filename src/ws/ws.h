@@ -1,5 +1,6 @@
-/* Sans-I/O WebSocket server endpoint (RFC 6455, as gorilla/websocket enforces it on reads), built
- * on wslay's frame codec. Data frames stream through as they arrive; Text is treated exactly like
+/* Sans-I/O WebSocket endpoint (RFC 6455, as gorilla/websocket enforces it on reads), built on
+ * wslay's frame codec: the server's (sf_ws_new) and, for the load generator, a client's
+ * (sf_ws_new_client: masked frames out, unmasked frames in). Data frames stream through as they arrive; Text is treated exactly like
  * Binary (no UTF-8 check); message boundaries carry no meaning. Pure memory: the object may move
  * between threads with its connection. */
 #ifndef SF_WS_WS_H
@@ -25,11 +26,17 @@ struct sf_ws_callbacks {
 	/* The peer's Close arrived and was echoed (its code, no reason; empty if it had none, then
 	 * code is 1005). Nothing more will be read: flush the output and close the connection. */
 	void (*on_close)(void *user, uint16_t code);
+	/* Client only: the masking key of the next frame (RFC 6455 wants it unpredictable; the
+	 * caller owns the randomness). Required by sf_ws_new_client. */
+	void (*on_mask)(void *user, uint8_t key[4]);
 };
 
 struct sf_ws;
 
 struct sf_ws *sf_ws_new(const struct sf_ws_callbacks *cb, void *user);
+/* The client side of the same protocol: every frame sent is masked with a key from on_mask,
+ * and a masked frame from the peer is a protocol error (Close 1002). NULL without on_mask. */
+struct sf_ws *sf_ws_new_client(const struct sf_ws_callbacks *cb, void *user);
 void sf_ws_free(struct sf_ws *ws);
 /* New owner (e.g. after the connection moved to a shard). */
 void sf_ws_set_callbacks(struct sf_ws *ws, const struct sf_ws_callbacks *cb, void *user);
@@ -41,7 +48,7 @@ void sf_ws_set_callbacks(struct sf_ws *ws, const struct sf_ws_callbacks *cb, voi
  * error) the rest of the input is ignored: 0, or -1 again after an error. */
 int sf_ws_feed(struct sf_ws *ws, const uint8_t *p, size_t n);
 
-/* Emits one unfragmented, unmasked Binary message. -1 once a Close has been sent. */
+/* Emits one unfragmented Binary message (masked by a client). -1 once a Close has been sent. */
 int sf_ws_send_binary(struct sf_ws *ws, const uint8_t *p, size_t n);
 
 /* Emits a Close with empty payload (88 00) unless a Close was already sent. */
