@@ -11,9 +11,9 @@ const char *const sf_sandbox_allowed[] = {
 	"clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday", "timerfd_create",
 	"timerfd_settime",
 	/* threads (shards, the ACME worker, libcurl's resolver threads) and memory */
-	"clone", "futex", "set_robust_list", "rseq", "madvise", "mmap", "munmap", "mprotect",
-	"mremap", "brk", "sched_yield", "sched_getaffinity", "exit", "exit_group", "prlimit64",
-	"getrandom", "membarrier",
+	"clone", "futex", "set_robust_list", "set_tid_address", "rseq", "restart_syscall",
+	"madvise", "mmap", "munmap", "mprotect", "mremap", "brk", "sched_yield",
+	"sched_getaffinity", "exit", "exit_group", "prlimit64", "getrandom", "membarrier",
 	/* sockets: listeners, clients, ORPort dials, the ACME client and its DNS lookups */
 	"socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
 	"getpeername", "setsockopt", "getsockopt", "shutdown", "sendto", "recvfrom", "sendmsg",
