@@ -1,4 +1,4 @@
-# labels: sandbox;acme
+# labels: sandbox
 # timeout: 200
 #
 # ACME with the sandbox on (docs/security.md "Sandbox"): started as root with --user nobody and
