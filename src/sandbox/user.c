@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 /* Every thread of the process (/proc/self/task/N/status) runs as uid and gid with the groups
- * initgroups() gave: glibc's setuid() reaches the other threads by a signal, and this checks it did. A
- * process without /proc is taken at glibc's word (getresuid/getresgid are checked before). */
+ * initgroups() gave: glibc's setuid() reaches the other threads by a signal, and this checks it
+ * did. Without /proc, glibc is taken at its word (getresuid/getresgid are checked before). */
 static bool all_threads_dropped(uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	DIR *d = opendir("/proc/self/task");
