@@ -86,4 +86,10 @@ dp_expect_client_ok 1 2 200000
 
 dp_stop_server
 grep -q 'exited cleanly (signal)$' "$log" || dp_fail "no clean exit line in $log"
+# The filter asks the kernel to log every refused call (audit type 1326): none for a server
+# that only did its job, shutdown included; a call missing from the allow-list shows here.
+dmesg >"$DP_WORK/dmesg" 2>&1 || dp_fail "cannot read the kernel log: $(head -n 2 "$DP_WORK/dmesg")"
+if grep "type=1326.* pid=$DP_SERVER_PID " "$DP_WORK/dmesg"; then
+	dp_fail "the kernel logged calls the filter refused to the server (syscall=N: scmp_sys_resolver N)"
+fi
 dp_pass
