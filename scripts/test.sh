@@ -9,7 +9,7 @@ jobs=$(nproc)
 
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release
 cmake --build build/release -j "$jobs"
-ctest --test-dir build/release --output-on-failure -j "$jobs"
+SF_TEST_SECCOMP=1 ctest --test-dir build/release --output-on-failure -j "$jobs" # every server with --seccomp
 
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSF_SANITIZE=ON \
 	-DSF_SFPEER_BIN="$PWD/build/release/sfpeer/sfpeer"

@@ -52,6 +52,8 @@ struct options {
 	const char *metrics_addr_text;		/* --metrics-addr, "" = off */
 	struct sockaddr_storage metrics_addr;
 	socklen_t metrics_addr_len;
+	const char *user;			/* --user, "" = stay */
+	bool seccomp;				/* --seccomp */
 };
 
 #define MAX_HOSTNAMES 64
@@ -123,6 +125,10 @@ static void parse_flags(int argc, char **argv, struct options *o)
 			"renew certificates this `duration` before they expire");
 	sf_flags_string(&fs, &o->metrics_addr_text, "metrics-addr", "",
 			"serve Prometheus metrics at http://`ADDR:PORT`/metrics (default: off)");
+	sf_flags_string(&fs, &o->user, "user", "",
+			"once listening, run as this `user` for good (needs root; docs/security.md)");
+	sf_flags_bool(&fs, &o->seccomp, "seccomp", false,
+		      "once listening, allow only the system calls the server needs (seccomp-bpf)");
 	int positional;
 	char *end;
 	switch (sf_flags_parse(&fs, argc - 1, argv + 1, &positional)) {
@@ -460,6 +466,28 @@ static void watch_process_events(struct app *app, bool exit_on_stdin_close)
 	event_add(app->stats_ev, &day);
 }
 
+/* --user and --seccomp, once everything that needs root is open (listeners, the log file, the
+ * certificate cache) and every thread runs; the user first: seccomp refuses setuid. */
+static int enter_sandbox(const struct options *o)
+{
+	char err[512];
+	if (o->user[0]) {
+		if (sf_sandbox_drop_user(o->user, err, sizeof err) < 0) {
+			sf_logf("cannot drop privileges: %s", err);
+			return -1;
+		}
+		sf_logf("running as user %s", o->user);
+	}
+	if (o->seccomp) {
+		if (sf_sandbox_seccomp(err, sizeof err) < 0) {
+			sf_logf("cannot enter the seccomp sandbox: %s", err);
+			return -1;
+		}
+		sf_logf("seccomp sandbox on: other system calls fail with EPERM");
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -524,7 +552,13 @@ int main(int argc, char **argv)
 	start_metrics(&app, &o);
 
 	watch_process_events(&app, info.exit_on_stdin_close);
-	event_base_dispatch(app.base);
+	int status = 0;
+	if (enter_sandbox(&o) < 0) {
+		status = 1;
+		app.exit_reason = "sandbox";
+	} else {
+		event_base_dispatch(app.base);
+	}
 
 	/* tor sends SIGTERM, then its death sends another (PR_SET_PDEATHSIG): from here on both are
 	 * ignored, or the default action would cut the clean shutdown short. Shard threads block
@@ -553,6 +587,7 @@ int main(int argc, char **argv)
 	event_free(app.stats_ev);
 	event_base_free(app.base);
 	sf_pt_server_info_free(&info);
-	sf_logf("exited cleanly (%s)", app.exit_reason ? app.exit_reason : "event loop ended");
-	return 0;
+	sf_logf("exited %s (%s)", status ? "with an error" : "cleanly",
+		app.exit_reason ? app.exit_reason : "event loop ended");
+	return status;
 }

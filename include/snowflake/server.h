@@ -96,4 +96,21 @@ int sf_server_add_metrics_listener(struct sf_server *srv, int listen_fd);
  * frees everything. Call from the thread that runs base, outside of its callbacks or inside. */
 void sf_server_free(struct sf_server *srv);
 
+/* Sandbox (docs/security.md "Sandbox"), for a process that has opened everything it needs root
+ * for (listeners, the log file, the certificate cache directory) and started its server. Both
+ * act on every thread of the process, and both return 0, or -1 with a message in err, after
+ * which the caller should exit: the process may be half-changed.
+ *
+ * sf_sandbox_drop_user: become user name (its uid, gid and groups) for good. Fails unless
+ * running as root, for an unknown user or one with uid/gid 0, and when setuid(0) still works
+ * afterwards. What the server opens later must be open to that user: the --log file (SIGHUP
+ * reopens it), the certificate cache directory (ACME writes there), the ExtORPort cookie file
+ * (re-read when tor restarts).
+ *
+ * sf_sandbox_seccomp: a seccomp-bpf allow-list of the calls the server makes; any other fails
+ * with EPERM, and programs can no longer be run (no_new_privs). Call it after
+ * sf_sandbox_drop_user. Refused in sanitizer builds (LeakSanitizer needs ptrace). */
+int sf_sandbox_drop_user(const char *name, char *err, size_t errlen);
+int sf_sandbox_seccomp(char *err, size_t errlen);
+
 #endif

@@ -112,7 +112,7 @@ acme_start_server()
 		export TOR_PT_ORPORT="$DP_ORPORT"
 		exec "$SF_SERVER" --acme-hostnames "$ACME_HOSTNAMES" \
 			--acme-directory "$PEBBLE_DIRECTORY_URL" --acme-ca-file "$PEBBLE_CA_FILE" \
-			--acme-http-port "$PEBBLE_HTTP_PORT" --log "$DP_SERVER_DIR/server.log" "${ACME_ARGS[@]}"
+			--acme-http-port "$PEBBLE_HTTP_PORT" --log "$DP_SERVER_DIR/server.log" "${DP_SANDBOX_ARGS[@]}" "${ACME_ARGS[@]}"
 	) < <(exec 2>/dev/null; while kill -0 $$; do sleep 1; done) \
 		>"$DP_SERVER_DIR/stdout" 2>"$DP_SERVER_DIR/stderr" &
 	DP_SERVER_PID=$!

@@ -14,6 +14,7 @@
 #   SF_SOURCE_DIR, SF_BUILD_DIR (informational)
 #   SF_TEST_SCALE  factor for byte counts (default 1 = full size; e.g. 0.25 for slow ASan runs)
 #   SF_KEEP_WORK=1 keep the work dir even when the test passes
+#   SF_TEST_SECCOMP=1 every server started here (and by acme_lib.sh) runs with --seccomp
 #
 # DP_TOOLS is tests/tools (probe.py, sfpeer's sources).
 #
@@ -280,13 +281,17 @@ dp_spawn_server()
 		for kv in "$@"; do
 			export "${kv?}"
 		done
-		exec "$SF_SERVER" --disable-tls --log "$DP_SERVER_DIR/server.log" "${DP_SERVER_ARGS[@]}"
+		exec "$SF_SERVER" --disable-tls --log "$DP_SERVER_DIR/server.log" "${DP_SANDBOX_ARGS[@]}" \
+			"${DP_SERVER_ARGS[@]}"
 	) < <(exec 2>/dev/null; while kill -0 $$; do sleep 1; done) \
 		>"$DP_SERVER_DIR/stdout" 2>"$DP_SERVER_DIR/stderr" &
 	DP_SERVER_PID=$!
 	DP_PIDS+=("$DP_SERVER_PID")
 }
 DP_SERVER_ARGS=()
+# SF_TEST_SECCOMP=1 (scripts/test.sh's release stage): the whole suite once with the sandbox on.
+DP_SANDBOX_ARGS=()
+[ "${SF_TEST_SECCOMP:-0}" = 1 ] && DP_SANDBOX_ARGS=(--seccomp)
 
 # dp_stop_server — the server must still be running, and must exit with status 0 on SIGTERM.
 dp_stop_server()
