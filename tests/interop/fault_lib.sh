@@ -74,7 +74,11 @@ fault_wait_fds()
 	while [ "$(fault_fds)" -ne "$1" ] && [ "$SECONDS" -lt "$end" ]; do
 		sleep 0.1
 	done
-	[ "$(fault_fds)" -eq "$1" ]
+	[ "$(fault_fds)" -eq "$1" ] && return 0
+	echo "---- the server's descriptors and sockets" >&2
+	ls -l "/proc/$DP_SERVER_PID/fd" >&2
+	ss -tanpe 2>/dev/null | grep "pid=$DP_SERVER_PID," >&2
+	return 1
 }
 
 # fault_rss_kb — the server's resident memory.

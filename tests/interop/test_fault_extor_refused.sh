@@ -1,5 +1,5 @@
 # labels: dataplane
-# timeout: 90
+# timeout: 120
 #
 # Fault: tor's ExtORPort is down from the start (nothing listens: connection refused).
 #  - A client's stream is ended (smux FIN, no byte back) promptly, not left hanging; the server
