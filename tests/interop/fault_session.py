@@ -10,6 +10,8 @@ Steps, run in order (stream ids 1, 3, 5, ... as smux clients use):
     echo:N          new stream: N random bytes, every byte echoed back and compared, then our FIN
                     and the server's FIN
     hold:N          new stream: N bytes echoed and compared, then left open (the "held" stream)
+    cut:N           new stream: N bytes; the server must end it (FIN) after echoing a part of
+                    them (tor closed the connection mid-stream); what came back is compared
     refused:T       new stream with 100 bytes: the server must end it (FIN) within T s, sending
                     nothing back (tor is unreachable)
     expect-fin:T    the held stream must end (FIN from the server) within T s
@@ -215,6 +217,14 @@ def main():
                 r["fin"] = r["ok"]
             if kind == "hold":
                 held = sid
+        elif kind == "cut":
+            payload = os.urandom(int(rest))
+            sid = open_stream(payload)
+            r["sid"] = sid
+            r["fin"] = s.wait(lambda: sid in s.fin, left(20))
+            got = s.data.get(sid, b"")
+            r["bytes_back"] = len(got)
+            r["ok"] = r["fin"] and 0 < len(got) < len(payload) and payload.startswith(got)
         elif kind == "refused":
             sid = open_stream(os.urandom(100))
             r["sid"] = sid
