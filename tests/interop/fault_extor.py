@@ -19,7 +19,8 @@ behaviour between sessions), one of:
                       (FIN) once it has echoed N bytes; later ones echo
 
 Prints {"event":"listening","addr":...} on stdout, then keeps --status up to date with
-{"accepted","handshakes_ok","active","closed_midstream","bytes_in"}. Every connection is one
+{"accepted","handshakes_ok","active","closed_midstream","bytes_in","slow_in"} (bytes_in:
+what was echoed; slow_in: what "slow" connections read). Every connection is one
 thread; every blocking call has a timeout; the whole process ends after --lifetime seconds."""
 import argparse
 import hashlib
@@ -39,7 +40,7 @@ CMD_DONE, CMD_USERADDR, CMD_TRANSPORT = 0, 1, 2
 REPLY_OKAY = 0x1000
 
 lock = threading.Lock()
-status = dict(accepted=0, handshakes_ok=0, active=0, closed_midstream=0, bytes_in=0)
+status = dict(accepted=0, handshakes_ok=0, active=0, closed_midstream=0, bytes_in=0, slow_in=0)
 status_path = ""
 close_first_taken = [False]
 
@@ -101,7 +102,7 @@ def serve(s, mode, cookie, end):
                 b = s.recv(max(1, rate // 10))
                 if not b:
                     return
-                count("bytes_in", len(b))
+                count("slow_in", len(b))
                 time.sleep(0.1)
             return
         limit = None

@@ -41,7 +41,7 @@ fault_extor_start()
 		--lifetime "$((DP_DEADLINE + DP_MARGIN - SECONDS + 5))" "$@" >"$out" 2>"$out.err" &
 	FAULT_EXTOR_PID=$!
 	DP_PIDS+=("$FAULT_EXTOR_PID")
-	dp_wait_line "$out" '"event":"listening"' "$(dp_budget 10)" "$FAULT_EXTOR_PID" ||
+	dp_wait_line "$out" '"event":"listening"' "$(dp_budget 30)" "$FAULT_EXTOR_PID" ||
 		dp_fail "fault_extor.py did not start: $(cat "$out" "$out.err" 2>/dev/null)"
 	dp_say "fault_extor.py on $DP_EXTOR_ADDR (pid $FAULT_EXTOR_PID, mode $(cat "$FAULT_MODE"))"
 }
