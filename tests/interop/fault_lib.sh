@@ -81,6 +81,16 @@ fault_wait_fds()
 	return 1
 }
 
+# fault_wait_fds_le N SECONDS — until the server holds at most N descriptors.
+fault_wait_fds_le()
+{
+	local end=$((SECONDS + $2))
+	while [ "$(fault_fds)" -gt "$1" ] && [ "$SECONDS" -lt "$end" ]; do
+		sleep 0.2
+	done
+	[ "$(fault_fds)" -le "$1" ]
+}
+
 # fault_rss_kb — the server's resident memory.
 fault_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$DP_SERVER_PID/status"; }
 
@@ -118,4 +128,28 @@ fault_await()
 	[ -e "$1" ] || { cat "$FAULT_SESSION_OUT" >&2; dp_fail "the session did not reach $(basename "$1"): $(tail -n 5 "$FAULT_SESSION_OUT.err")"; }
 }
 
-fault_addr() { local a=${DP_URL#ws://}; echo "${a%/}"; }
+# slowloris NAME CONNS [ARGS...] — slowloris.py in the background against $(fault_addr); returns
+# once its connections are open. JSON to $DP_WORK/NAME.json; sets LORIS_PID.
+slowloris()
+{
+	local name=$1 n=$2
+	shift 2
+	rm -f "$DP_WORK/$name.ready"
+	python3 "$FAULT_DIR/slowloris.py" --addr "$(fault_addr)" --conns "$n" --ready "$DP_WORK/$name.ready" \
+		"$@" >"$DP_WORK/$name.json" 2>"$DP_WORK/$name.err" &
+	LORIS_PID=$!
+	DP_PIDS+=("$LORIS_PID")
+	local end=$((SECONDS + $(dp_budget 60)))
+	while [ ! -e "$DP_WORK/$name.ready" ] && [ "$SECONDS" -lt "$end" ] && dp_alive "$LORIS_PID"; do
+		sleep 0.1
+	done
+	[ -e "$DP_WORK/$name.ready" ] || dp_fail "slowloris.py did not open its connections: $(cat "$DP_WORK/$name.err")"
+}
+
+# fault_addr — HOST:PORT of the server's WebSocket listener (FAULT_ADDR if set, e.g. for wss://).
+fault_addr()
+{
+	[ -n "${FAULT_ADDR:-}" ] && { echo "$FAULT_ADDR"; return; }
+	local a=${DP_URL#ws://}
+	echo "${a%/}"
+}
