@@ -33,6 +33,7 @@ fault_use_extor()
 fault_mode() { echo "$*" >"$FAULT_MODE"; }
 
 # fault_extor_start [ARGS...] — fault_extor.py on $DP_EXTOR_ADDR (after fault_use_extor).
+# shellcheck disable=SC2120 # arguments are optional
 fault_extor_start()
 {
 	local out=$DP_WORK/extor.$SECONDS.out

@@ -15,7 +15,6 @@ dp_setup fault_extor_midclose
 fault_use_extor "127.0.0.1:$(dp_free_port)"
 fault_extor_start
 dp_start_server
-LOG=$DP_SERVER_DIR/server.log
 STREAMS=4
 BYTES=$(dp_scale 2000000 400000)
 CUT=$((BYTES / 4))

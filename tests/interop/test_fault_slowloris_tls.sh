@@ -26,6 +26,7 @@ mkdir -p "$DP_SERVER_DIR/state/snowflake-certificate-cache"
 chmod 700 "$DP_SERVER_DIR/state/snowflake-certificate-cache"
 cp "$DP_WORK/tls/cache/$NAME" "$DP_SERVER_DIR/state/snowflake-certificate-cache/"
 metrics_port=$(dp_free_port)
+# shellcheck disable=SC2031 # the server's own environment, as in lib.sh's dp_spawn_server
 (
 	unset "${!TOR_PT_@}"
 	export TOR_PT_MANAGED_TRANSPORT_VER=1 TOR_PT_SERVER_TRANSPORTS=snowflake
