@@ -42,8 +42,9 @@ dp_check "$DP_WORK/held.json" "j['opened'] == $N" "j['closed_by_server'] == j['o
 # Bytes arrived, so each holds the upgrade parser with its 16 KiB request buffer (measured: about
 # 19 KiB per connection, 4000 of them +75 MB): 24 KiB each, whatever the headers would say.
 peak=$((rss1 > rss2 ? rss1 : rss2))
-[ "$((peak - rss0))" -le $((N * 24)) ] ||
-	dp_fail "RSS grew by $((peak - rss0)) KiB for $N slow connections (bound 24 KiB each)"
+bound=$((24 * $(fault_mem_factor)))
+[ "$((peak - rss0))" -le $((N * bound)) ] ||
+	dp_fail "RSS grew by $((peak - rss0)) KiB for $N slow connections (bound $bound KiB each)"
 # The session's last streams may stay with its KCP session (sfpeer does not close them): at most
 # its 2 relay sockets remain.
 fault_wait_fds_le $((fds0 + 2)) "$(dp_budget 10)" ||
