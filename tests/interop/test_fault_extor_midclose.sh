@@ -1,5 +1,5 @@
 # labels: dataplane
-# timeout: 120
+# timeout: 180
 #
 # Fault: tor closes one ExtORPort connection in the middle of a transfer (after echoing part of
 # it), while the other streams of the same session are moving data.

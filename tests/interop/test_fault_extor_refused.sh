@@ -1,5 +1,5 @@
 # labels: dataplane
-# timeout: 120
+# timeout: 180
 #
 # Fault: tor's ExtORPort is down from the start (nothing listens: connection refused).
 #  - A client's stream is ended (smux FIN, no byte back) promptly, not left hanging; the server
@@ -16,7 +16,7 @@ dp_start_server
 LOG=$DP_SERVER_DIR/server.log
 fds0=$(fault_fds)
 
-fault_session main refused:10 refused:10 touch:"$DP_WORK/down" wait:"$DP_WORK/up":30 \
+fault_session main refused:10 refused:10 touch:"$DP_WORK/down" wait:"$DP_WORK/up":90 \
 	echo:100000 echo:100000
 fault_await "$DP_WORK/down"
 dp_say "two streams refused while the ExtORPort is down"

@@ -1,5 +1,5 @@
 # labels: dataplane
-# timeout: 180
+# timeout: 240
 #
 # Fault: a slow tor.
 #  1. Its ExtORPort accepts but never answers the authentication handshake: the dial gives up
@@ -22,7 +22,7 @@ fds0=$(fault_fds)
 
 # 1. A handshake never answered.
 fault_mode silent
-fault_session hs refused:20 touch:"$DP_WORK/timedout" wait:"$DP_WORK/answering":30 echo:100000
+fault_session hs refused:20 touch:"$DP_WORK/timedout" wait:"$DP_WORK/answering":90 echo:100000
 fault_await "$DP_WORK/timedout"
 head -n 1 "$FAULT_SESSION_OUT"
 grep -Eq 'handleConn: failed to connect to ORPort: read tcp .*: i/o timeout' "$LOG" ||

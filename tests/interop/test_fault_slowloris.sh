@@ -1,5 +1,5 @@
 # labels: dataplane
-# timeout: 180
+# timeout: 240
 #
 # Fault: thousands of slow-loris connections on the WebSocket port (plain HTTP here; TLS in
 # test_fault_slowloris_tls.sh), each sending one more byte of its request every 2 s.

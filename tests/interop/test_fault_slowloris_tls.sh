@@ -1,5 +1,5 @@
 # labels: dataplane
-# timeout: 180
+# timeout: 240
 #
 # Fault: thousands of slow-loris connections on the TLS port, each sending one more byte of a
 # ClientHello every 2 s (test_fault_slowloris.sh does the same with plain HTTP). The server
@@ -40,7 +40,7 @@ metrics_port=$(dp_free_port)
 	>"$DP_SERVER_DIR/stdout" 2>"$DP_SERVER_DIR/stderr" &
 DP_SERVER_PID=$!
 DP_PIDS+=("$DP_SERVER_PID")
-dp_wait_line "$DP_SERVER_DIR/stdout" '^SMETHODS DONE$' "$(dp_budget 20)" "$DP_SERVER_PID" ||
+dp_wait_line "$DP_SERVER_DIR/stdout" '^SMETHODS DONE$' "$(dp_budget 60)" "$DP_SERVER_PID" ||
 	dp_fail "no SMETHODS DONE from the TLS server"
 grep -q "^SMETHOD snowflake 127.0.0.1:$port .*tls=yes" "$DP_SERVER_DIR/stdout" ||
 	dp_fail "no TLS SMETHOD line for port $port"

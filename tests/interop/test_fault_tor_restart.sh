@@ -1,5 +1,5 @@
 # labels: dataplane
-# timeout: 150
+# timeout: 240
 #
 # Fault: tor restarts while sessions run: every ExtORPort connection drops at once (SIGKILL), the
 # port is closed for a while, then tor listens again on the same port.
@@ -22,8 +22,8 @@ DOWN_S=3
 N=3 # sessions that live through the restart
 
 for i in $(seq 1 $N); do
-	fault_session "s$i" echo:100000 hold:50000 touch:"$DP_WORK/ready$i" wait:"$DP_WORK/killed":30 \
-		expect-fin:10 refused:10 touch:"$DP_WORK/down$i" wait:"$DP_WORK/up":30 echo:100000 \
+	fault_session "s$i" echo:100000 hold:50000 touch:"$DP_WORK/ready$i" wait:"$DP_WORK/killed":90 \
+		expect-fin:10 refused:10 touch:"$DP_WORK/down$i" wait:"$DP_WORK/up":90 echo:100000 \
 		echo:100000
 	eval "S$i=$FAULT_SESSION_PID SOUT$i=$FAULT_SESSION_OUT"
 done
