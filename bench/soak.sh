@@ -209,6 +209,16 @@ for pid in "${LOOPS[@]}"; do
 	dp_stop "$pid" 10
 done
 wait "$SAMPLER_PID" 2>/dev/null
+# The server still serves after all that: one more verified bulk run, alone.
+if dp_alive "$DP_SERVER_PID"; then
+	start=$EPOCHREALTIME
+	"$SFPEER" client --url "$DP_URL" --json --sessions 2 --streams 2 --bytes 1000000 --timeout 60s \
+		>"$OUT/logs/client-final.json" 2>"$OUT/logs/client-final.err"
+	rc=$?
+	python3 "$HERE/soak_verdict.py" record final "$T0" "$start" "$EPOCHREALTIME" "$rc" \
+		"$OUT/logs/client-final.json" >>"$OUT/clients.jsonl"
+	dp_say "final run: $(tail -n 1 "$OUT/logs/client-final.err") (exit status $rc)"
+fi
 # Descriptors given back: every load process is gone now.
 if dp_alive "$DP_SERVER_PID"; then
 	python3 "$HERE/soak_sample.py" --pid "$DP_SERVER_PID" --quiesce "$IDLE_FDS" --quiesce-wait 30 \
@@ -231,7 +241,7 @@ grep -c . "$DP_SERVER_DIR/server.log" >"$OUT/logs/server.log.lines" 2>/dev/null
 dp_say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 "$HERE/soak_verdict.py" judge "$OUT" --duration "$DURATION" --server-ok "$server_ok" \
-	--sanitizer-lines "${sanitizer:-0}" --kinds bulk,ping,idle,reconnect "${VERDICT_ARGS[@]}"
+	--sanitizer-lines "${sanitizer:-0}" "${VERDICT_ARGS[@]}"
 rc=$?
 [ "$rc" = 0 ] && DP_PASSED=1
 exit "$rc"

@@ -23,8 +23,10 @@ What fails a soak (memory, descriptors and correctness; never timing):
   * a client saw a wrong byte (verify_failures) or a KCP packet it could not parse
     (kcp_in_errors): anything else a client reports (a stream cut by an ORPort restart, a
     timeout under attack) is counted, not failed;
-  * a load kind with no fully successful run, or an ORPort restart after which no client run
-    (started after it) fully succeeded: the load must have flowed, and recovered every time."""
+  * the final run failed: once the load is over (the ORPort restarted, every attack done) one
+    more verified bulk client (kind "final") must fully succeed.
+Reported, not judged (on a loaded machine a run may take the whole window): runs and fully
+successful runs per kind, and how many ORPort restarts a fully successful run followed."""
 import argparse
 import json
 import os
@@ -145,11 +147,8 @@ def verdict(samples, clients, attacks, restarts, opts):
             fails.append(f"{kind}: {k['verify_failures']} verification failure(s) (wrong bytes)")
         if k["kcp_in_errors"]:
             fails.append(f"{kind}: {k['kcp_in_errors']} KCP packet(s) the client could not parse")
-        if not k["ok"]:
-            fails.append(f"{kind}: none of {k['runs']} run(s) fully succeeded")
-    for kind in opts.kinds:
-        if kind not in kinds:
-            fails.append(f"{kind}: no run at all")
+    if not kinds.get("final", {}).get("ok"):
+        fails.append("the final verified run after the load did not fully succeed")
     names = {}
     for a in attacks:
         names[a["attack"]] = names.get(a["attack"], 0) + 1
@@ -158,9 +157,6 @@ def verdict(samples, clients, attacks, restarts, opts):
     for r in restarts:
         if any(c["ok"] and c["start"] >= r["up"] for c in clients):
             recovered += 1
-        else:
-            fails.append(f"no fully successful client run started after the ORPort restart at "
-                         f"{r['up']} s")
     summary["orport_restarts"] = {"count": len(restarts), "followed_by_success": recovered}
     summary["verdict"] = "FAIL" if fails else "PASS"
     summary["failures"] = fails
@@ -242,7 +238,7 @@ def judge(args):
 def options(**over):
     o = argparse.Namespace(duration=600.0, warmup_frac=0.2, rss_tol_pct=10.0, rss_tol_mib=8.0,
                            fd_tol_pct=10.0, fd_tol=16, server_ok=True, sanitizer_lines=0,
-                           kinds=["bulk"], quiesce=None)
+                           quiesce=None)
     vars(o).update(over)
     return o
 
@@ -267,6 +263,8 @@ def self_test():
         return rows
 
     good = [{"kind": "bulk", "start": 100.0, "ok": True, "verify_failures": 0, "kcp_in_errors": 0,
+             "bytes_verified": 10, "sessions_ok": 1},
+            {"kind": "final", "start": 600.0, "ok": True, "verify_failures": 0, "kcp_in_errors": 0,
              "bytes_verified": 10, "sessions_ok": 1}]
     cases = [
         ("flat, noisy", series(), good, [], options(), True),
@@ -276,9 +274,10 @@ def self_test():
         ("sanitizer output", series(), good, [], options(sanitizer_lines=3), False),
         ("verification failure", series(),
          good + [dict(good[0], ok=False, verify_failures=1)], [], options(), False),
-        ("no successful run", series(), [dict(good[0], ok=False)], [], options(), False),
-        ("restart not recovered", series(), good, [{"up": 200.0}], options(), False),
-        ("restart recovered", series(), good, [{"up": 50.0}], options(), True),
+        ("final run failed", series(), [good[0], dict(good[1], ok=False)], [], options(), False),
+        ("no final run", series(), good[:1], [], options(), False),
+        ("load runs failed, final ok", series(), [dict(good[0], ok=False), good[1]],
+         [{"up": 200.0}], options(), True),
         ("fds given back", series(), good, [], options(quiesce={"settled": True}), True),
         ("fds kept after the load", series(), good, [],
          options(quiesce={"settled": False, "unexplained_fds": 90}), False),
@@ -308,7 +307,6 @@ def main():
     j.add_argument("--fd-tol", type=float, default=16)
     j.add_argument("--server-ok", type=int, default=1)
     j.add_argument("--sanitizer-lines", type=int, default=0)
-    j.add_argument("--kinds", type=lambda s: s.split(","), default=[])
     j.add_argument("--no-plot", action="store_true")
     sub.add_parser("self-test")
     args = ap.parse_args()
