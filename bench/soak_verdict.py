@@ -120,7 +120,9 @@ def verdict(samples, clients, attacks, restarts, opts):
             summary[name] = {"first_quarter_median": round(first, 2),
                              "last_quarter_median": round(last, 2),
                              "allowed_growth": round(allowed, 2), "min": min(series),
-                             "max": max(series), "slope_per_hour": round(slope_per_hour(ts, series), 2)}
+                             "max": max(series), "slope_per_hour": round(slope_per_hour(ts, series), 2),
+                             "last_quarter_slope_per_hour": round(slope_per_hour(
+                                 ts[-len(ts) // 4:], series[-len(ts) // 4:]), 2)}
             if bad:
                 fails.append(f"{name} grew from {first:.1f} to {last:.1f} {unit} (median of the first "
                              f"vs the last quarter after the warm-up; allowed +{allowed:.1f})")
