@@ -56,7 +56,9 @@ command -v gnuplot >/dev/null || { echo "soak.sh: gnuplot is needed (gnuplot-nox
 
 # lib.sh: the server as tor starts it, sfpeer's peers, bounded waits, the EXIT trap that stops
 # every PID in DP_PIDS. Its deadline is the soak's length plus room to start and stop.
+# shellcheck source=tests/interop/lib.sh
 . "$INTEROP/lib.sh"
+# shellcheck source=tests/interop/extor_lib.sh
 . "$INTEROP/extor_lib.sh"
 dp_setup soak
 DP_DEADLINE=$((SECONDS + DURATION + 120))
@@ -152,6 +154,7 @@ attack_loop()
 	# the kcp attacks hold their sessions until stdin closes: stdin is a FIFO this loop keeps
 	# open for writing (never written), so it closes only when the loop ends
 	mkfifo "$DP_WORK/attack.stdin"
+	# shellcheck disable=SC2034 # held, never used
 	exec {hold}<>"$DP_WORK/attack.stdin"
 	while [ "$(left)" -ge 15 ]; do
 		name=${rounds[$((i % ${#rounds[@]}))]%%:*}
