@@ -90,8 +90,9 @@ python3 "$HERE/soak_sample.py" --pid "$DP_SERVER_PID" --out "$OUT/samples.csv" \
 SAMPLER_PID=$!
 DP_PIDS+=("$SAMPLER_PID")
 
-# A loop runs its commands in the background and waits, so that SIGTERM (the end of the soak,
-# or the EXIT trap) stops the command running too: kill its child, then exit.
+# A loop runs its commands (its pauses too) in the background and waits, so that SIGTERM (the
+# end of the soak, or the EXIT trap) interrupts the wait at once and stops the command running
+# too: kill its child, then exit.
 LOOP_CHILD=""
 loop_trap() { trap '[ -n "$LOOP_CHILD" ] && kill -TERM "$LOOP_CHILD" 2>/dev/null; exit 0' TERM; }
 loop_run() { "$@" & LOOP_CHILD=$!; wait "$LOOP_CHILD"; local rc=$?; LOOP_CHILD=""; return $rc; }
@@ -116,7 +117,7 @@ client_loop()
 			>>"$OUT/clients.jsonl"
 		# a failed run is kept for the diagnosis; a good one is only a line in clients.jsonl
 		[ "$rc" = 0 ] && rm -f "$json" "$OUT/logs/client-$kind-$n.err"
-		sleep "$pause"
+		loop_run sleep "$pause"
 	done
 }
 
@@ -167,7 +168,7 @@ attack_loop()
 		printf '{"attack": "%s", "start": %s, "end": %s, "rc": %d}\n' "$name" "$start" "$(now)" "$rc" >>"$OUT/attacks.jsonl"
 		: >"$DP_WORK/attack.now"
 		i=$((i + 1))
-		sleep 5
+		loop_run sleep 5
 	done
 }
 
