@@ -6,7 +6,7 @@ PKGS="build-essential cmake pkg-config libevent-dev libssl-dev libwslay-dev libh
 libcmocka-dev libcurl4-openssl-dev libjansson-dev libseccomp-dev tor haproxy iproute2 python3 openssl curl procps
 golang-go golang-github-xtaci-kcp-dev golang-github-xtaci-smux-dev
 golang-github-gorilla-websocket-dev golang-snowflake-dev golang-goptlib-dev pebble
-python3-cryptography prometheus
+python3-cryptography prometheus gnuplot-nox
 clang libclang-rt-14-dev llvm-14
 systemd man-db groff-base logrotate debhelper dpkg-dev lintian"
 missing=""
