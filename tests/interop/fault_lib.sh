@@ -94,12 +94,9 @@ fault_wait_fds_le()
 
 # fault_mem_factor — 2 for a sanitizer build (redzones, shadow memory and the quarantine inflate
 # every allocation: measured 30 KiB per slow HTTP connection instead of 19), else 1.
-# (ldd's whole output first: with pipefail, grep -q leaving early can fail the pipe.)
 fault_mem_factor()
 {
-	local libs
-	libs=$(ldd "$SF_SERVER" 2>/dev/null)
-	case $libs in *libasan*) echo 2 ;; *) echo 1 ;; esac
+	if dp_sanitizer_build; then echo 2; else echo 1; fi
 }
 
 # fault_rss_kb — the server's resident memory.

@@ -49,6 +49,16 @@ DP_MARGIN=25
 
 dp_say() { echo "[$DP_NAME +${SECONDS}s] $*"; }
 
+# dp_sanitizer_build — true when $SF_SERVER is an ASan build. Reads ldd's whole output first:
+# with pipefail, `ldd | grep -q` fails whenever grep leaves before ldd has written everything
+# (a race that once sent --seccomp to an ASan server in CI).
+dp_sanitizer_build()
+{
+	local libs
+	libs=$(ldd "$SF_SERVER" 2>/dev/null)
+	case $libs in *libasan*) return 0 ;; *) return 1 ;; esac
+}
+
 # dp_fail MSG... — prints MSG and everything useful for a diagnosis, then exits 1.
 dp_fail()
 {

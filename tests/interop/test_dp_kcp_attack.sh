@@ -60,7 +60,7 @@ dp_say "RSS grew by $grown kB with 24 hoarding sessions and one innocent one"
 # The budget is 16 MiB of KCP memory per shard thread; allocator slack and the innocent's buffers
 # come on top (a sanitizer build doubles it). Without shares, the 72 MiB sent is all kept.
 limit=65536
-ldd "$SF_SERVER" 2>/dev/null | grep -q libasan && limit=131072
+dp_sanitizer_build && limit=131072
 [ "$grown" -lt "$limit" ] || dp_fail "RSS grew by $grown kB under the hoarding attack"
 dp_wait_line "$DP_SERVER_DIR/server.log" 'KCP memory over budget: closed' "$(dp_budget 15)" ||
 	dp_fail "no log line about closing hoarding sessions"

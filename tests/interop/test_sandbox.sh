@@ -13,7 +13,7 @@ dp_setup sandbox
 nobody_uid=$(id -u nobody) && nobody_gid=$(id -g nobody) || dp_fail "no user nobody"
 chmod 711 "$DP_WORK" # nobody reaches its files (each is opened to it explicitly)
 sanitizer=0
-ldd "$SF_SERVER" 2>/dev/null | grep -q libasan && sanitizer=1
+dp_sanitizer_build && sanitizer=1
 
 # refusal_run NAME EXPECTED_LINE [wrapper...] -- server flags: a server that must exit 1 at the
 # sandbox step, after listening, with EXPECTED_LINE (a regex) in its log.

@@ -12,7 +12,7 @@ acme_setup sandbox_acme
 [ "$(id -u)" = 0 ] || dp_fail "this test starts the server as root (tests run as root here)"
 nobody_uid=$(id -u nobody) || dp_fail "no user nobody"
 sandbox=(--user nobody --seccomp)
-ldd "$SF_SERVER" 2>/dev/null | grep -q libasan && sandbox=(--user nobody)
+dp_sanitizer_build && sandbox=(--user nobody)
 chmod 711 "$DP_WORK"
 chown nobody "$ACME_STATE"
 acme_pebble_up
