@@ -206,6 +206,7 @@ static int session_start(struct sf_client *c, uint32_t conv)
 		c->smux = NULL;
 		return -1;
 	}
+	sf_smux_set_idle_timeout(c->smux, sh->params->session_idle_ms, sh->now_ms);
 	/* Looked up once per session, as upstream: every stream of it gets this address. */
 	char addr[SF_TT_ADDR_MAX + 1];
 	if (sf_tt_clientmap_get(sh->clientmap, c->id, addr))
@@ -405,6 +406,11 @@ void sf_client_output_ready(struct sf_client *c)
 	batch_send(sh);
 }
 
+static uint64_t record_idle_ms(const struct sf_shard_state *sh)
+{
+	return sh->params->record_idle_ms ? sh->params->record_idle_ms : SF_TT_QUEUE_TIMEOUT_MS;
+}
+
 void sf_client_reschedule(struct sf_client *c)
 {
 	struct sf_shard_state *sh = c->sh;
@@ -417,7 +423,7 @@ void sf_client_reschedule(struct sf_client *c)
 		due = now + (uint64_t)(d < 0 ? 0 : d);
 	} else {
 		/* No session: the record lives until its queue has been idle for a minute. */
-		due = c->queue.last_seen_ms + SF_TT_QUEUE_TIMEOUT_MS;
+		due = c->queue.last_seen_ms + record_idle_ms(sh);
 		if (due < now)
 			due = now;
 	}
@@ -446,7 +452,7 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 			sf_client_flush(c);
 	}
 	kcp_budget_sweep(sh);
-	if (!c->kcp && sf_tt_queue_expired(&c->queue, sh->now_ms)) {
+	if (!c->kcp && sf_tt_queue_idle_ms(&c->queue, sh->now_ms) >= record_idle_ms(sh)) {
 		/* Upstream closes the queue, and with it every WebSocket waiting on it. */
 		sf_client_free(c);
 		sf_link_free_dead(sh);

@@ -24,6 +24,9 @@ struct sf_shard_params {
 	size_t n_extorports;
 	size_t clientmap_capacity;		/* ClientID → address records kept by this shard */
 	size_t max_clients;			/* ClientID records this shard accepts */
+	/* 0 for upstream's values; shorter only where nobody can wait minutes (tests): */
+	uint64_t session_idle_ms;	/* smux idle check (SF_SMUX_KEEPALIVE_TIMEOUT_MS) */
+	uint64_t record_idle_ms;	/* ClientID record without a session (SF_TT_QUEUE_TIMEOUT_MS) */
 };
 
 /* A WebSocket whose preamble (token + ClientID) has been read: everything the shard needs to

@@ -65,6 +65,7 @@ struct sf_smux_session {
 	bool header_seen;
 	uint64_t next_nop;
 	uint64_t next_check;
+	uint64_t idle_timeout;	/* the check's period: SF_SMUX_KEEPALIVE_TIMEOUT_MS unless set */
 
 	bool limit_logged;
 	uint64_t next_sid;	/* our next stream id (client side): odd, as xtaci/smux's client */

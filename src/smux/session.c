@@ -17,8 +17,17 @@ struct sf_smux_session *sf_smux_session_new(const struct sf_smux_callbacks *cb, 
 	s->next_sid = 1;
 	/* the reference's tickers start with the session */
 	s->next_nop = now + SF_SMUX_KEEPALIVE_INTERVAL_MS;
-	s->next_check = now + SF_SMUX_KEEPALIVE_TIMEOUT_MS;
+	s->idle_timeout = SF_SMUX_KEEPALIVE_TIMEOUT_MS;
+	s->next_check = now + s->idle_timeout;
 	return s;
+}
+
+void sf_smux_set_idle_timeout(struct sf_smux_session *s, uint64_t timeout_ms, uint64_t now)
+{
+	if (timeout_ms == 0)
+		timeout_ms = SF_SMUX_KEEPALIVE_TIMEOUT_MS;
+	s->idle_timeout = timeout_ms;
+	s->next_check = now + timeout_ms;
 }
 
 void sf_smux_session_free(struct sf_smux_session *s)
@@ -301,7 +310,7 @@ int sf_smux_tick(struct sf_smux_session *s, uint64_t now)
 	if (s->broken)
 		return -1;
 	if (now >= s->next_check) {
-		s->next_check = advance(s->next_check, now, SF_SMUX_KEEPALIVE_TIMEOUT_MS);
+		s->next_check = advance(s->next_check, now, s->idle_timeout);
 		/* a full bucket means we stopped reading, not that the peer went quiet */
 		if (!s->header_seen && s->unconsumed < SF_SMUX_SESSION_BUFFER) {
 			s->broken = true;

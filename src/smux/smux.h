@@ -44,6 +44,9 @@ struct sf_smux_callbacks {
 /* Copies *cb. NULL on allocation failure. The keepalive timers start at now. */
 struct sf_smux_session *sf_smux_session_new(const struct sf_smux_callbacks *cb, void *sess_user,
 					    uint64_t now);
+/* The idle check's period (0: SF_SMUX_KEEPALIVE_TIMEOUT_MS), restarted at now. Upstream's is
+ * fixed; the shard takes another only from its embedder (tests that cannot wait 4 minutes). */
+void sf_smux_set_idle_timeout(struct sf_smux_session *s, uint64_t timeout_ms, uint64_t now);
 /* Frees the session and all its streams WITHOUT calling any callback and without sending. */
 void sf_smux_session_free(struct sf_smux_session *s);
 
@@ -69,7 +72,7 @@ size_t sf_smux_stream_count(const struct sf_smux_session *s);
 /* Milliseconds until sf_smux_tick() has work (0 = now). */
 int64_t sf_smux_next_due(const struct sf_smux_session *s, uint64_t now);
 /* Sends the NOP when due and runs the idle check; -1 when the session is dead (nothing arrived
- * during a whole SF_SMUX_KEEPALIVE_TIMEOUT_MS period while the bucket was not full, or after a
+ * during a whole idle-check period (sf_smux_set_idle_timeout) while the bucket was not full, or after a
  * protocol error). */
 int sf_smux_tick(struct sf_smux_session *s, uint64_t now);
 

@@ -5,8 +5,11 @@
  *    same session (the ACK's una counts the segment sent over the first one);
  *  - a WebSocket closed while its hand-over is being adopted (a malformed packet in the bytes
  *    that came with the preamble) goes alone: the client's other WebSocket carries on;
- *  - stopping the shard with live WebSockets sends each a Close frame and closes it.
- * tor is never dialled: the only smux frames sent are NOPs. Every wait is bounded. */
+ *  - stopping the shard with live WebSockets sends each a Close frame and closes it;
+ *  - a client that vanishes without a close (its WebSocket silent, never closed) loses its
+ *    session, its stream's tor connection and then its WebSocket, while a client that keeps
+ *    talking keeps all three (the idle periods shortened through sf_shard_params).
+ * tor is a listening socket of the test (plain ORPort). Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,21 +35,24 @@
 #define CONV 0x5eed1234u
 #define WAIT_MS 3000
 
-static struct sf_tor_target tor_target; /* 127.0.0.1:9, never dialled */
+static struct sf_tor_target tor_target; /* 127.0.0.1:port */
 
-static struct sf_shard *start_shard(void)
+/* idle_ms: both idle periods (0: upstream's); tor_port: the ORPort (9 when never dialled). */
+static struct sf_shard *start_shard_with(uint16_t tor_port, uint64_t idle_ms)
 {
 	struct sockaddr_in *a = (struct sockaddr_in *)&tor_target.orport;
 	memset(&tor_target, 0, sizeof tor_target);
 	tor_target.has_orport = true;
 	a->sin_family = AF_INET;
-	a->sin_port = htons(9);
+	a->sin_port = htons(tor_port);
 	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	tor_target.orport_len = sizeof *a;
 	struct sf_shard_params p = {
 		.tor = &tor_target,
 		.clientmap_capacity = 64,
 		.max_clients = 64,
+		.session_idle_ms = idle_ms,
+		.record_idle_ms = idle_ms,
 	};
 	char err[256] = "";
 	struct sf_shard *sh = sf_shard_start(&p, 0, err, sizeof err);
@@ -55,21 +61,36 @@ static struct sf_shard *start_shard(void)
 	return sh;
 }
 
+static struct sf_shard *start_shard(void)
+{
+	return start_shard_with(9, 0);
+}
+
 /* ---- the client's packets ---- */
 
-/* One KCP PUSH of conv CONV carrying a smux v2 NOP (ver 2, cmd 3, len 0, sid 0), encapsulated
- * (length prefix). Returns the encoded length. */
-static size_t encap_push(uint32_t sn, uint8_t *out, size_t cap)
+#define SMUX_SYN 0
+#define SMUX_NOP 3
+
+/* One KCP PUSH of conv CONV carrying one empty smux v2 frame (ver 2, cmd, len 0, sid little
+ * endian), encapsulated (length prefix). Returns the encoded length. */
+static size_t encap_smux(uint32_t sn, uint8_t cmd, uint32_t sid, uint8_t *out, size_t cap)
 {
 	uint8_t pkt[24 + 8];
 	struct sf_kcp_hdr h = { .conv = CONV, .cmd = SF_KCP_CMD_PUSH, .wnd = 128, .ts = 1000 + sn,
 				.sn = sn, .una = 0, .len = 8 };
 	sf_kcp_hdr_encode(pkt, &h);
-	static const uint8_t nop[8] = { 2, 3, 0, 0, 0, 0, 0, 0 };
-	memcpy(pkt + 24, nop, sizeof nop);
+	const uint8_t frame[8] = { 2, cmd, 0, 0, (uint8_t)sid, (uint8_t)(sid >> 8),
+				   (uint8_t)(sid >> 16), (uint8_t)(sid >> 24) };
+	memcpy(pkt + 24, frame, sizeof frame);
 	size_t n = sf_tt_encode_packet(pkt, sizeof pkt, out, cap);
 	assert_true(n > 0);
 	return n;
+}
+
+/* A PUSH carrying a smux NOP. */
+static size_t encap_push(uint32_t sn, uint8_t *out, size_t cap)
+{
+	return encap_smux(sn, SMUX_NOP, 0, out, cap);
 }
 
 /* A masked client Binary frame (payload < 126 bytes) around p. */
@@ -334,12 +355,109 @@ static void test_stop_closes_live_websockets(void **state)
 	}
 }
 
+/* ---- a client that vanishes ---- */
+
+static int listen_loopback(uint16_t *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* The tor connection the shard dials next (bounded wait). */
+static int accept_tor(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* Reads what is there without waiting; true once the peer has closed. */
+static bool drained_to_eof(int fd)
+{
+	uint8_t buf[4096];
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return true;
+		if (n < 0)
+			return false;
+	}
+	return false;
+}
+
+static void test_vanished_client_is_freed(void **state)
+{
+	(void)state;
+	enum { IDLE_MS = 1000, TALK_EVERY_MS = 100, GIVE_UP_MS = 15000 };
+	uint16_t port;
+	int lfd = listen_loopback(&port);
+	struct sf_shard *sh = start_shard_with(port, IDLE_MS);
+	const struct sf_shard_metrics *m = sf_shard_metrics(sh);
+	static const uint8_t gone_id[8] = { 'v', 'a', 'n', 'i', 's', 'h', 'e', 'd' };
+	static const uint8_t talk_id[8] = { 't', 'a', 'l', 'k', 'i', 'n', 'g', '!' };
+	uint8_t pkt[64], frame[128];
+
+	/* each opens one stream (SYN, sid 1): the shard dials tor for it */
+	int gone = hand_over(sh, gone_id, pkt, encap_smux(0, SMUX_SYN, 1, pkt, sizeof pkt));
+	int gone_tor = accept_tor(lfd);
+	int talk = hand_over(sh, talk_id, pkt, encap_smux(0, SMUX_SYN, 1, pkt, sizeof pkt));
+	int talk_tor = accept_tor(lfd);
+
+	/* `gone` falls silent without closing anything; `talk` sends a NOP every 100 ms */
+	uint32_t sn = 1;
+	bool gone_tor_closed = false, gone_ws_closed = false;
+	uint64_t start = sf_clock_ms(), tor_closed_at = 0, ws_closed_at = 0;
+	while (!(gone_tor_closed && gone_ws_closed) && sf_clock_ms() - start < GIVE_UP_MS) {
+		size_t fn = ws_frame(pkt, encap_push(sn++, pkt, sizeof pkt), frame);
+		assert_int_equal(send(talk, frame, fn, MSG_NOSIGNAL), (ssize_t)fn);
+		usleep(TALK_EVERY_MS * 1000);
+		assert_false(drained_to_eof(talk));
+		assert_false(drained_to_eof(talk_tor));
+		if (!gone_tor_closed && drained_to_eof(gone_tor)) {
+			gone_tor_closed = true;
+			tor_closed_at = sf_clock_ms();
+		}
+		if (!gone_ws_closed && drained_to_eof(gone)) {
+			gone_ws_closed = true;
+			ws_closed_at = sf_clock_ms();
+		}
+	}
+	assert_true(gone_tor_closed); /* the session ended, and its stream with it */
+	assert_true(gone_ws_closed);  /* then the ClientID record expired */
+	assert_true(tor_closed_at <= ws_closed_at);
+	assert_int_equal(sf_counter_get(&m->sessions_opened), 2);
+	assert_int_equal(sf_counter_get(&m->sessions_closed), 1);
+	assert_int_equal(sf_counter_get(&m->streams_closed), 1);
+	assert_int_equal(sf_counter_get(&m->clients_freed), 1);
+	assert_int_equal(sf_counter_get(&m->websockets_closed), 1);
+
+	/* the talking client still has everything */
+	assert_false(drained_to_eof(talk_tor));
+	assert_false(drained_to_eof(talk));
+	sf_shard_stop(sh);
+	close(gone);
+	close(gone_tor);
+	close(talk);
+	close(talk_tor);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_session_outlives_its_websocket),
 		cmocka_unit_test(test_bad_handover_closes_alone),
 		cmocka_unit_test(test_stop_closes_live_websockets),
+		cmocka_unit_test(test_vanished_client_is_freed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

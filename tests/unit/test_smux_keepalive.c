@@ -101,6 +101,31 @@ static void test_alive_while_frames_arrive(void **state)
 	h_app_free(&app);
 }
 
+static void test_shorter_idle_timeout(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	sf_smux_set_idle_timeout(app.sess, 3000, 500); /* checks at 3500, 6500, ... */
+	uint64_t now = 500;
+	assert_int_equal(sf_smux_next_due(app.sess, now), 3000);
+	uint8_t f[8];
+	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
+	assert_int_equal(run_until(&app, &now, 3000), 0);
+	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, now), 0);
+	/* the frame at 3000 covers the check at 3500; the period 3500..6500 stays silent */
+	assert_int_equal(run_until(&app, &now, 100000), 6500);
+	assert_int_equal(app.nframes, 0); /* no NOP was due yet (10 s) */
+	h_app_free(&app);
+
+	/* 0 restores upstream's period */
+	h_app_init(&app, 0);
+	sf_smux_set_idle_timeout(app.sess, 0, 0);
+	now = 0;
+	assert_int_equal(run_until(&app, &now, 10 * 60 * 1000), SF_SMUX_KEEPALIVE_TIMEOUT_MS);
+	h_app_free(&app);
+}
+
 static void test_partial_header_is_not_traffic(void **state)
 {
 	(void)state;
@@ -169,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_nop_every_10s),
 		cmocka_unit_test(test_dead_after_silent_period),
 		cmocka_unit_test(test_alive_while_frames_arrive),
+		cmocka_unit_test(test_shorter_idle_timeout),
 		cmocka_unit_test(test_partial_header_is_not_traffic),
 		cmocka_unit_test(test_full_bucket_is_not_idle),
 		cmocka_unit_test(test_release_after_close_returns_bucket),
