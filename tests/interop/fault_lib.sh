@@ -36,7 +36,8 @@ fault_mode() { echo "$*" >"$FAULT_MODE"; }
 # shellcheck disable=SC2120 # arguments are optional
 fault_extor_start()
 {
-	local out=$DP_WORK/extor.$SECONDS.out
+	local out
+	out=$(mktemp "$DP_WORK/extor.XXXXXX.out") # a fresh file: a restart never reads an old one
 	python3 "$FAULT_DIR/fault_extor.py" --listen "$DP_EXTOR_ADDR" --cookie "$DP_EXTOR_COOKIE" \
 		--mode-file "$FAULT_MODE" --status "$FAULT_STATUS" \
 		--lifetime "$((DP_DEADLINE + DP_MARGIN - SECONDS + 5))" "$@" >"$out" 2>"$out.err" &

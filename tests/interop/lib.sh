@@ -211,6 +211,7 @@ dp_lifetime() { echo "$((DP_DEADLINE + DP_MARGIN - SECONDS + 5))s"; }
 dp_start_echo()
 {
 	local out=$DP_WORK/echo.out
+	: >"$out" # now, not in the background job: a restart must not find the last run's lines
 	"$SFPEER" echo --listen 127.0.0.1:0 --lifetime "$(dp_lifetime)" "$@" >"$out" 2>"$DP_WORK/echo.err" &
 	DP_ECHO_PID=$!
 	DP_PIDS+=("$DP_ECHO_PID")
@@ -228,6 +229,9 @@ dp_start_extor()
 {
 	DP_EXTOR_OUT=$DP_WORK/extor.out
 	DP_EXTOR_COOKIE=$DP_WORK/extor_auth_cookie
+	# Emptied now: the background job's own redirection may come after dp_wait_line has read
+	# the previous run's "listening" line (a restart on the same port did, in CI).
+	: >"$DP_EXTOR_OUT"
 	"$SFPEER" extor --listen 127.0.0.1:0 --cookie "$DP_EXTOR_COOKIE" --lifetime "$(dp_lifetime)" "$@" \
 		>"$DP_EXTOR_OUT" 2>"$DP_WORK/extor.err" &
 	DP_EXTOR_PID=$!
