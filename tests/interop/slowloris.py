@@ -3,17 +3,19 @@
 one byte at a time, every --interval seconds, and never finish it.
 
     slowloris.py --addr HOST:PORT --conns N --kind http|tls [--interval S] [--hold S]
-                 [--ready FILE] [--cap K]
+                 [--wait-closed S] [--ready FILE] [--cap K]
 
 http: a WebSocket upgrade request whose header block never ends. tls: a TLS record header
 announcing a 16 KiB ClientHello, then its first bytes (a real ClientHello's start), never all of
 it. Connections are opened as fast as the kernel takes them (non-blocking connect, epoll), the
 first byte sent at once; --ready is created once all are open. The run lasts --hold seconds
-from then; then one JSON line: opened, connect_failed, closed_by_server (EOF or reset seen),
+from then (--wait-closed S: and up to S seconds more while the server has not closed them all:
+on a loaded machine it accepts the last ones late, and each deadline runs from its accept);
+then one JSON line: opened, connect_failed, closed_by_server (EOF or reset seen),
 closed_in_order (the closed ones were the oldest: each closed connection was opened before every
 one still open), oldest_closed_first (with --cap K, the server's first opened-K closes were the
 opened-K oldest connections), first_close_s / last_close_s (after the first connection opened), bytes_sent.
-Every socket operation is non-blocking; the loop is bounded by --hold."""
+Every socket operation is non-blocking; the loop is bounded by --hold + --wait-closed."""
 import argparse
 import errno
 import json
@@ -42,6 +44,7 @@ def main():
     ap.add_argument("--kind", choices=["http", "tls"], required=True)
     ap.add_argument("--interval", type=float, default=2.0)
     ap.add_argument("--hold", type=float, default=15)
+    ap.add_argument("--wait-closed", type=float, default=0)
     ap.add_argument("--ready")
     ap.add_argument("--cap", type=int, default=0)
     args = ap.parse_args()
@@ -88,8 +91,9 @@ def main():
     if args.ready:
         open(args.ready, "w").close()
     end = time.monotonic() + args.hold
+    hard_end = end + args.wait_closed
     next_round = 0.0
-    while time.monotonic() < end:
+    while time.monotonic() < end or (conns and time.monotonic() < hard_end):
         now = time.monotonic()
         poll[0] += 1
         for key, _ in sel.select(0.05):

@@ -22,7 +22,7 @@ CAP=8192
 # 1. A flood below the cap.
 N=$(dp_scale 4000 200)
 rss0=$(fault_rss_kb)
-slowloris held "$N" --kind http --hold 16
+slowloris held "$N" --kind http --hold 16 --wait-closed 40
 sleep 1
 held_fds=$(fault_fds)
 rss1=$(fault_rss_kb)

@@ -65,7 +65,7 @@ t0=${t0:-0}
 
 N=$(dp_scale 3000 200)
 rss0=$(fault_rss_kb)
-slowloris held "$N" --kind tls --hold 16
+slowloris held "$N" --kind tls --hold 16 --wait-closed 40
 sleep 1
 held_fds=$(fault_fds)
 rss1=$(fault_rss_kb)
