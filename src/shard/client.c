@@ -254,32 +254,49 @@ void sf_client_free(struct sf_client *c)
 	free(c);
 }
 
-const char *sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len)
+const char *sf_packet_result_text(enum sf_packet_result r)
+{
+	switch (r) {
+	case SF_PACKET_OK:
+		return "ok";
+	case SF_PACKET_SHORT:
+		return "shorter than a KCP header";
+	case SF_PACKET_OTHER_CONV:
+		return "another conversation id in an open session";
+	case SF_PACKET_BAD_LENGTH:
+		return "segment length beyond the packet or the MSS";
+	case SF_PACKET_BAD_CMD:
+		return "unknown KCP command";
+	}
+	return "?";
+}
+
+enum sf_packet_result sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len)
 {
 	if (len == 0)
-		return NULL; /* an empty data chunk is valid and means nothing */
+		return SF_PACKET_OK; /* an empty data chunk is valid and means nothing */
 	if (len < SF_KCP_OVERHEAD)
-		return "shorter than a KCP header";
+		return SF_PACKET_SHORT;
 	uint32_t conv = sf_kcp_peek_conv(pkt);
 	if (c->kcp && sf_kcp_conv(c->kcp) != conv) {
 		/* A new conversation replaces the session only if it starts at sn 0 (docs/kcp.md "Sessions"). */
 		if (sf_kcp_peek_sn(pkt) != 0)
-			return "another conversation id in an open session";
+			return SF_PACKET_OTHER_CONV;
 		session_end(c);
 	}
 	if (!c->kcp && session_start(c, conv) < 0) {
 		sf_logf("out of memory for a new KCP session");
-		return NULL;
+		return SF_PACKET_OK; /* the packet is dropped, as a lost one; the link stays */
 	}
 	int rc = sf_kcp_input(c->kcp, pkt, len, (uint32_t)c->sh->now_ms);
 	kcp_metrics_fold(c);
 	switch (rc) {
 	case SF_KCP_ELEN:
-		return "segment length beyond the packet or the MSS";
+		return SF_PACKET_BAD_LENGTH;
 	case SF_KCP_ECMD:
-		return "unknown KCP command";
+		return SF_PACKET_BAD_CMD;
 	default:
-		return NULL;
+		return SF_PACKET_OK;
 	}
 }
 

@@ -64,6 +64,15 @@ struct sf_shard_state {
 	uint8_t batch[SF_BATCH_MAX];
 };
 
+/* What a client's packet was: malformed ones close the WebSocket they came on. */
+enum sf_packet_result {
+	SF_PACKET_OK = 0,
+	SF_PACKET_SHORT,	/* shorter than a KCP header */
+	SF_PACKET_OTHER_CONV,	/* another conversation in an open session, not at sn 0 */
+	SF_PACKET_BAD_LENGTH,	/* a segment longer than the packet or the MSS */
+	SF_PACKET_BAD_CMD,	/* an unknown KCP command */
+};
+
 /* One WebSocket of a client. A client usually has one; it gets another when its proxy changes. */
 struct sf_link {
 	struct sf_link *next;			/* in client->links, or in dead_links */
@@ -73,7 +82,7 @@ struct sf_link {
 	struct sf_tt_decoder dec;
 	bool closing;
 	bool bad_stream;			/* the decoder failed: close after this read */
-	const char *bad_packet;			/* a malformed KCP packet: close after this read */
+	enum sf_packet_result bad_packet;	/* not OK: close after this read */
 	bool peer_closed;			/* the peer sent a Close frame */
 	bool write_failed;			/* a frame did not fit the output: close now */
 };
@@ -123,9 +132,9 @@ struct sf_client {
 struct sf_client *sf_client_find(struct sf_shard_state *sh, const uint8_t id[8]);
 struct sf_client *sf_client_get(struct sf_shard_state *sh, const uint8_t id[8]);
 void sf_client_free(struct sf_client *c);
-/* Feeds one decapsulated packet to the client's KCP session (creating it if needed); returns why
- * the packet is malformed, or NULL. */
-const char *sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len);
+const char *sf_packet_result_text(enum sf_packet_result r);
+/* Feeds one decapsulated packet to the client's KCP session (creating it if needed). */
+enum sf_packet_result sf_client_packet_in(struct sf_client *c, const uint8_t *pkt, size_t len);
 void sf_client_pump(struct sf_client *c);
 void sf_client_output_ready(struct sf_client *c);
 /* Flushes the client's KCP session; its output leaves in batches. */

@@ -18,16 +18,16 @@ static void link_drop(struct sf_link *l, const char *why, bool socket_gone);
 static int on_packet(void *arg, const uint8_t *pkt, size_t len)
 {
 	struct sf_link *l = arg;
-	if (l->closing || l->bad_packet)
+	if (l->closing || l->bad_packet != SF_PACKET_OK)
 		return 1;
 	l->bad_packet = sf_client_packet_in(l->client, pkt, len);
-	return l->bad_packet ? 1 : 0; /* stop decoding this WebSocket */
+	return l->bad_packet != SF_PACKET_OK ? 1 : 0; /* stop decoding this WebSocket */
 }
 
 static void ws_on_data(void *user, const uint8_t *p, size_t n)
 {
 	struct sf_link *l = user;
-	if (l->closing || l->bad_stream || l->bad_packet)
+	if (l->closing || l->bad_stream || l->bad_packet != SF_PACKET_OK)
 		return;
 	if (sf_tt_decoder_feed(&l->dec, p, n, NULL) == SF_TT_ERR_TOO_LONG)
 		l->bad_stream = true;
@@ -57,7 +57,7 @@ static const struct sf_ws_callbacks link_ws_callbacks = {
 static void close_bad_packet(struct sf_link *l)
 {
 	char why[128];
-	snprintf(why, sizeof why, "malformed KCP packet: %s", l->bad_packet);
+	snprintf(why, sizeof why, "malformed KCP packet: %s", sf_packet_result_text(l->bad_packet));
 	sf_link_close(l, why);
 }
 
@@ -74,7 +74,7 @@ static void conn_on_read(void *user, const uint8_t *p, size_t n)
 		sf_link_close(l, "WebSocket protocol error");
 	else if (l->bad_stream)
 		sf_link_close(l, "encapsulation: length prefix too long");
-	else if (l->bad_packet)
+	else if (l->bad_packet != SF_PACKET_OK)
 		close_bad_packet(l);
 	else if (l->peer_closed)
 		sf_link_close(l, NULL);
@@ -136,7 +136,7 @@ void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)
 			ws_on_data(l, h->pending, h->pending_len);
 		if (l->bad_stream)
 			sf_link_close(l, "encapsulation: length prefix too long");
-		else if (l->bad_packet)
+		else if (l->bad_packet != SF_PACKET_OK)
 			close_bad_packet(l);
 	}
 	free(h);

@@ -40,7 +40,7 @@ flood badsmux
 grep -q "smux: protocol error" "$DP_SERVER_DIR/server.log" || dp_fail "no log line about the smux protocol error"
 
 flood badkcp
-grep -q "malformed KCP packet" "$DP_SERVER_DIR/server.log" || dp_fail "no log line about the malformed KCP packet"
+grep -q "malformed KCP packet: segment length beyond the packet or the MSS" "$DP_SERVER_DIR/server.log" || dp_fail "no log line about the malformed KCP packet"
 python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().splitlines()[-1]); sys.exit(0 if d["closed"] else 1)' \
 	"$DP_WORK/flood.out" || dp_fail "the WebSocket that sent malformed KCP packets was not closed"
 
