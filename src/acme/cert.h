@@ -18,6 +18,12 @@ enum sf_acme_cert_kind {
 	SF_ACME_CERT_TOKEN, /* "<domain>+token": tls-alpn-01 challenge cert, any key type */
 };
 
+/* Its key type as the logs say it: "RSA" or "ECDSA". */
+static inline const char *sf_acme_cert_kind_text(enum sf_acme_cert_kind k)
+{
+	return k == SF_ACME_CERT_RSA ? "RSA" : "ECDSA";
+}
+
 /* Immutable once built; share it with sf_acme_cert_dup (OpenSSL reference counts). */
 struct sf_acme_cert {
 	EVP_PKEY *key;

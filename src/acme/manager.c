@@ -11,11 +11,6 @@
 #include "lib/hostname.h"
 #include "lib/log.h"
 
-static const char *kind_text(enum sf_acme_cert_kind k)
-{
-	return k == SF_ACME_CERT_RSA ? "RSA" : "ECDSA";
-}
-
 static int copy_config(struct sf_acme_manager *m, const struct sf_acme_manager_config *cfg, char *err,
 		       size_t errlen)
 {
@@ -144,7 +139,7 @@ static unsigned load_cache(struct sf_acme_manager *m, bool reload)
 		char why[300];
 		int rc = sf_acme_cache_read_cert(m->cache_dir, e->name, e->kind, now, &c, why, sizeof why);
 		if (rc == -1)
-			sf_logf("acme: reading the cached %s certificate of %s: %s", kind_text(e->kind), e->name, why);
+			sf_logf("acme: reading the cached %s certificate of %s: %s", sf_acme_cert_kind_text(e->kind), e->name, why);
 		if (rc)
 			continue;
 		pthread_mutex_lock(&m->lock);
@@ -160,7 +155,7 @@ static unsigned load_cache(struct sf_acme_manager *m, bool reload)
 		pthread_cond_broadcast(&m->done);
 		pthread_mutex_unlock(&m->lock);
 		sf_logf("acme: %s the cached %s certificate of %s", reload ? "now serving" : "using",
-			kind_text(e->kind), e->name);
+			sf_acme_cert_kind_text(e->kind), e->name);
 		if (m->cfg.publish)
 			m->cfg.publish(m->cfg.publish_arg, e->name, e->kind, c);
 		sf_acme_cert_free(old);

@@ -33,11 +33,6 @@ uint64_t sf_acme_manager_renew_delay_ms(const struct sf_acme_manager *m, time_t 
 	return d > 0 ? (uint64_t)d : 0;
 }
 
-static const char *kind_text(enum sf_acme_cert_kind k)
-{
-	return k == SF_ACME_CERT_RSA ? "RSA" : "ECDSA";
-}
-
 /* Waits on the worker's condition until ms passed or stop; the lock is held by the caller. */
 static void timed_wait_locked(struct sf_acme_manager *m, uint64_t ms)
 {
@@ -122,7 +117,7 @@ static struct sf_acme_cert *from_cache(struct sf_acme_manager *m, struct job *j)
 	int rc = sf_acme_cache_read_cert(m->cache_dir, j->entry->name, j->entry->kind, time(NULL), &c, why,
 					 sizeof why);
 	if (rc == -1)
-		sf_logf("acme: reading the cached %s certificate of %s: %s", kind_text(j->entry->kind),
+		sf_logf("acme: reading the cached %s certificate of %s: %s", sf_acme_cert_kind_text(j->entry->kind),
 			j->entry->name, why);
 	if (rc || !j->renewal)
 		return c;
@@ -146,7 +141,7 @@ static void run_job(struct sf_acme_manager *m, struct job *j)
 		return;
 	EVP_PKEY *key = j->key;
 	if (!key && !(key = sf_acme_cert_key_new(kind))) {
-		snprintf(j->error, sizeof j->error, "acme: cannot generate a %s key", kind_text(kind));
+		snprintf(j->error, sizeof j->error, "acme: cannot generate a %s key", sf_acme_cert_kind_text(kind));
 		return;
 	}
 	STACK_OF(X509) *chain = NULL;
@@ -218,16 +213,16 @@ static void log_job(const struct job *j)
 			strftime(until, sizeof until, "%Y-%m-%d %H:%M:%S UTC", &tm);
 	}
 	if (j->cert && j->adopted)
-		sf_logf("acme: using the cached %s certificate of %s (valid until %s)", kind_text(e->kind),
+		sf_logf("acme: using the cached %s certificate of %s (valid until %s)", sf_acme_cert_kind_text(e->kind),
 			e->name, until);
 	else if (j->cert)
 		sf_logf("acme: %s the %s certificate of %s (valid until %s)", j->renewal ? "renewed" : "obtained",
-			kind_text(e->kind), e->name, until);
+			sf_acme_cert_kind_text(e->kind), e->name, until);
 	else if (j->renewal)
 		sf_logf("acme: renewing the %s certificate of %s failed, keeping the current one: %s",
-			kind_text(e->kind), e->name, j->error);
+			sf_acme_cert_kind_text(e->kind), e->name, j->error);
 	else
-		sf_logf("acme: obtaining a %s certificate for %s failed: %s", kind_text(e->kind), e->name, j->error);
+		sf_logf("acme: obtaining a %s certificate for %s failed: %s", sf_acme_cert_kind_text(e->kind), e->name, j->error);
 }
 
 /* The next job, with the lock held: queued lookups first, then due renewals. NULL: none. */
