@@ -16,12 +16,10 @@
 # Environment: SF_SERVER (server binary), SF_SOURCE_DIR, SF_BUILD_DIR (unused).
 set -u
 
-SRC=${SF_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-# shellcheck source=scripts/lib/tor-netns.sh
-. "$SRC/scripts/lib/tor-netns.sh"
-
 DEADLINE=$((SECONDS + 95)) # below ctest's 120 s, leaving time for cleanup
-WORK=""
+TC_NAME=tor_bridge
+# shellcheck source=tests/interop/tor_common.sh
+. "$(dirname "$0")/tor_common.sh"
 CASE_DIR=""
 
 show_logs()
@@ -36,39 +34,14 @@ show_logs()
 	echo "----" >&2
 }
 
-fail()
-{
-	echo "FAIL: $*" >&2
-	show_logs
-	exit 1
-}
-
-# Seconds left for a wait: at most $1, never past DEADLINE, at least 1.
-budget()
-{
-	local left=$((DEADLINE - SECONDS))
-	[ "$left" -lt "$1" ] && { [ "$left" -lt 1 ] && left=1; echo "$left"; return; }
-	echo "$1"
-}
-
 cleanup()
 {
 	sf_tb_cleanup
-	[ -n "$WORK" ] && rm -rf "$WORK"
+	tc_keep_or_remove_work
 }
 
-[ -n "${SF_SERVER:-}" ] || fail "SF_SERVER (path of snowflake-server) is not set"
-[ -x "$SF_SERVER" ] || fail "SF_SERVER=$SF_SERVER is not an executable file"
-SERVER=$(realpath "$SF_SERVER")
-sf_netns_preflight || fail "this test needs root and 'ip netns' to run tor in a network" \
-	"namespace of its own; it does not skip"
-
-WORK=$(mktemp -d /tmp/sf-torbridge.XXXXXX) || fail "mktemp"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-sf_netns_create || fail "cannot create a network namespace (root and 'ip netns' needed)"
-echo "namespace $SF_NETNS, work dir $WORK"
+tc_need_server
+tc_begin sf-torbridge
 
 # Lines in tor's info log that mean tor did not like the server's stdout, or the server died.
 BAD_LINES="ENV-ERROR|VERSION-ERROR|-> Broken|failed the configuration protocol|Unknown line"
@@ -196,4 +169,5 @@ expect_server_exit "$pid" "exiting"
 echo "[turbotunnel0] OK: SMETHOD-ERROR logged by tor, server exited after tor was killed"
 
 CASE_DIR=""
+PASSED=1
 echo "PASS"

@@ -23,18 +23,13 @@
 # Environment (set by ctest): SF_SERVER, SFTLSPROBE, SF_SOURCE_DIR. SF_KEEP_WORK=1 keeps logs.
 set -u
 
-SRC=${SF_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-# shellcheck source=scripts/lib/tor-netns.sh
-. "$SRC/scripts/lib/tor-netns.sh"
-
 DEADLINE=$((SECONDS + 120)) # below ctest's 150 s, leaving time for cleanup
+TC_NAME=tor_datapath
+# shellcheck source=tests/interop/tor_common.sh
+. "$(dirname "$0")/tor_common.sh"
 CLIENT_IP=192.0.2.7
 OR_ADDR=127.0.0.1:9001 # fixed ports are fine: the namespace is ours alone
 PT_ADDR=127.0.0.1:8080
-WORK=""
-PASSED=0
-
-say() { echo "[tor_datapath +${SECONDS}s] $*"; }
 
 show_logs()
 {
@@ -58,55 +53,16 @@ show_logs()
 	echo "----" >&2
 }
 
-fail()
-{
-	echo "FAIL: $*" >&2
-	show_logs
-	exit 1
-}
-
-# Seconds left for a wait: at most $1, never past DEADLINE, at least 1.
-budget()
-{
-	local left=$((DEADLINE - SECONDS))
-	[ "$left" -lt 1 ] && left=1
-	[ "$left" -lt "$1" ] && { echo "$left"; return; }
-	echo "$1"
-}
-
 cleanup()
 {
 	sf_tb_cleanup
-	[ -n "$WORK" ] || return 0
-	if [ "$PASSED" = 1 ] && [ "${SF_KEEP_WORK:-0}" != 1 ]; then
-		rm -rf "$WORK"
-	else
-		echo "work dir kept: $WORK" >&2
-	fi
+	tc_keep_or_remove_work
 }
 
-[ -n "${SF_SERVER:-}" ] || fail "SF_SERVER (path of snowflake-server) is not set"
-[ -x "$SF_SERVER" ] || fail "SF_SERVER=$SF_SERVER is not an executable file"
-[ -n "${SFTLSPROBE:-}" ] || fail "SFTLSPROBE (path of sftlsprobe) is not set"
-[ -x "$SFTLSPROBE" ] || fail "SFTLSPROBE=$SFTLSPROBE is not an executable file (build target sftlsprobe)"
+tc_need_server probe
 command -v python3 >/dev/null || fail "python3 is needed"
-SERVER=$(realpath "$SF_SERVER")
-PROBE=$(realpath "$SFTLSPROBE")
-sf_netns_preflight || fail "this test needs root and 'ip netns' to run tor in a network" \
-	"namespace of its own; it does not skip"
-
-# No spaces: the work dir goes into the torrc's ServerTransportPlugin line.
-WORK=$(mktemp -d /tmp/sf-tordp.XXXXXX) || fail "mktemp"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # A sanitizer build reports into files we can check (a plain build ignores these variables).
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer.asan"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer.ubsan"
-
-sf_netns_create || fail "cannot create a network namespace (root and 'ip netns' needed)"
-say "namespace $SF_NETNS, work dir $WORK"
+tc_begin sf-tordp sanitizer-logs
 sf_tor_write_torrc "$WORK" "$OR_ADDR" "$PT_ADDR" "" \
 	"$SERVER" --disable-tls --log "$WORK/server.log" || fail "cannot write torrc"
 sf_tor_start "$WORK" || fail "cannot start tor"

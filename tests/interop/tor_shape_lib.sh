@@ -5,22 +5,16 @@
 # Environment (set by ctest): SF_SERVER, SFTLSPROBE, SF_SOURCE_DIR. SF_KEEP_WORK=1 keeps logs.
 # shellcheck shell=bash
 
-SRC=${SF_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# shellcheck source=scripts/lib/tor-netns.sh
-. "$SRC/scripts/lib/tor-netns.sh"
+DEADLINE=$((SECONDS + 120)) # below ctest's 150 s, leaving time for cleanup
+# shellcheck source=tests/interop/tor_common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tor_common.sh"
 # shellcheck source=scripts/lib/tor-bridges.sh
 . "$SRC/scripts/lib/tor-bridges.sh"
 
-DEADLINE=$((SECONDS + 120)) # below ctest's 150 s, leaving time for cleanup
 SERVER_PORT=7000            # fixed ports are fine: the namespace is ours alone
-WORK=""
-PASSED=0
 SERVER_PID=""
-TS_NAME=tor_shape
 TS_EXTRA_LOGS=()            # a test's own logs to show on failure (globs allowed)
 TS_EXTRA_PIDS=()            # a test's own processes, stopped at exit before the tors
-
-say() { echo "[$TS_NAME +${SECONDS}s] $*"; }
 
 show_logs()
 {
@@ -40,22 +34,6 @@ show_logs()
 	echo "----" >&2
 }
 
-fail()
-{
-	echo "FAIL: $*" >&2
-	show_logs
-	exit 1
-}
-
-# Seconds left for a wait: at most $1, never past DEADLINE, at least 1.
-budget()
-{
-	local left=$((DEADLINE - SECONDS))
-	[ "$left" -lt 1 ] && left=1
-	[ "$left" -lt "$1" ] && { echo "$left"; return; }
-	echo "$1"
-}
-
 stop_pid()
 {
 	local pid=$1
@@ -73,37 +51,18 @@ cleanup()
 		stop_pid "$pid"
 	done
 	sf_bridges_cleanup
-	[ -n "$WORK" ] || return 0
-	if [ "$PASSED" = 1 ] && [ "${SF_KEEP_WORK:-0}" != 1 ]; then
-		rm -rf "$WORK"
-	else
-		echo "work dir kept: $WORK" >&2
-	fi
+	tc_keep_or_remove_work
 }
 
 # ts_setup NAME WORKPREFIX — checks what the test needs, makes the work dir (no spaces: it goes
 # into torrc lines), installs the traps and creates the namespace.
 ts_setup()
 {
-	TS_NAME=$1
-	[ -n "${SF_SERVER:-}" ] || fail "SF_SERVER (path of snowflake-server) is not set"
-	[ -x "$SF_SERVER" ] || fail "SF_SERVER=$SF_SERVER is not an executable file"
-	[ -n "${SFTLSPROBE:-}" ] || fail "SFTLSPROBE (path of sftlsprobe) is not set"
-	[ -x "$SFTLSPROBE" ] || fail "SFTLSPROBE=$SFTLSPROBE is not an executable file (build target sftlsprobe)"
-	SERVER=$(realpath "$SF_SERVER")
-	PROBE=$(realpath "$SFTLSPROBE")
-	sf_netns_preflight || fail "this test needs root and 'ip netns' to run tor (and haproxy) in" \
-		"a network namespace of their own; it does not skip"
-	WORK=$(mktemp -d "/tmp/$2.XXXXXX") || fail "mktemp"
-	mkdir -p "$WORK/probes" "$WORK/state"
-	trap cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer.asan"
-	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer.ubsan"
+	TC_NAME=$1
+	tc_need_server probe
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-	sf_netns_create || fail "cannot create a network namespace (root and 'ip netns' needed)"
-	say "namespace $SF_NETNS, work dir $WORK"
+	tc_begin "$2" sanitizer-logs
+	mkdir -p "$WORK/probes" "$WORK/state"
 }
 
 # ts_check_identity — tor 1 and tor 2 have the shared fingerprint and the same ed25519 identity
