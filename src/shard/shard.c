@@ -226,6 +226,11 @@ struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index,
 		shard_free_state(sh);
 		return NULL;
 	}
+	/* "sf-shard-N" in top -H, ps -L and /proc/PID/task/TID/comm (at most 15 characters);
+	 * a name is a convenience, so a failure is ignored. */
+	char name[16];
+	snprintf(name, sizeof name, "sf-shard-%u", index % 1000000u);
+	(void)pthread_setname_np(sh->thread, name);
 	return sh;
 }
 

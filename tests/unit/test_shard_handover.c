@@ -6,6 +6,7 @@
  *  - a WebSocket closed while its hand-over is being adopted (a malformed packet in the bytes
  *    that came with the preamble) goes alone: the client's other WebSocket carries on;
  *  - stopping the shard with live WebSockets sends each a Close frame and closes it;
+ *  - the shard's thread is named sf-shard-<index>;
  *  - a client that vanishes without a close (its WebSocket silent, never closed) loses its
  *    session, its stream's tor connection and then its WebSocket, while a client that keeps
  *    talking keeps all three (the idle periods shortened through sf_shard_params).
@@ -17,7 +18,9 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -355,6 +358,29 @@ static void test_stop_closes_live_websockets(void **state)
 	}
 }
 
+/* The shard's thread calls itself sf-shard-<index> (top -H, ps -L). */
+static void test_thread_is_named(void **state)
+{
+	(void)state;
+	struct sf_shard *sh = start_shard();
+	int named = 0;
+	DIR *d = opendir("/proc/self/task");
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		char path[300], comm[32] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof comm, f) && strcmp(comm, "sf-shard-0\n") == 0)
+			named++;
+		fclose(f);
+	}
+	closedir(d);
+	sf_shard_stop(sh);
+	assert_int_equal(named, 1);
+}
+
 /* ---- a client that vanishes ---- */
 
 static int listen_loopback(uint16_t *port)
@@ -458,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_bad_handover_closes_alone),
 		cmocka_unit_test(test_stop_closes_live_websockets),
 		cmocka_unit_test(test_vanished_client_is_freed),
+		cmocka_unit_test(test_thread_is_named),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
