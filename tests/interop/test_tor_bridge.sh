@@ -56,7 +56,7 @@ start_case()
 	local name=$1 or_port=$2 pt_port=$3 options=$4 wrap=$5
 	CASE_DIR=$WORK/$name
 	mkdir -p "$CASE_DIR"
-	local cmd=("$SERVER" --disable-tls --log "$CASE_DIR/server.log")
+	local cmd=("$SERVER" --disable-tls --log "$CASE_DIR/server.log" "${TC_SANDBOX_ARGS[@]}")
 	[ "$wrap" = yes ] && cmd=("$(command -v python3)" "$SRC/scripts/lib/pt-exit-status.py" "$CASE_DIR" "${cmd[@]}")
 	sf_tor_write_torrc "$CASE_DIR" "127.0.0.1:$or_port" "127.0.0.1:$pt_port" "$options" \
 		"${cmd[@]}" || fail "cannot write torrc"
@@ -119,6 +119,7 @@ expect_server_exit()
 # ---- 1. default options, SIGTERM to tor, exit status observed
 start_case default 9101 9102 "" yes
 expect_registered 9102
+tc_check_sandbox "$CASE_DIR/server.log"
 pid=""
 for ((i = 0; i < 50; i++)); do
 	[ -s "$CASE_DIR/pt.pid" ] && pid=$(cat "$CASE_DIR/pt.pid") && break

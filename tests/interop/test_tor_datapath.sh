@@ -64,7 +64,7 @@ command -v python3 >/dev/null || fail "python3 is needed"
 # A sanitizer build reports into files we can check (a plain build ignores these variables).
 tc_begin sf-tordp sanitizer-logs
 sf_tor_write_torrc "$WORK" "$OR_ADDR" "$PT_ADDR" "" \
-	"$SERVER" --disable-tls --log "$WORK/server.log" || fail "cannot write torrc"
+	"$SERVER" --disable-tls --log "$WORK/server.log" "${TC_SANDBOX_ARGS[@]}" || fail "cannot write torrc"
 sf_tor_start "$WORK" || fail "cannot start tor"
 say "tor pid $SF_TOR_PID"
 
@@ -138,6 +138,7 @@ if grep -E "$PT_DIED" "$WORK/tor-info.log"; then
 fi
 
 # ---- 3. the server: alive, no client address in its log, clean exit when tor stops
+tc_check_sandbox "$WORK/server.log"
 kill -0 "$server_pid" 2>/dev/null || fail "the server (pid $server_pid) died during the session"
 sleep 0.5 # let the server log the session's end before it is stopped
 sf_tor_stop "$(budget 10)" || fail "tor did not stop on SIGTERM"

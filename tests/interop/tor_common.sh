@@ -12,6 +12,11 @@ SRC=${SF_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
 WORK=""
 PASSED=0
+# SF_TEST_SECCOMP=1 (scripts/test.sh's release stage): the server under tor runs in the sandbox
+# too, as every server of lib.sh does. A sanitizer build refuses --seccomp; that stage never
+# sets it.
+TC_SANDBOX_ARGS=()
+[ "${SF_TEST_SECCOMP:-0}" = 1 ] && TC_SANDBOX_ARGS=(--seccomp)
 
 say() { echo "[${TC_NAME:-tor} +${SECONDS}s] $*"; }
 
@@ -65,6 +70,19 @@ tc_begin()
 	fi
 	sf_netns_create || fail "cannot create a network namespace (root and 'ip netns' needed)"
 	say "namespace $SF_NETNS, work dir $WORK"
+}
+
+# tc_check_sandbox LOG — with SF_TEST_SECCOMP=1, the server said in LOG that its sandbox is on
+# (bounded wait: it says so right after binding).
+tc_check_sandbox()
+{
+	[ "${#TC_SANDBOX_ARGS[@]}" -gt 0 ] || return 0
+	local i
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'seccomp sandbox on' "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "SF_TEST_SECCOMP=1 but no 'seccomp sandbox on' in $1"
 }
 
 # tc_keep_or_remove_work — at exit: the work dir goes once the test passed (unless

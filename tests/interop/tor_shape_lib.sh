@@ -100,7 +100,8 @@ ts_start_server()
 		for kv in "$@"; do
 			export "${kv?}"
 		done
-		exec ip netns exec "$SF_NETNS" "$SERVER" --disable-tls --log "$WORK/server.log"
+		exec ip netns exec "$SF_NETNS" "$SERVER" --disable-tls --log "$WORK/server.log" \
+			"${TC_SANDBOX_ARGS[@]}"
 	) </dev/null >"$WORK/server.stdout" 2>"$WORK/server.stderr" &
 	SERVER_PID=$!
 	for ((i = 0; i < 100; i++)); do
@@ -113,6 +114,7 @@ ts_start_server()
 		fail "the server's stdout lacks 'SMETHOD snowflake [::]:$SERVER_PORT ARGS:tls=no'"
 	sleep 1 # stdin is closed, yet TOR_PT_EXIT_ON_STDIN_CLOSE=0: it must keep running
 	kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited although TOR_PT_EXIT_ON_STDIN_CLOSE=0"
+	tc_check_sandbox "$WORK/server.log"
 }
 
 # probe NAME CLIENT_IP [SECONDS [ARGS...]] — one sftlsprobe in the background, over IPv6 for a
