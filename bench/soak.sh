@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # The soak (docs/soak.md): the server under a mix of verified clients, reconnects, attacks and
 # ORPort restarts for --duration seconds, its RSS and descriptors sampled all along; fails if
-# either grows after the warm-up, if a client saw a wrong byte, or if the server died or (a
-# sanitizer build) reported anything. Everything runs on loopback; every child is ours and is
-# stopped by PID on exit.
+# RSS or the descriptors not held by WebSockets and relay streams grow after the warm-up, if a
+# client saw a wrong byte, or if the server died or (a sanitizer build) reported anything.
+# Everything runs on loopback; every child is ours and is stopped by PID on exit.
 #
 #   bench/soak.sh [--duration S] [--interval S] [--build DIR] [--out DIR] [--restart-every S]
-#                 [--warmup-frac F] [--rss-tol-pct P] [--rss-tol-mib M] [--fd-tol-pct P]
-#                 [--fd-tol N] [--sfpeer BIN]
+#                 [--warmup-s S | --warmup-frac F] [--rss-tol-pct P] [--rss-tol-mib M]
+#                 [--fd-tol-pct P] [--fd-tol N] [--sfpeer BIN]
 #
 #   --duration       seconds of load (1800)        --interval   seconds between samples (5)
 #   --build          build tree (build/release; $SF_SERVER wins if set)
 #   --out            results: samples.csv, clients.jsonl, attacks.jsonl, restarts.jsonl,
 #                    summary.json, soak.png, logs/ (default bench/results/soak-<UTC time>)
 #   --restart-every  seconds between ORPort restarts (max(25, duration / 8))
-#   --warmup-frac, --rss-tol-pct, --rss-tol-mib, --fd-tol-pct, --fd-tol: bench/soak_verdict.py
+#   --warmup-s, --warmup-frac, --rss-tol-pct, --rss-tol-mib, --fd-tol-pct, --fd-tol:
+#                    bench/soak_verdict.py (warm-up by default min(960 s, half the run))
 # sfpeer: --sfpeer, else $SFPEER, else the build tree's SF_SFPEER_BIN, else <build>/sfpeer/sfpeer.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2 ;;
 	--restart-every) RESTART_EVERY=$2 ;;
 	--sfpeer) SFPEER=$2 ;;
-	--warmup-frac | --rss-tol-pct | --rss-tol-mib | --fd-tol-pct | --fd-tol) VERDICT_ARGS+=("$1" "$2") ;;
+	--warmup-s | --warmup-frac | --rss-tol-pct | --rss-tol-mib | --fd-tol-pct | --fd-tol) VERDICT_ARGS+=("$1" "$2") ;;
 	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "soak.sh: unknown argument $1" >&2; exit 2 ;;
 	esac

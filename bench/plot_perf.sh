@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The performance plots of docs/performance.md, drawn with gnuplot from the CSV files that
+# transcribe its tables (each CSV says which table it comes from; nothing is measured here):
+#
+#   docs/perf/cpu_per_gb.csv -> docs/perf/cpu_per_gb.png   server CPU-s per GB relayed, ours
+#                                                          against Go v2.9.2, ws:// and wss://,
+#                                                          bulk200 and multi50x2, one panel a run
+#   docs/perf/scale.csv      -> docs/perf/scale.png        RSS per idle wss:// session and idle
+#                                                          CPU against the session count
+#
+#   bench/plot_perf.sh [--dir DIR]      (DIR: where the CSVs are and the PNGs go; docs/perf)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+DIR=$HERE/../docs/perf
+while [ $# -gt 0 ]; do
+	case $1 in
+	--dir) DIR=${2:?--dir needs a value}; shift 2 ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "plot_perf.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+command -v gnuplot >/dev/null || { echo "plot_perf.sh: gnuplot is needed (gnuplot-nox)" >&2; exit 2; }
+DIR=$(cd "$DIR" && pwd)
+for f in cpu_per_gb.csv scale.csv; do
+	[ -r "$DIR/$f" ] || { echo "plot_perf.sh: $DIR/$f missing" >&2; exit 2; }
+done
+
+gnuplot <<EOF
+set terminal pngcairo size 1200,520 font ",10"
+set output "$DIR/cpu_per_gb.png"
+set datafile separator ","
+set multiplot layout 1,2 title "Server CPU-seconds per GB relayed (lower is better), medians of 3, same interleaved run for both servers\n(docs/performance.md; 2 shared vCPUs)"
+# plain boxes at computed places (a histogram style would not share its x axis with the value
+# labels): case i = 2 * (wss://) + (multi50x2) at x = 3 i, ours at 3 i - 0.5, Go at 3 i + 0.5;
+# a panel keeps the rows of its run (the others, and the header, plot as NaN: skipped)
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set xrange [-1.5:10.5]
+set yrange [0:16]
+set ylabel "CPU-s per GB"
+set key top left
+set xtics nomirror scale 0 ("ws:// bulk200" 0, "ws:// multi50x2" 3, "wss:// bulk200" 6, "wss:// multi50x2" 9)
+idx(dummy) = 2 * (strcol(2) eq "wss://") + (strcol(3) eq "multi50x2")
+x(r, side) = strcol(1) eq r ? 3 * idx(0) + side : NaN
+v(col) = sprintf("%.2f", column(col))
+do for [run in "2026-12-06 2026-12-05"] {
+    set title (run eq "2026-12-06" ? "2026-12-06 (3d567707, batched TLS path)" : "2026-12-05 (688e7c1f, src/ as at 34708d5)")
+    plot "$DIR/cpu_per_gb.csv" using (x(run, -0.5)):4 with boxes title "ours" lc rgb "#1f77b4", \
+         "" using (x(run, 0.5)):5 with boxes title "Go v2.9.2" lc rgb "#d62728", \
+         "" using (x(run, -0.5)):4:(v(4)) with labels offset 0,0.7 notitle, \
+         "" using (x(run, 0.5)):5:(v(5)) with labels offset 0,0.7 notitle
+}
+unset multiplot
+
+set terminal pngcairo size 1000,700 font ",10"
+set output "$DIR/scale.png"
+set multiplot layout 2,1 title "Idle wss:// sessions held by snowflake-loadgen, measured at 1000, 2000, 5000 and 9000 sessions (2026-12-06)\n100 000 not measured: the hard descriptor limit here is 20000; nothing is extrapolated"
+set grid
+set xrange [0:10000]
+set xtics 1000
+set key top left autotitle columnhead
+set ylabel "KiB per session"
+set yrange [0:30]
+unset title
+plot "$DIR/scale.csv" using 1:2 with linespoints lw 2 pt 7 title "server RSS growth per idle session", \
+     "" using 1:2:(sprintf("%.1f", \$2)) with labels offset 0,1 notitle
+set xlabel "idle wss:// sessions"
+set ylabel "% of one core"
+set yrange [0:14]
+plot "$DIR/scale.csv" using 1:3 with linespoints lw 2 pt 7 title "server CPU while idle", \
+     "" using 1:4 with linespoints dt 2 pt 6 title "snowflake-loadgen CPU while idle (the client side)", \
+     "" using 1:3:(sprintf("%.1f", \$3)) with labels offset 0,1 notitle
+unset multiplot
+EOF
+echo "plot_perf.sh: wrote $DIR/cpu_per_gb.png and $DIR/scale.png"
