@@ -1,8 +1,8 @@
 #include "net/conn.h"
 
 #include "lib/bug.h"
-#include "lib/err.h"
 #include "lib/clock.h"
+#include "lib/err.h"
 
 #include <ctype.h>
 #include <errno.h>
