@@ -173,7 +173,8 @@ static void arm_timer(struct sf_conn *c)
  * they queued leaves in one writev. */
 static void schedule_flush(struct sf_conn *c)
 {
-	if (c->base && !c->ended && !c->connecting && !c->write_blocked && c->ev_flush && out_len(c) > 0)
+	if (c->base && !c->ended && !c->connecting && !c->write_blocked && c->ev_flush &&
+	    out_len(c) > 0)
 		event_active(c->ev_flush, EV_WRITE, 1);
 }
 
@@ -259,7 +260,8 @@ static bool end(struct sf_conn *c, const char *reason)
 	return leave(c, &g);
 }
 
-/* "<op>: <errno text>", lowercased as Go's syscall.Errno reads ("read: connection reset by peer"). */
+/* "<op>: <errno text>", lowercased as Go's syscall.Errno reads ("read: connection reset by
+ * peer"). */
 static void errno_reason(const char *op, int e, char *out, size_t cap)
 {
 	char text[96];
@@ -525,8 +527,8 @@ struct sf_conn *sf_conn_new(struct event_base *base, int fd, const struct sf_con
 	return sf_conn_new_transport(base, fd, &sf_conn_plain, NULL, cb, user);
 }
 
-struct sf_conn *sf_conn_connect(struct event_base *base, const struct sockaddr *dst, socklen_t dst_len,
-				const struct sockaddr *src, socklen_t src_len,
+struct sf_conn *sf_conn_connect(struct event_base *base, const struct sockaddr *dst,
+				socklen_t dst_len, const struct sockaddr *src, socklen_t src_len,
 				const struct sf_conn_callbacks *cb, void *user, char *err, size_t errlen)
 {
 	const char *op = "socket";

@@ -93,8 +93,8 @@ struct sf_conn *sf_conn_new_transport(struct event_base *base, int fd,
  * call). Use sf_conn_set_deadline() to bound the connect ("timeout"). Returns NULL, with err =
  * "<system call>: <errno text>" (the form Go's net.OpError ends with), if the socket could not
  * be made or bound. */
-struct sf_conn *sf_conn_connect(struct event_base *base, const struct sockaddr *dst, socklen_t dst_len,
-				const struct sockaddr *src, socklen_t src_len,
+struct sf_conn *sf_conn_connect(struct event_base *base, const struct sockaddr *dst,
+				socklen_t dst_len, const struct sockaddr *src, socklen_t src_len,
 				const struct sf_conn_callbacks *cb, void *user, char *err, size_t errlen);
 
 /* New owner, e.g. after a hand-over to a shard. */

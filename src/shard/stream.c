@@ -42,7 +42,8 @@ static void stream_forget_held(struct sf_stream *st, size_t n)
 /* Client bytes not yet written to tor. */
 static size_t unwritten(const struct sf_stream *st)
 {
-	return (st->early ? evbuffer_get_length(st->early) : 0) + (st->tor ? sf_conn_output_len(st->tor) : 0);
+	size_t n = st->early ? evbuffer_get_length(st->early) : 0;
+	return n + (st->tor ? sf_conn_output_len(st->tor) : 0);
 }
 
 /* Closes the smux side (sends FIN); the unwritten bytes become held. */
