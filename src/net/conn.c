@@ -2,6 +2,7 @@
 
 #include "lib/bug.h"
 #include "lib/clock.h"
+#include "lib/err.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +20,10 @@
 
 #define FLUSH_IOVECS 64	/* one writev takes up to this many evbuffer chunks (TLS: 8 full records) */
 #define FLUSH_ROUNDS 64
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
 
 /* Lives on the stack of an event handler while it runs a user callback: a close or detach made
  * inside the callback is recorded here, so the handler stops without touching a connection that
@@ -54,6 +59,10 @@ struct sf_conn {
 	bool ended;		/* socket closed after EOF, error or timeout */
 	bool flushing;		/* sf_conn_close_flush: owns itself until the output is out */
 	bool read_eof;		/* the peer finished sending while we were flushing */
+	bool connecting;	/* sf_conn_connect: waiting for the socket to become writable */
+	int connect_err;	/* connect() failed at once: reported from the loop */
+	bool close_write;	/* sf_conn_close_write: shut the write side once output is out */
+	bool write_shut;	/* ... done */
 	uint64_t deadline;	/* sf_clock_ms() value, 0 for none */
 
 	struct guard *guard;
@@ -124,11 +133,12 @@ static void set_events(struct sf_conn *c)
 {
 	if (!c->base || c->ended)
 		return;
-	bool want_read = c->write_wants_read ||
-			 (!c->read_eof && ((!c->paused && !c->limited) || c->flushing));
-	/* Only a socket that refused bytes is watched for writability; otherwise writes go out
-	 * through ev_flush, with no epoll_ctl per write. */
-	bool want_write = (c->write_blocked && out_len(c) > 0) || c->read_wants_write;
+	bool want_read = !c->connecting &&
+			 (c->write_wants_read ||
+			  (!c->read_eof && ((!c->paused && !c->limited) || c->flushing)));
+	/* Only a socket that refused bytes (or is connecting) is watched for writability; otherwise
+	 * writes go out through ev_flush, with no epoll_ctl per write. */
+	bool want_write = c->connecting || (c->write_blocked && out_len(c) > 0) || c->read_wants_write;
 	if (want_read != c->read_on) {
 		if (want_read)
 			event_add(c->ev_read, NULL);
@@ -163,7 +173,8 @@ static void arm_timer(struct sf_conn *c)
  * they queued leaves in one writev. */
 static void schedule_flush(struct sf_conn *c)
 {
-	if (c->base && !c->ended && !c->write_blocked && c->ev_flush && out_len(c) > 0)
+	if (c->base && !c->ended && !c->connecting && !c->write_blocked && c->ev_flush &&
+	    out_len(c) > 0)
 		event_active(c->ev_flush, EV_WRITE, 1);
 }
 
@@ -249,21 +260,51 @@ static bool end(struct sf_conn *c, const char *reason)
 	return leave(c, &g);
 }
 
+/* "<op>: <errno text>", lowercased as Go's syscall.Errno reads ("read: connection reset by
+ * peer"). */
+static void errno_reason(const char *op, int e, char *out, size_t cap)
+{
+	char text[96];
+	const char *s = strerror_r(e, text, sizeof text);
+	snprintf(out, cap, "%s: %s", op, s);
+	size_t off = strlen(op) + 2;
+	if (off < cap)
+		out[off] = (char)tolower((unsigned char)out[off]);
+}
+
 static bool end_errno(struct sf_conn *c, const char *op, int e)
 {
-	char text[96], reason[128];
-	const char *s = strerror_r(e, text, sizeof text);
-	snprintf(reason, sizeof reason, "%s: %s", op, s);
-	size_t off = strlen(op) + 2;
-	reason[off] = (char)tolower((unsigned char)reason[off]);
+	char reason[128];
+	errno_reason(op, e, reason, sizeof reason);
 	return end(c, reason);
+}
+
+/* sf_conn_close_write: the half-close, once nothing is left to send. */
+static void maybe_shut_write(struct sf_conn *c)
+{
+	if (c->close_write && !c->write_shut && !c->ended && !c->connecting && out_len(c) == 0) {
+		(void)shutdown(c->fd, SHUT_WR); /* a reset peer shows on the next read */
+		c->write_shut = true;
+	}
 }
 
 /* ---- I/O ---- */
 
 static bool do_read(struct sf_conn *c)
 {
-	ssize_t n = c->tr->read(c->tr_ctx, c->fd, scratch, sizeof scratch);
+	size_t want = sizeof scratch;
+	if (c->cb.read_room && !c->flushing) {
+		size_t room = c->cb.read_room(c->user);
+		if (room == 0) {
+			/* the owner cannot take anything: wait for its sf_conn_resume_read() */
+			c->paused = true;
+			set_events(c);
+			return true;
+		}
+		if (room < want)
+			want = room;
+	}
+	ssize_t n = c->tr->read(c->tr_ctx, c->fd, scratch, want);
 	if (n > 0) {
 		if (c->flushing || !c->cb.on_read)
 			return true;
@@ -292,6 +333,7 @@ static bool do_read(struct sf_conn *c)
 
 static bool flush(struct sf_conn *c)
 {
+	size_t sent = 0;
 	for (int round = 0; round < FLUSH_ROUNDS && evbuffer_get_length(c->out) > 0; round++) {
 		struct evbuffer_iovec vec[FLUSH_IOVECS];
 		struct iovec iov[FLUSH_IOVECS];
@@ -305,6 +347,7 @@ static bool flush(struct sf_conn *c)
 		ssize_t n = c->tr->writev(c->tr_ctx, c->fd, iov, cnt);
 		if (n > 0) {
 			evbuffer_drain(c->out, (size_t)n);
+			sent += (size_t)n;
 			continue;
 		}
 		if (n == SF_CONN_WANT_WRITE) {
@@ -326,6 +369,7 @@ static bool flush(struct sf_conn *c)
 			return end_errno(c, "write", errno);
 	}
 
+	maybe_shut_write(c);
 	size_t left = out_len(c);
 	if (c->flushing && left == 0) {
 		teardown(c);
@@ -337,16 +381,47 @@ static bool flush(struct sf_conn *c)
 	set_events(c);
 	if (was_limited && !c->limited)
 		kick_pending(c);
-	if (c->above_mark && left <= c->drained_below) {
+	bool drained = c->above_mark && left <= c->drained_below;
+	if (drained)
 		c->above_mark = false;
-		if (c->cb.on_drained) {
-			struct guard g;
-			enter(c, &g);
-			c->cb.on_drained(c->user);
-			return leave(c, &g);
-		}
+	if (sent > 0 && c->cb.on_sent && !c->flushing) {
+		struct guard g;
+		enter(c, &g);
+		c->cb.on_sent(c->user, sent);
+		if (!leave(c, &g))
+			return false;
+	}
+	if (drained && c->cb.on_drained) {
+		struct guard g;
+		enter(c, &g);
+		c->cb.on_drained(c->user);
+		return leave(c, &g);
 	}
 	return true;
+}
+
+/* The outgoing connect finished (the socket became writable): up, or the reason it failed. */
+static void finish_connect(struct sf_conn *c)
+{
+	int soerr = c->connect_err;
+	socklen_t len = sizeof soerr;
+	if (!soerr && getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr) {
+		end_errno(c, "connect", soerr);
+		return;
+	}
+	c->connecting = false;
+	set_events(c);
+	if (c->cb.on_connected) {
+		struct guard g;
+		enter(c, &g);
+		c->cb.on_connected(c->user);
+		if (!leave(c, &g) || c->ended)
+			return;
+	}
+	maybe_shut_write(c);
+	schedule_flush(c);
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
@@ -387,6 +462,10 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct sf_conn *c = arg;
 	c->owner = pthread_self();
+	if (c->connecting) {
+		finish_connect(c);
+		return;
+	}
 	c->write_blocked = false;
 	if (c->read_wants_write) {
 		c->read_wants_write = false;
@@ -448,6 +527,47 @@ struct sf_conn *sf_conn_new(struct event_base *base, int fd, const struct sf_con
 	return sf_conn_new_transport(base, fd, &sf_conn_plain, NULL, cb, user);
 }
 
+struct sf_conn *sf_conn_connect(struct event_base *base, const struct sockaddr *dst,
+				socklen_t dst_len, const struct sockaddr *src, socklen_t src_len,
+				const struct sf_conn_callbacks *cb, void *user, char *err, size_t errlen)
+{
+	const char *op = "socket";
+	int one = 1;
+	int fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	op = "setsockopt";
+	if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) < 0)
+		goto fail;
+	op = "bind";
+	if (src_len > 0 && bind(fd, src, src_len) < 0)
+		goto fail;
+	int connect_err = 0;
+	if (connect(fd, dst, dst_len) < 0 && errno != EINPROGRESS)
+		connect_err = errno;
+	struct sf_conn *c = sf_conn_new(NULL, fd, cb, user);
+	if (!c) {
+		sf_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->connecting = true;
+	c->connect_err = connect_err;
+	if (base && sf_conn_attach(c, base) < 0) {
+		sf_conn_close(c);
+		sf_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	return c;
+fail:;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	char reason[128];
+	errno_reason(op, e, reason, sizeof reason);
+	sf_err(err, errlen, "%s", reason);
+	return NULL;
+}
+
 void sf_conn_set_callbacks(struct sf_conn *conn, const struct sf_conn_callbacks *cb, void *user)
 {
 	if (conn->flushing)
@@ -462,7 +582,7 @@ int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
 {
 	if (SF_BUG(foreign_thread(conn)))
 		return -1;
-	if (conn->ended || conn->flushing)
+	if (conn->ended || conn->flushing || conn->close_write)
 		return -1;
 	size_t len = out_len(conn);
 	if (n > conn->out_cap || len > conn->out_cap - n)
@@ -500,6 +620,19 @@ void sf_conn_set_read_limit(struct sf_conn *conn, size_t high)
 	conn->read_limit = high;
 	update_limit(conn);
 	set_events(conn);
+}
+
+void sf_conn_close_write(struct sf_conn *conn)
+{
+	if (SF_BUG(foreign_thread(conn)))
+		return;
+	conn->close_write = true;
+	maybe_shut_write(conn);
+}
+
+bool sf_conn_write_closed(const struct sf_conn *conn)
+{
+	return conn->write_shut;
 }
 
 void sf_conn_pause_read(struct sf_conn *conn)
@@ -564,6 +697,8 @@ int sf_conn_attach(struct sf_conn *conn, struct event_base *base)
 	schedule_flush(conn);
 	arm_timer(conn);
 	kick_pending(conn);
+	if (conn->connecting && conn->connect_err)
+		event_active(conn->ev_write, EV_WRITE, 1);
 	return 0;
 }
 

@@ -9,8 +9,12 @@
  * attached it): a call from any other thread is refused and reported as a bug (src/lib/bug.h),
  * as it would race with the loop.
  *
+ * Both sides of the relay use it: the WebSocket accepted by the front, and the outgoing connection
+ * to tor's (Ext)ORPort (sf_conn_connect), which the dialer and then the relay stream own.
+ *
  * Lifecycle: on_close(reason) tells the owner the connection ended by itself ("EOF", "timeout",
- * "read: connection reset by peer", "write: broken pipe", ...); the socket is already closed then.
+ * "read: connection reset by peer", "write: broken pipe", "connect: connection refused", ...); the
+ * socket is already closed then.
  * The owner always ends with sf_conn_close() (or sf_conn_close_flush()), which releases the object;
  * both may be called from inside any callback of this connection. */
 #ifndef SF_NET_CONN_H
@@ -19,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -57,6 +62,19 @@ struct sf_conn_callbacks {
 	/* Output fell to or below the sf_conn_set_drained() mark after having been above it. */
 	void (*on_drained)(void *user);
 	void (*on_close)(void *user, const char *reason);
+	/* Optional. An outgoing connection (sf_conn_connect) is up; reading starts after it and
+	 * output written before it leaves now. A failed connect ends in on_close instead. */
+	void (*on_connected)(void *user);
+	/* Optional. n bytes of the output left our buffer: the transport took them (for the plain
+	 * transport, the socket did). An owner that must not count bytes as done while they are
+	 * only queued (smux's window) counts them here. Fires once per flush, after the bytes are
+	 * gone; the owner may write, close or half-close from it. */
+	void (*on_sent)(void *user, size_t n);
+	/* Optional. Asked before every read: the most bytes the owner takes now (capped at
+	 * SF_CONN_READ_CHUNK); the read never asks the socket for more, so nothing is read that
+	 * the owner cannot take. 0 pauses reading as sf_conn_pause_read() does, until the owner
+	 * calls sf_conn_resume_read(). It must not call any sf_conn function. NULL: a full chunk. */
+	size_t (*read_room)(void *user);
 };
 
 /* Takes ownership of fd (made non-blocking and TCP_NODELAY, as Go does for accepted conns).
@@ -67,6 +85,17 @@ struct sf_conn *sf_conn_new(struct event_base *base, int fd, const struct sf_con
 struct sf_conn *sf_conn_new_transport(struct event_base *base, int fd,
 				      const struct sf_conn_transport *tr, void *tr_ctx,
 				      const struct sf_conn_callbacks *cb, void *user);
+
+/* Outgoing connection: a socket of dst's family (IP_BIND_ADDRESS_NO_PORT: a bound source address
+ * takes no port until connect), bound to src if src_len > 0, and a non-blocking connect to dst.
+ * on_connected fires from base's loop once connected; a failed connect fires on_close with
+ * "connect: <errno text>" (also when connect() failed at once: no callback runs inside this
+ * call). Use sf_conn_set_deadline() to bound the connect ("timeout"). Returns NULL, with err =
+ * "<system call>: <errno text>" (the form Go's net.OpError ends with), if the socket could not
+ * be made or bound. */
+struct sf_conn *sf_conn_connect(struct event_base *base, const struct sockaddr *dst,
+				socklen_t dst_len, const struct sockaddr *src, socklen_t src_len,
+				const struct sf_conn_callbacks *cb, void *user, char *err, size_t errlen);
 
 /* New owner, e.g. after a hand-over to a shard. */
 void sf_conn_set_callbacks(struct sf_conn *conn, const struct sf_conn_callbacks *cb, void *user);
@@ -83,6 +112,12 @@ void sf_conn_set_drained(struct sf_conn *conn, size_t below);
  * output is above high, again once it has drained to high / 2 (0 disables). A peer that sends
  * without reading then meets its own full socket instead of growing our queue. */
 void sf_conn_set_read_limit(struct sf_conn *conn, size_t high);
+
+/* Half-close: once all output has left (on_sent reported it), shutdown(SHUT_WR) tells the peer
+ * we are done; reading goes on until the peer's EOF. Writes are refused from now on. */
+void sf_conn_close_write(struct sf_conn *conn);
+/* True once that shutdown has happened. */
+bool sf_conn_write_closed(const struct sf_conn *conn);
 
 void sf_conn_pause_read(struct sf_conn *conn);
 void sf_conn_resume_read(struct sf_conn *conn);

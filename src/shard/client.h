@@ -19,6 +19,7 @@ struct event;
 struct event_base;
 struct evbuffer;
 struct sf_tt_clientmap;
+struct sf_conn;
 
 /* Downstream packets go into a WebSocket only while its socket's output buffer holds less than
  * this (else they wait in the ClientID's queue). Upstream reads are never paused for KCP: a full
@@ -34,7 +35,8 @@ struct sf_tt_clientmap;
  * one session at a time (a new one ends the old one's streams), so per client is per session. */
 #define SF_CLIENT_STREAMS_MAX 64
 #define SF_SHARD_STREAMS_MAX 16384
-/* Tor → client reads: up to two full smux frames per read. */
+/* KCP → smux copies: up to two full smux frames at a time (tor → client reads take up to
+ * SF_CONN_READ_CHUNK, the same size, in sf_conn's own scratch). */
 #define SF_RELAY_READ_MAX (2 * SF_SMUX_MAX_FRAME)
 
 struct sf_shard_state {
@@ -55,7 +57,7 @@ struct sf_shard_state {
 	 * stalled sessions were last looked for (sf_client_pump). */
 	uint64_t kcp_over_budget_seen;
 	uint64_t kcp_sweep_ms;
-	uint8_t scratch[SF_RELAY_READ_MAX];	/* tor reads and KCP → smux copies */
+	uint8_t scratch[SF_RELAY_READ_MAX];	/* KCP → smux copies */
 	/* The open downstream batch: encapsulated packets of one client, for batch_link. It is
 	 * opened and sent within one call (sf_client_flush, sf_client_output_ready); the bytes are
 	 * copied into the socket's buffer when sent, so nothing here outlives that call. */
@@ -96,14 +98,11 @@ struct sf_stream {
 	int extorport;				/* index in params->extorports, or -1 */
 	uint32_t extorports_tried;		/* by this stream's dials (bit = index) */
 	bool auth_retried;			/* redialed once after the cookie changed */
-	int fd;					/* tor connection, -1 before/after */
-	struct event *ev_read, *ev_write;
-	struct event *ev_flush;			/* activated by hand: one write per loop iteration */
-	struct evbuffer *to_tor;		/* client bytes not yet written to tor */
-	bool client_fin;			/* shut down our write side once to_tor drains */
-	bool tor_shut;				/* ... which is done: tor's next bytes end it */
+	struct sf_conn *tor;			/* the connection to tor once dialed, else NULL */
+	struct evbuffer *early;			/* client bytes that came while dialing, else NULL */
+	bool client_fin;			/* half-close toward tor once its output is written */
 	bool tor_paused;			/* tor reads wait for smux or KCP room */
-	size_t held;				/* to_tor bytes smux still counts after our FIN */
+	size_t held;				/* unwritten bytes smux still counts after our FIN */
 };
 
 struct sf_client {

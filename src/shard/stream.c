@@ -1,24 +1,21 @@
-/* One smux stream relayed to one tor connection, as upstream's proxy() does:
- *  - client → tor: stream bytes are appended to to_tor and written when tor's socket takes them;
- *    only then does smux hear they were consumed (so its window, not our memory, absorbs a slow
- *    tor). The client's FIN half-closes toward tor and is answered with our FIN at once.
- *  - tor → client: read only while both the stream's window and KCP's send window have room (a
- *    slow client stops us reading tor). Tor's EOF or error sends FIN and ends the stream. */
-#include <errno.h>
+/* One smux stream relayed to one tor connection (an sf_conn, the dialer's until it is up), as
+ * upstream's proxy() does:
+ *  - client → tor: stream bytes are written to the connection (kept in `early` while the dial
+ *    runs); only when its on_sent says tor's socket took them does smux hear they were consumed
+ *    (so its window, not our memory, absorbs a slow tor). The client's FIN half-closes toward tor
+ *    once they are all written (sf_conn_close_write) and is answered with our FIN at once.
+ *  - tor → client: read only while both the stream's window and KCP's send window have room (the
+ *    connection's read_room asks; a slow client stops us reading tor). Tor's EOF or error sends
+ *    FIN and ends the stream.
+ *  - bytes smux still counts after our FIN ("held") are given back exactly once: as they are
+ *    written, or all that is left when the stream is freed. */
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <stdlib.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "net/conn.h"
 #include "shard/client.h"
-
-static void on_tor_read(evutil_socket_t fd, short what, void *arg);
-static void on_tor_write(evutil_socket_t fd, short what, void *arg);
 
 static void stream_unlink(struct sf_stream *st)
 {
@@ -31,7 +28,7 @@ static void stream_unlink(struct sf_stream *st)
 	st->next = st->prev = NULL;
 }
 
-/* Our FIN went out while the client's bytes still wait in to_tor: smux keeps counting them in
+/* Our FIN went out while the client's bytes are still unwritten: smux keeps counting them in
  * the session bucket until we say they left (written to tor) or were dropped. */
 static void stream_forget_held(struct sf_stream *st, size_t n)
 {
@@ -42,6 +39,13 @@ static void stream_forget_held(struct sf_stream *st, size_t n)
 		sf_smux_release(st->client->smux, n);
 }
 
+/* Client bytes not yet written to tor. */
+static size_t unwritten(const struct sf_stream *st)
+{
+	size_t n = st->early ? evbuffer_get_length(st->early) : 0;
+	return n + (st->tor ? sf_conn_output_len(st->tor) : 0);
+}
+
 /* Closes the smux side (sends FIN); the unwritten bytes become held. */
 static void stream_close_smux(struct sf_stream *st)
 {
@@ -49,7 +53,7 @@ static void stream_close_smux(struct sf_stream *st)
 		return;
 	sf_smux_stream_close(st->smux);
 	st->smux = NULL;
-	st->held = evbuffer_get_length(st->to_tor);
+	st->held = unwritten(st);
 }
 
 void sf_stream_free(struct sf_stream *st)
@@ -63,15 +67,10 @@ void sf_stream_free(struct sf_stream *st)
 		sf_tor_balance_remove(&c->sh->extor_balance, st->extorport);
 	if (st->dial)
 		sf_tor_dial_cancel(st->dial);
-	if (st->ev_read)
-		event_free(st->ev_read);
-	if (st->ev_write)
-		event_free(st->ev_write);
-	if (st->ev_flush)
-		event_free(st->ev_flush);
-	if (st->fd >= 0)
-		close(st->fd);
-	evbuffer_free(st->to_tor);
+	if (st->tor)
+		sf_conn_close(st->tor);
+	if (st->early)
+		evbuffer_free(st->early);
 	stream_unlink(st);
 	free(st);
 }
@@ -86,37 +85,105 @@ static void stream_end(struct sf_stream *st)
 		sf_client_flush(c);
 }
 
-/* Writes what tor's socket takes. Returns -1 when the connection to tor failed. */
-static int write_to_tor(struct sf_stream *st)
+/* After our FIN, tor is read again once the client's last bytes are out and our write side is
+ * shut: from then on anything tor says, or its EOF, ends the connection. */
+static void resume_if_shut(struct sf_stream *st)
 {
-	size_t pending = evbuffer_get_length(st->to_tor);
-	if (pending > 0) {
-		int n = evbuffer_write(st->to_tor, st->fd);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+	if (!st->smux && st->tor && sf_conn_write_closed(st->tor)) {
+		st->tor_paused = false;
+		sf_conn_resume_read(st->tor);
+	}
+}
+
+/* ---- the tor connection's callbacks ---- */
+
+static size_t tor_read_room(void *arg)
+{
+	struct sf_stream *st = arg;
+	struct sf_client *c = st->client;
+	if (!st->smux) /* we already sent FIN (resume_if_shut) */
+		return sf_conn_write_closed(st->tor) ? SF_CONN_READ_CHUNK : 0;
+	size_t room = sf_smux_stream_write_room(st->smux);
+	if (room == 0 || !c->kcp || sf_kcp_send_room(c->kcp) == 0) {
+		st->tor_paused = true;
+		c->tor_paused_any = true;
+		return 0;
+	}
+	return room;
+}
+
+static void tor_on_read(void *arg, const uint8_t *p, size_t n)
+{
+	struct sf_stream *st = arg;
+	struct sf_client *c = st->client;
+	struct sf_shard_state *sh = c->sh;
+	sh->now_ms = sf_clock_ms();
+	if (!st->smux) {
+		/* Upstream's copy loop wrote everything the client sent before it saw the FIN; tor's
+		 * bytes after that end the connection. */
+		sf_stream_free(st);
+		return;
+	}
+	sf_counter_add(&sh->metrics->bytes_from_tor, (uint64_t)n);
+	sf_smux_stream_write(st->smux, p, n); /* n <= tor_read_room(): all of it is taken */
+	if (c->session_dead)
+		sf_client_pump(c); /* ends the session */
+	else
+		sf_client_flush(c);
+	sf_client_reschedule(c);
+}
+
+static void tor_on_sent(void *arg, size_t n)
+{
+	struct sf_stream *st = arg;
+	struct sf_client *c = st->client;
+	c->sh->now_ms = sf_clock_ms();
+	sf_counter_add(&c->sh->metrics->bytes_to_tor, (uint64_t)n);
+	if (st->smux)
+		sf_smux_stream_consumed(st->smux, n);
+	else
+		stream_forget_held(st, n);
+	resume_if_shut(st);
+	/* Consuming may have opened smux's session buffer: let more client bytes in. */
+	if (c->kcp && sf_kcp_readable(c->kcp) > 0)
+		sf_client_pump(c);
+	else if (c->kcp)
+		sf_client_flush(c);
+}
+
+static void tor_on_close(void *arg, const char *reason)
+{
+	struct sf_stream *st = arg;
+	struct sf_client *c = st->client;
+	(void)reason;
+	c->sh->now_ms = sf_clock_ms();
+	stream_end(st);
+	sf_client_reschedule(c);
+}
+
+static const struct sf_conn_callbacks tor_callbacks = {
+	.on_read = tor_on_read,
+	.on_close = tor_on_close,
+	.on_sent = tor_on_sent,
+	.read_room = tor_read_room,
+};
+
+/* The dial is done: what the client sent meanwhile goes first. Returns -1 out of memory. */
+static int write_early(struct sf_stream *st)
+{
+	struct evbuffer *b = st->early;
+	for (size_t left = evbuffer_get_length(b); left > 0; left = evbuffer_get_length(b)) {
+		size_t chunk = evbuffer_get_contiguous_space(b);
+		if (sf_conn_write(st->tor, evbuffer_pullup(b, (ev_ssize_t)chunk), chunk) < 0)
 			return -1;
-		if (n > 0)
-			sf_counter_add(&st->client->sh->metrics->bytes_to_tor, (uint64_t)n);
-		if (n > 0 && st->smux)
-			sf_smux_stream_consumed(st->smux, (size_t)n);
-		else if (n > 0)
-			stream_forget_held(st, (size_t)n);
+		evbuffer_drain(b, chunk);
 	}
-	if (evbuffer_get_length(st->to_tor) > 0) {
-		event_add(st->ev_write, NULL);
-	} else {
-		event_del(st->ev_write);
-		if (st->client_fin && !st->tor_shut) {
-			/* Everything the client sent is out: half-close toward tor, and from now on
-			 * anything tor says (or its EOF) ends the connection. */
-			shutdown(st->fd, SHUT_WR);
-			st->tor_shut = true;
-			event_add(st->ev_read, NULL);
-		}
-	}
+	evbuffer_free(b);
+	st->early = NULL;
 	return 0;
 }
 
-static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, const char *err, void *arg);
+static void on_dialed(struct sf_conn *conn, const char *err, void *arg);
 
 /* Starts the stream's dial: to ExtORPort `only` if >= 0, else to the least loaded ExtORPort it
  * has not tried yet when there are several (a stream is never moved once its dial succeeded),
@@ -172,7 +239,7 @@ static bool stream_redial(struct sf_stream *st, enum sf_tor_dial_outcome why, co
 	return true;
 }
 
-static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, const char *err, void *arg)
+static void on_dialed(struct sf_conn *conn, const char *err, void *arg)
 {
 	struct sf_stream *st = arg;
 	struct sf_client *c = st->client;
@@ -180,41 +247,32 @@ static void on_dialed(int fd, const uint8_t *leftover, size_t leftover_len, cons
 	enum sf_tor_dial_outcome why = sf_tor_dial_outcome(st->dial);
 	st->dial = NULL;
 	sh->now_ms = sf_clock_ms();
-	if (fd >= 0 && st->extorport >= 0)
+	if (conn && st->extorport >= 0)
 		sf_tor_balance_succeeded(&sh->extor_balance, st->extorport);
-	if (fd < 0) /* every failed dial counts for its backend, redialed elsewhere or not */
+	if (!conn) /* every failed dial counts for its backend, redialed elsewhere or not */
 		sf_counter_add(&sh->metrics->dial_errors[st->extorport >= 0 ? (size_t)st->extorport
 									 : SF_SHARD_BACKEND_PRIMARY],
 			       1);
-	if (fd < 0 && st->extorport >= 0 && stream_redial(st, why, err))
+	if (!conn && st->extorport >= 0 && stream_redial(st, why, err))
 		return;
-	if (fd < 0) {
+	if (!conn) {
 		sf_logf("handleConn: failed to connect to ORPort: %s", err);
 		stream_end(st);
 		sf_client_reschedule(c);
 		return;
 	}
-	st->fd = fd;
-	/* As Go's Dial does: small relayed writes must not wait for Nagle. */
-	int one = 1;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	st->ev_read = event_new(sh->base, fd, EV_READ | EV_PERSIST, on_tor_read, st);
-	st->ev_write = event_new(sh->base, fd, EV_WRITE | EV_PERSIST, on_tor_write, st);
-	st->ev_flush = event_new(sh->base, -1, 0, on_tor_write, st);
-	if (!st->ev_read || !st->ev_write || !st->ev_flush) {
+	/* The connection is ours now (the dialer's callbacks are gone); it reads on our terms. */
+	st->tor = conn;
+	sf_conn_set_callbacks(conn, &tor_callbacks, st);
+	if (write_early(st) < 0) {
 		stream_end(st);
 		sf_client_reschedule(c);
 		return;
 	}
-	if (leftover_len > 0 && st->smux)
-		sf_smux_stream_write(st->smux, leftover, leftover_len);
-	if (write_to_tor(st) < 0) {
-		stream_end(st);
-	} else {
-		event_add(st->ev_read, NULL);
-		if (c->kcp)
-			sf_client_flush(c);
-	}
+	if (st->client_fin)
+		sf_conn_close_write(conn); /* after what the client sent, once it is written */
+	if (c->kcp)
+		sf_client_flush(c);
 	sf_client_reschedule(c);
 }
 
@@ -248,14 +306,13 @@ void *sf_stream_open(void *client, struct sf_smux_stream *s)
 	struct sf_stream *st = calloc(1, sizeof *st);
 	if (!st)
 		return NULL;
-	st->to_tor = evbuffer_new();
-	if (!st->to_tor) {
+	st->early = evbuffer_new();
+	if (!st->early) {
 		free(st);
 		return NULL;
 	}
 	st->client = c;
 	st->smux = s;
-	st->fd = -1;
 	st->extorport = -1;
 	c->nstreams++;
 	sh->nstreams++;
@@ -279,15 +336,13 @@ void *sf_stream_open(void *client, struct sf_smux_stream *s)
 void sf_stream_data(void *stream, const uint8_t *data, size_t len)
 {
 	struct sf_stream *st = stream;
-	if (evbuffer_add(st->to_tor, data, len) < 0) {
+	/* smux's window bounds what can pile up, in early while dialing or in the connection's
+	 * output; the connection writes it once the callbacks of this loop iteration are done, so
+	 * that everything the client sent in one read leaves in one write (a failed socket is found
+	 * there, outside smux). */
+	int r = st->tor ? sf_conn_write(st->tor, data, len) : evbuffer_add(st->early, data, len);
+	if (r < 0)
 		st->client->session_dead = true; /* out of memory: give up on this client */
-		return;
-	}
-	/* While dialing, smux's window bounds what can pile up in to_tor. */
-	/* Written once the callbacks of this loop iteration are done, so that everything the client
-	 * sent in one read leaves in one write (a failed socket is found there, outside smux). */
-	if (st->fd >= 0 && !event_pending(st->ev_write, EV_WRITE, NULL))
-		event_active(st->ev_flush, EV_WRITE, 1);
 }
 
 void sf_stream_fin(void *stream)
@@ -295,10 +350,12 @@ void sf_stream_fin(void *stream)
 	struct sf_stream *st = stream;
 	st->client_fin = true;
 	/* Upstream answers the client's FIN with its own at once; tor's later bytes are dropped.
-	 * What is still in to_tor stays counted in the session bucket until tor takes it. */
+	 * What is still unwritten stays counted in the session bucket until tor takes it. */
 	stream_close_smux(st);
-	if (st->fd >= 0 && !event_pending(st->ev_write, EV_WRITE, NULL))
-		event_active(st->ev_flush, EV_WRITE, 1); /* half-closes once to_tor is out */
+	if (st->tor) {
+		sf_conn_close_write(st->tor); /* half-closes once the output is out */
+		resume_if_shut(st);
+	}
 }
 
 void sf_stream_writable(void *stream)
@@ -308,72 +365,8 @@ void sf_stream_writable(void *stream)
 
 void sf_stream_resume_tor(struct sf_stream *st)
 {
-	if (!st->tor_paused || st->fd < 0)
+	if (!st->tor_paused || !st->tor)
 		return;
 	st->tor_paused = false;
-	event_add(st->ev_read, NULL);
-}
-
-static void on_tor_write(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct sf_stream *st = arg;
-	struct sf_client *c = st->client;
-	c->sh->now_ms = sf_clock_ms();
-	if (write_to_tor(st) < 0) {
-		stream_end(st);
-		sf_client_reschedule(c);
-		return;
-	}
-	/* Consuming may have opened smux's session buffer: let more client bytes in. */
-	if (c->kcp && sf_kcp_readable(c->kcp) > 0)
-		sf_client_pump(c);
-	else if (c->kcp)
-		sf_client_flush(c);
-}
-
-static void on_tor_read(evutil_socket_t fd, short what, void *arg)
-{
-	(void)what;
-	struct sf_stream *st = arg;
-	struct sf_client *c = st->client;
-	struct sf_shard_state *sh = c->sh;
-	sh->now_ms = sf_clock_ms();
-
-	if (!st->smux) {
-		/* We already sent FIN: anything more from tor, or its EOF, ends the connection, but
-		 * only once the client's last bytes have been written to tor (upstream's copy loop
-		 * writes everything it read before it sees the FIN). */
-		if (!st->tor_shut) {
-			event_del(st->ev_read);
-			return;
-		}
-		sf_stream_free(st);
-		return;
-	}
-	size_t room = sf_smux_stream_write_room(st->smux);
-	if (room == 0 || !c->kcp || sf_kcp_send_room(c->kcp) == 0) {
-		event_del(st->ev_read);
-		st->tor_paused = true;
-		c->tor_paused_any = true;
-		return;
-	}
-	if (room > sizeof sh->scratch)
-		room = sizeof sh->scratch;
-	ssize_t n = recv(fd, sh->scratch, room, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	if (n <= 0) {
-		stream_end(st);
-		sf_client_reschedule(c);
-		return;
-	}
-	sf_counter_add(&sh->metrics->bytes_from_tor, (uint64_t)n);
-	sf_smux_stream_write(st->smux, sh->scratch, (size_t)n);
-	if (c->session_dead)
-		sf_client_pump(c); /* ends the session */
-	else
-		sf_client_flush(c);
-	sf_client_reschedule(c);
+	sf_conn_resume_read(st->tor);
 }

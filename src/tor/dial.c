@@ -1,12 +1,13 @@
 #include "tor/dial.h"
 
+#include "lib/bug.h"
 #include "lib/clock.h"
+#include "lib/err.h"
 #include "lib/goip.h"
+#include "net/conn.h"
 #include "tor/cookie.h"
-#include "tor/errtext.h"
 #include "tor/extor_handshake.h"
 
-#include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -15,14 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
 
 #define DIAL_ERR_MAX 512
-#define DIAL_READ_CHUNK 512
 
 enum dial_phase {
 	PHASE_CONNECTING, /* waiting for the TCP connect */
@@ -35,10 +30,8 @@ struct sf_tor_dial {
 	sf_tor_dial_cb cb;
 	void *arg;
 	enum dial_phase phase;
-	int fd;
-	struct event *read_ev;
-	struct event *write_ev;
-	struct event *timer; /* connect / handshake deadline, and the deferred report */
+	struct sf_conn *conn; /* ours until the callback hands it over */
+	struct event *timer;  /* the deferred report of a failure found in sf_tor_dial_start */
 	bool in_callback;
 
 	bool use_extor;
@@ -61,65 +54,47 @@ struct sf_tor_dial {
 	char local_text[SF_GOIP_HOSTPORT_MAX];
 
 	struct sf_tor_extor hs;
-	uint8_t inbuf[DIAL_READ_CHUNK];
-	size_t leftover_off, leftover_len;
 	char err[DIAL_ERR_MAX];
 	bool failed;
 };
 
-static void on_timer(evutil_socket_t fd, short what, void *arg);
-static void on_readable(evutil_socket_t fd, short what, void *arg);
-static void on_writable(evutil_socket_t fd, short what, void *arg);
-
-static void arm_timer(struct sf_tor_dial *d, unsigned ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-	evtimer_add(d->timer, &tv);
-}
-
 static void free_dial(struct sf_tor_dial *d)
 {
-	if (d->read_ev)
-		event_free(d->read_ev);
-	if (d->write_ev)
-		event_free(d->write_ev);
 	if (d->timer)
 		event_free(d->timer);
-	if (d->fd >= 0)
-		close(d->fd);
+	if (d->conn)
+		sf_conn_close(d->conn);
 	OPENSSL_cleanse(&d->hs, sizeof d->hs);
 	free(d->useraddr);
 	free(d->transport);
 	free(d);
 }
 
-/* Runs the callback (always from inside an event callback) and frees the dial. */
+/* Runs the callback (always from inside an event callback: the timer's or the connection's) and
+ * frees the dial. */
 static void report(struct sf_tor_dial *d)
 {
-	int fd = -1;
+	struct sf_conn *conn = NULL;
 
 	if (!d->failed) {
-		fd = d->fd;
-		d->fd = -1; /* the caller owns it now */
+		/* The caller owns it now, without our callbacks or our deadline. */
+		conn = d->conn;
+		d->conn = NULL;
+		sf_conn_set_callbacks(conn, NULL, NULL);
+		sf_conn_set_deadline(conn, 0);
+	} else if (d->conn) {
+		sf_conn_close(d->conn);
+		d->conn = NULL;
 	}
-	/* Our events must be gone before the fd changes hands. */
-	if (d->read_ev)
-		event_free(d->read_ev);
-	if (d->write_ev)
-		event_free(d->write_ev);
 	event_free(d->timer);
-	d->read_ev = d->write_ev = d->timer = NULL;
+	d->timer = NULL;
 
 	if (!d->failed)
 		d->outcome = SF_TOR_DIAL_OK;
 	else if (d->outcome == SF_TOR_DIAL_OK)
 		d->outcome = SF_TOR_DIAL_UNREACHABLE; /* network errors and deadlines */
 	d->in_callback = true;
-	if (d->failed)
-		d->cb(-1, NULL, 0, d->err, d->arg);
-	else
-		d->cb(fd, d->leftover_len ? d->inbuf + d->leftover_off : NULL, d->leftover_len, NULL,
-		      d->arg);
+	d->cb(conn, d->failed ? d->err : NULL, d->arg);
 	free_dial(d);
 }
 
@@ -132,8 +107,9 @@ static void set_error(struct sf_tor_dial *d, const char *fmt, const char *detail
 /* For failures found before the loop runs: the callback must not run inside dial_start. */
 static void fail_later(struct sf_tor_dial *d)
 {
+	struct timeval now = { 0, 0 };
 	d->phase = PHASE_REPORT;
-	arm_timer(d, 0);
+	evtimer_add(d->timer, &now);
 }
 
 /* A failure that says nothing about the backend's health. */
@@ -150,54 +126,26 @@ static void fail_now(struct sf_tor_dial *d, const char *msg)
 	report(d);
 }
 
-/* Go's net.OpError text: "<op> tcp <src>-><dst>: <syscall>: <errno text>". */
-static void set_dial_errno(struct sf_tor_dial *d, const char *syscall_name, int errnum)
-{
-	char reason[128];
-	sf_tor_errno_text(errnum, reason, sizeof reason);
-	d->failed = true;
-	snprintf(d->err, sizeof d->err, "dial tcp %s%s: %s: %s", d->src_text, d->dst_text, syscall_name,
-		 reason);
-}
-
-static void fail_io(struct sf_tor_dial *d, const char *op, int errnum)
-{
-	char reason[128];
-	sf_tor_errno_text(errnum, reason, sizeof reason);
-	d->failed = true;
-	snprintf(d->err, sizeof d->err, "%s tcp %s->%s: %s: %s", op, d->local_text, d->dst_text, op,
-		 reason);
-	report(d);
-}
-
 static void succeed(struct sf_tor_dial *d)
 {
 	d->failed = false;
 	report(d);
 }
 
-/* Sends what the handshake produced; reports success once OKAY is in and DONE went out. */
+/* Queues what the handshake produced on the connection (which sends it in order, before anything
+ * the caller writes later); reports success once OKAY is in and DONE is queued. */
 static void flush_output(struct sf_tor_dial *d)
 {
 	size_t len;
 	const uint8_t *out = sf_tor_extor_output(&d->hs, &len);
 
-	while (len > 0) {
-		ssize_t n = send(d->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			event_add(d->write_ev, NULL);
+	if (len > 0) {
+		if (sf_conn_write(d->conn, out, len) < 0) {
+			fail_other(d, "out of memory");
 			return;
 		}
-		if (n < 0) {
-			fail_io(d, "write", errno);
-			return;
-		}
-		sf_tor_extor_drain(&d->hs, (size_t)n);
-		out = sf_tor_extor_output(&d->hs, &len);
+		sf_tor_extor_drain(&d->hs, len);
 	}
-	event_del(d->write_ev);
 	if (sf_tor_extor_status(&d->hs) == SF_TOR_EXTOR_DONE)
 		succeed(d);
 }
@@ -250,51 +198,36 @@ static void handshake_failed(struct sf_tor_dial *d)
 	fail_now(d, sf_tor_extor_error(&d->hs));
 }
 
-static void handle_input(struct sf_tor_dial *d, size_t len)
+/* ---- the connection's callbacks ---- */
+
+/* Never read past the reply: what follows OKAY stays in the socket for the caller. */
+static size_t dial_read_room(void *arg)
 {
+	struct sf_tor_dial *d = arg;
+	return d->phase == PHASE_HANDSHAKE ? sf_tor_extor_want(&d->hs) : 0;
+}
+
+static void dial_on_read(void *arg, const uint8_t *p, size_t len)
+{
+	struct sf_tor_dial *d = arg;
 	size_t used = 0, more = 0;
-	enum sf_tor_extor_status st = sf_tor_extor_feed(&d->hs, d->inbuf, len, &used);
+	enum sf_tor_extor_status st = sf_tor_extor_feed(&d->hs, p, len, &used);
 
 	if (st == SF_TOR_EXTOR_NEED_COOKIE) {
 		supply_cookie(d);
-		st = sf_tor_extor_feed(&d->hs, d->inbuf + used, len - used, &more);
+		st = sf_tor_extor_feed(&d->hs, p + used, len - used, &more);
 		used += more;
 	}
 	if (st == SF_TOR_EXTOR_FAILED) {
 		handshake_failed(d);
 		return;
 	}
-	if (st == SF_TOR_EXTOR_DONE) {
-		d->leftover_off = used;
-		d->leftover_len = len - used;
-		event_del(d->read_ev); /* the rest belongs to the caller */
+	/* dial_read_room asks for no more than the handshake wants */
+	if (SF_BUG(used < len)) {
+		fail_other(d, "ExtORPort: read past the reply");
+		return;
 	}
 	flush_output(d);
-}
-
-static void on_readable(evutil_socket_t fd, short what, void *arg)
-{
-	struct sf_tor_dial *d = arg;
-	(void)what;
-
-	/* Never read past the reply: what follows OKAY stays in the socket for the caller. */
-	size_t want = sf_tor_extor_want(&d->hs);
-	if (want == 0)
-		return;
-	if (want > sizeof d->inbuf)
-		want = sizeof d->inbuf;
-	ssize_t n = recv(fd, d->inbuf, want, MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			fail_io(d, "read", errno);
-		return;
-	}
-	if (n == 0) {
-		sf_tor_extor_eof(&d->hs);
-		handshake_failed(d);
-		return;
-	}
-	handle_input(d, (size_t)n);
 }
 
 static void start_handshake(struct sf_tor_dial *d)
@@ -311,26 +244,16 @@ static void start_handshake(struct sf_tor_dial *d)
 		return;
 	}
 	d->phase = PHASE_HANDSHAKE;
-	arm_timer(d, d->handshake_timeout_ms);
-	event_add(d->read_ev, NULL);
+	sf_conn_set_deadline(d->conn, d->handshake_timeout_ms);
 }
 
-static void on_connected(struct sf_tor_dial *d)
+static void dial_on_connected(void *arg)
 {
-	int soerr = 0;
-	socklen_t len = sizeof soerr;
-
-	if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		soerr = errno;
-	if (soerr != 0) {
-		set_dial_errno(d, "connect", soerr);
-		report(d);
-		return;
-	}
-	event_del(d->write_ev);
+	struct sf_tor_dial *d = arg;
 	struct sockaddr_storage local;
 	socklen_t local_len = sizeof local;
-	if (getsockname(d->fd, (struct sockaddr *)&local, &local_len) == 0)
+
+	if (getsockname(sf_conn_fd(d->conn), (struct sockaddr *)&local, &local_len) == 0)
 		sf_goip_format_sockaddr((struct sockaddr *)&local, false, d->local_text,
 					sizeof d->local_text);
 	if (!d->use_extor) {
@@ -340,50 +263,58 @@ static void on_connected(struct sf_tor_dial *d)
 	start_handshake(d);
 }
 
-static void on_writable(evutil_socket_t fd, short what, void *arg)
+/* The connection ended before the dial did: Go's net.OpError texts,
+ * "dial tcp [<src>->]<dst>: connect: connection refused" while connecting,
+ * "read tcp <local>-><dst>: read: connection reset by peer" (or write) during the handshake,
+ * "... i/o timeout" for the deadlines. */
+static void dial_on_close(void *arg, const char *reason)
 {
 	struct sf_tor_dial *d = arg;
-	(void)fd;
-	(void)what;
+	bool timeout = strcmp(reason, "timeout") == 0;
 
-	if (d->phase == PHASE_CONNECTING)
-		on_connected(d);
-	else if (d->phase == PHASE_HANDSHAKE)
-		flush_output(d);
+	if (strcmp(reason, "EOF") == 0 && d->phase == PHASE_HANDSHAKE) {
+		sf_tor_extor_eof(&d->hs);
+		handshake_failed(d);
+		return;
+	}
+	d->failed = true;
+	if (d->phase == PHASE_CONNECTING) {
+		snprintf(d->err, sizeof d->err, "dial tcp %s%s: %s", d->src_text, d->dst_text,
+			 timeout ? "i/o timeout" : reason);
+		report(d);
+		return;
+	}
+	if (timeout) {
+		snprintf(d->err, sizeof d->err, "%s tcp %s->%s: i/o timeout",
+			 sf_conn_output_len(d->conn) > 0 ? "write" : "read", d->local_text, d->dst_text);
+		report(d);
+		return;
+	}
+	size_t op_len = strcspn(reason, ":");
+	snprintf(d->err, sizeof d->err, "%.*s tcp %s->%s: %s", (int)op_len, reason, d->local_text,
+		 d->dst_text, reason);
+	report(d);
 }
+
+static const struct sf_conn_callbacks dial_callbacks = {
+	.on_read = dial_on_read,
+	.on_close = dial_on_close,
+	.on_connected = dial_on_connected,
+	.read_room = dial_read_room,
+};
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct sf_tor_dial *d = arg;
-	size_t pending;
 	(void)fd;
 	(void)what;
-
-	switch (d->phase) {
-	case PHASE_REPORT:
-		report(d);
-		break;
-	case PHASE_CONNECTING:
-		d->failed = true;
-		snprintf(d->err, sizeof d->err, "dial tcp %s%s: i/o timeout", d->src_text, d->dst_text);
-		report(d);
-		break;
-	case PHASE_HANDSHAKE:
-		sf_tor_extor_output(&d->hs, &pending);
-		d->failed = true;
-		snprintf(d->err, sizeof d->err, "%s tcp %s->%s: i/o timeout", pending ? "write" : "read",
-			 d->local_text, d->dst_text);
-		report(d);
-		break;
-	}
+	report(arg);
 }
 
-/* socket, IP_BIND_ADDRESS_NO_PORT, optional bind to a random source address, connect. */
+/* Optional random source address from orport-srcaddr, then the connection (sf_conn_connect). */
 static void open_connection(struct sf_tor_dial *d)
 {
 	struct sockaddr_storage src;
 	socklen_t src_len = 0;
-	int one = 1;
 
 	d->outcome = SF_TOR_DIAL_OTHER; /* local failures until connect() */
 	if (d->has_src) {
@@ -402,35 +333,17 @@ static void open_connection(struct sf_tor_dial *d)
 		snprintf(d->src_text, sizeof d->src_text, "%s->", text);
 	}
 
-	d->fd = socket(d->dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (d->fd < 0) {
-		set_dial_errno(d, "socket", errno);
+	char why[160]; /* "<system call>: <errno text>" */
+	d->conn = sf_conn_connect(d->base, (struct sockaddr *)&d->dst, d->dst_len,
+				  (struct sockaddr *)&src, src_len, &dial_callbacks, d, why, sizeof why);
+	if (!d->conn) {
+		d->failed = true;
+		snprintf(d->err, sizeof d->err, "dial tcp %s%s: %s", d->src_text, d->dst_text, why);
 		return;
 	}
-	/* As tor >= 0.4.7.13 does: the port is picked at connect, so bind does not use one up. */
-	if (setsockopt(d->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) < 0) {
-		set_dial_errno(d, "setsockopt", errno);
-		return;
-	}
-	if (src_len && bind(d->fd, (struct sockaddr *)&src, src_len) < 0) {
-		set_dial_errno(d, "bind", errno);
-		return;
-	}
+	/* Connected or in progress: the connection says which (a failure arrives as on_close). */
 	d->outcome = SF_TOR_DIAL_OK;
-	if (connect(d->fd, (struct sockaddr *)&d->dst, d->dst_len) < 0 && errno != EINPROGRESS) {
-		set_dial_errno(d, "connect", errno);
-		return;
-	}
-	/* Connected or in progress: writability (and SO_ERROR) tells which. */
-	d->read_ev = event_new(d->base, d->fd, EV_READ | EV_PERSIST, on_readable, d);
-	d->write_ev = event_new(d->base, d->fd, EV_WRITE | EV_PERSIST, on_writable, d);
-	if (!d->read_ev || !d->write_ev) {
-		set_error(d, "%s", "out of memory");
-		d->outcome = SF_TOR_DIAL_OTHER;
-		return;
-	}
-	event_add(d->write_ev, NULL);
-	arm_timer(d, d->connect_timeout_ms);
+	sf_conn_set_deadline(d->conn, d->connect_timeout_ms);
 }
 
 static char *dup_or_null(const char *s, bool *oom)
@@ -462,7 +375,6 @@ struct sf_tor_dial *sf_tor_dial_start(struct event_base *base, const struct sf_t
 	d->base = base;
 	d->cb = cb;
 	d->arg = arg;
-	d->fd = -1;
 	d->phase = PHASE_CONNECTING;
 	d->connect_timeout_ms = t->connect_timeout_ms ? t->connect_timeout_ms : SF_TOR_CONNECT_TIMEOUT_MS;
 	d->handshake_timeout_ms =

@@ -1,6 +1,7 @@
 /* Asynchronous connection to tor for one smux stream: the Extended ORPort with its handshake
- * (goptlib DialOr) when configured, else the plain ORPort. Runs on the caller's event_base,
- * never blocks, and reports exactly once through the callback, always from the event loop. */
+ * (goptlib DialOr) when configured, else the plain ORPort. Runs on an sf_conn (sf_conn_connect)
+ * on the caller's event_base, never blocks, and reports exactly once through the callback, always
+ * from the event loop, handing the sf_conn itself to the caller on success. */
 #ifndef SF_TOR_DIAL_H
 #define SF_TOR_DIAL_H
 
@@ -13,6 +14,7 @@
 #include "tor/srcaddr.h"
 
 struct event_base;
+struct sf_conn;
 
 #define SF_TOR_CONNECT_TIMEOUT_MS 30000  /* ours: the reference's connect has no timeout */
 #define SF_TOR_HANDSHAKE_TIMEOUT_MS 5000 /* goptlib: auth + commands + OKAY */
@@ -39,13 +41,13 @@ struct sf_tor_extorport {
 	struct sf_tor_cookie cookie;
 };
 
-/* Success: fd >= 0 is a connected non-blocking socket now owned by the callee, err NULL;
- * leftover[0..leftover_len) are OR-protocol bytes already read after OKAY (empty in practice:
- * the dialer reads only what the handshake asks for). Failure: fd -1 and err says why (the
- * caller logs "handleConn: failed to connect to ORPort: <err>"). err and leftover are valid only
- * during the call. The dial handle is gone once the callback runs. */
-typedef void (*sf_tor_dial_cb)(int fd, const uint8_t *leftover, size_t leftover_len, const char *err,
-			       void *arg);
+/* Success: conn is the connection to tor, up and (ExtORPort) past OKAY, now owned by the callee,
+ * who must give it its own callbacks (sf_conn_set_callbacks) before returning: the dialer's are
+ * already removed, and reading goes on after the callback. Nothing after OKAY has been read (the
+ * dialer reads only what the handshake asks for). Failure: conn NULL and err says why (the caller
+ * logs "handleConn: failed to connect to ORPort: <err>"); err is valid only during the call. The
+ * dial handle is gone once the callback runs. */
+typedef void (*sf_tor_dial_cb)(struct sf_conn *conn, const char *err, void *arg);
 
 struct sf_tor_dial;
 
@@ -67,7 +69,7 @@ enum sf_tor_dial_outcome sf_tor_dial_outcome(const struct sf_tor_dial *d);
 struct sf_tor_dial *sf_tor_dial_start(struct event_base *base, const struct sf_tor_target *t,
 				      const char *useraddr, sf_tor_dial_cb cb, void *arg);
 
-/* Stops a dial whose callback has not run yet: closes the socket, frees everything; cb is never
+/* Stops a dial whose callback has not run yet: closes the connection, frees everything; cb is never
  * called afterwards. A no-op when called from inside the dial's own callback. */
 void sf_tor_dial_cancel(struct sf_tor_dial *d);
 

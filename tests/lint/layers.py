@@ -19,7 +19,7 @@ ALLOWED = {
     "http": ({"lib"}, {"http_parser.h", "openssl"}),
     "ws": ({"lib"}, {"wslay"}),
     "turbotunnel": ({"lib"}, {"openssl", "sanitizer"}),
-    "tor": ({"lib"}, {"event2", "openssl"}),
+    "tor": ({"lib", "net"}, {"event2", "openssl"}),
     "net": ({"lib"}, {"event2"}),
     "tls": ({"lib", "net"}, {"event2", "openssl"}),
     "metrics": ({"lib", "net"}, {"event2"}),

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "net/conn.h"
 #include "tor/dial.h"
 #include "tor/srcaddr.h"
 #include "tor_test_util.h"
@@ -176,19 +177,24 @@ struct dial_result {
 	enum sf_tor_dial_outcome outcome;
 	bool called;
 	int calls;
-	int fd;
+	struct sf_conn *conn; /* on success, detached */
+	int fd;               /* its socket */
 	char err[512];
 };
 
-static void on_dial(int fd, const uint8_t *leftover, size_t leftover_len, const char *err, void *arg)
+/* A dialed connection is detached from the loop here, so the test speaks on its socket directly
+ * (what tor sends after OKAY must still be there: the dialer reads only the handshake). */
+static void on_dial(struct sf_conn *conn, const char *err, void *arg)
 {
 	struct dial_result *r = arg;
-	(void)leftover;
-	assert_int_equal(leftover_len, 0); /* the dialer never reads past OKAY */
 	r->called = true;
 	r->calls++;
 	r->outcome = sf_tor_dial_outcome(r->d);
-	r->fd = fd;
+	r->conn = conn;
+	if (conn) {
+		sf_conn_detach(conn);
+		r->fd = sf_conn_fd(conn);
+	}
 	snprintf(r->err, sizeof r->err, "%s", err ? err : "");
 	event_base_loopbreak(r->base);
 }
@@ -323,7 +329,7 @@ static void test_extor_success(void **state)
 	assert_string_equal(tor_test_str(j, "transport"), "snowflake");
 	assert_string_equal(tor_test_str(j, "reply"), "OKAY");
 	json_decref(j);
-	close(r.fd);
+	sf_conn_close(r.conn);
 
 	/* No USERADDR, and a source address bound from orport-srcaddr. */
 	struct sf_tor_srcaddr src;
@@ -340,7 +346,7 @@ static void test_extor_success(void **state)
 	assert_string_equal(tor_test_str(j, "transport"), "snowflake");
 	assert_true(strncmp(tor_test_str(j, "remote"), "127.0.0.1:", 10) == 0);
 	json_decref(j);
-	close(r.fd);
+	sf_conn_close(r.conn);
 }
 
 static void test_extor_bad_auth(void **state)
@@ -406,7 +412,7 @@ static void test_extor_cookie_changes(void **state)
 	struct dial_result r = dial(&t, "192.0.2.7:1");
 	if (r.fd < 0)
 		fail_msg("dial failed: %s", r.err);
-	close(r.fd);
+	sf_conn_close(r.conn);
 	json_t *j = next_conn_report(p);
 	assert_string_equal(tor_test_str(j, "auth"), "ok");
 	json_decref(j);
@@ -439,7 +445,7 @@ static void test_extor_cookie_changes(void **state)
 	if (r.fd < 0)
 		fail_msg("dial after the cookie change failed: %s", r.err);
 	check_echo(r.fd);
-	close(r.fd);
+	sf_conn_close(r.conn);
 	j = next_conn_report(p);
 	assert_string_equal(tor_test_str(j, "auth"), "ok");
 	json_decref(j);
@@ -468,7 +474,7 @@ static void test_plain_orport(void **state)
 		fail_msg("dial failed: %s", r.err);
 	expect_nonblocking(r.fd);
 	check_echo(r.fd);
-	close(r.fd);
+	sf_conn_close(r.conn);
 
 	/* An ExtORPort without a cookie is not used: plain ORPort, with a source address. */
 	struct sf_tor_srcaddr src;
@@ -486,7 +492,7 @@ static void test_plain_orport(void **state)
 	assert_int_equal(getsockname(r.fd, (struct sockaddr *)&local, &len), 0);
 	assert_int_equal(local.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
 	check_echo(r.fd);
-	close(r.fd);
+	sf_conn_close(r.conn);
 }
 
 /* A loopback port with a listener that never accepts nor speaks; backlog as given. */
