@@ -24,6 +24,10 @@ struct sf_shard_params {
 	size_t n_extorports;
 	size_t clientmap_capacity;		/* ClientID → address records kept by this shard */
 	size_t max_clients;			/* ClientID records this shard accepts */
+	/* Memory budget slice of this shard (docs/security.md, "Memory budget"); 0: none (the
+	 * fixed defaults of each layer). link_cost: what a WebSocket holds beyond its buffers. */
+	uint64_t mem_slice;
+	uint64_t link_cost;
 };
 
 /* A WebSocket whose preamble (token + ClientID) has been read: everything the shard needs to

@@ -31,6 +31,13 @@ static void stream_unlink(struct sf_stream *st)
 	st->next = st->prev = NULL;
 }
 
+/* Client bytes left to_tor (written or dropped): the shard's and the client's memory count. */
+static void stream_to_tor_gone(struct sf_stream *st, size_t n)
+{
+	st->client->sh->mem_use.to_tor -= n;
+	st->client->to_tor -= n;
+}
+
 /* Our FIN went out while the client's bytes still wait in to_tor: smux keeps counting them in
  * the session bucket until we say they left (written to tor) or were dropped. */
 static void stream_forget_held(struct sf_stream *st, size_t n)
@@ -71,6 +78,7 @@ void sf_stream_free(struct sf_stream *st)
 		event_free(st->ev_flush);
 	if (st->fd >= 0)
 		close(st->fd);
+	stream_to_tor_gone(st, evbuffer_get_length(st->to_tor));
 	evbuffer_free(st->to_tor);
 	stream_unlink(st);
 	free(st);
@@ -94,8 +102,11 @@ static int write_to_tor(struct sf_stream *st)
 		int n = evbuffer_write(st->to_tor, st->fd);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
-		if (n > 0)
+		if (n > 0) {
 			sf_counter_add(&st->client->sh->metrics->bytes_to_tor, (uint64_t)n);
+			stream_to_tor_gone(st, (size_t)n);
+			st->client->progress_ms = st->client->sh->now_ms;
+		}
 		if (n > 0 && st->smux)
 			sf_smux_stream_consumed(st->smux, (size_t)n);
 		else if (n > 0)
@@ -283,6 +294,8 @@ void sf_stream_data(void *stream, const uint8_t *data, size_t len)
 		st->client->session_dead = true; /* out of memory: give up on this client */
 		return;
 	}
+	st->client->sh->mem_use.to_tor += len;
+	st->client->to_tor += len;
 	/* While dialing, smux's window bounds what can pile up in to_tor. */
 	/* Written once the callbacks of this loop iteration are done, so that everything the client
 	 * sent in one read leaves in one write (a failed socket is found there, outside smux). */
@@ -370,6 +383,7 @@ static void on_tor_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	sf_counter_add(&sh->metrics->bytes_from_tor, (uint64_t)n);
+	c->progress_ms = sh->now_ms;
 	sf_smux_stream_write(st->smux, sh->scratch, (size_t)n);
 	if (c->session_dead)
 		sf_client_pump(c); /* ends the session */
