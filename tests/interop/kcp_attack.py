@@ -31,12 +31,16 @@ def session(addr):
 
 def far(args):
     socks = []
+    refused = 0
     for _ in range(args.n):
-        s = session(args.addr)
-        conv = struct.unpack("<I", os.urandom(4))[0]
-        s.sendall(flood.ws_frame_zero_mask(flood.encap(flood.kcp_push(conv, 65534, b""))))
-        socks.append(s)
-    return socks, {"sessions": len(socks)}
+        try:
+            s = session(args.addr)
+            conv = struct.unpack("<I", os.urandom(4))[0]
+            s.sendall(flood.ws_frame_zero_mask(flood.encap(flood.kcp_push(conv, 65534, b""))))
+            socks.append(s)
+        except OSError:
+            refused += 1
+    return socks, {"sessions": len(socks), "closed_by_server": refused}
 
 
 def hoard_one(addr, segs, payload):

@@ -17,6 +17,8 @@
 . "$(dirname "$0")/fault_lib.sh"
 
 dp_setup dp_memory_budget
+# RSS must show live memory: under ASan, freed buffers would otherwise sit in its quarantine.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 here=$(dirname "$0")
 BUDGET=${SF_TEST_MEMORY_BUDGET:-64MiB}
 BUDGET_KB=$((64 * 1024))
@@ -80,16 +82,19 @@ done
 echo hold >"$DP_WORK/sink.mode"
 
 # 1. Bytes for a tor that never reads, several clients.
-FLOODERS=$(dp_scale 8 4)
+# Eight clients, whatever the scale: each holds its share (bytes for tor plus unread KCP data),
+# so that at least one shard passes its eviction mark however the ClientIDs fall.
+FLOODERS=8
+FLOOD_STREAMS=$(dp_scale 32 8)
 flooder_pids=()
 for i in $(seq 1 "$FLOODERS"); do
-	python3 "$here/stream_attack.py" --addr "$addr" --timeout 60 --hold 200 finflood 32 $((1048576 - 4096)) \
+	python3 "$here/stream_attack.py" --addr "$addr" --timeout 60 --hold 200 finflood "$FLOOD_STREAMS" $((1048576 - 4096)) \
 		>"$DP_WORK/finflood$i.out" 2>"$DP_WORK/finflood$i.err" &
 	DP_PIDS+=("$!")
 	flooder_pids+=("$!")
 done
 # 2. Connections in handshake, past the front's share.
-slowloris loris "$(dp_scale 2000 400)" --kind http --hold 30
+slowloris loris "$(dp_scale 2000 1000)" --kind http --hold 30
 # 3. Pings never read, before and after the preamble.
 timeout "$(dp_budget 120)" python3 "$here/pingflood.py" --addr "$addr" --pid "$DP_SERVER_PID" \
 	--conns 16 --seconds 8 --hold 40 >"$DP_WORK/pingflood.out" 2>"$DP_WORK/pingflood.err" &
@@ -112,6 +117,29 @@ for wave in 1 2; do
 	dp_say "hoard wave $wave: $(cat "$DP_WORK/hoard$wave.out"); used $(metric snowflake_memory_used_bytes) bytes"
 done
 dp_alive "$DP_SERVER_PID" || dp_fail "the server died under the flood"
+# 5. New clients while a shard is past its refusal mark: they must be turned away. (Eviction
+# brings a shard back under the mark, so wait for one to be over it, bounded.)
+for _ in $(seq 1 60); do
+	[ "$(metric snowflake_memory_refused_total)" -gt 0 ] && break
+	if python3 - "$mport" <<'PY'
+import sys, urllib.request
+page = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
+val = {}
+for l in page.splitlines():
+    if l.startswith("snowflake_memory_"):
+        name, v = l.rsplit(" ", 1)
+        val[name] = float(v)
+over = [k for k in val if k.startswith("snowflake_memory_used_bytes")
+        and val[k] >= 0.75 * val[k.replace("used", "budget")]]
+sys.exit(0 if over else 1)
+PY
+	then
+		timeout "$(dp_budget 30)" python3 "$here/kcp_attack.py" --addr "$addr" --timeout 1 far 16 \
+			</dev/null >>"$DP_WORK/late.out" 2>>"$DP_WORK/late.err"
+		dp_say "new clients while a shard is past its refusal mark: $(tail -n 1 "$DP_WORK/late.out")"
+	fi
+	sleep 0.5
+done
 
 wait "$verified_pid"
 DP_CLIENT_RC=$?
