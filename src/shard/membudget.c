@@ -9,6 +9,8 @@ void sf_mem_slice_init(struct sf_mem_slice *s, uint64_t limit)
 	s->refuse_at = limit / 100 * SF_MEM_REFUSE_PERCENT;
 	s->evict_at = limit / 100 * SF_MEM_EVICT_PERCENT;
 	s->client_share = limit / SF_MEM_SHARE_DIVISOR;
+	if (s->client_share > SF_MEM_SHARE_MAX)
+		s->client_share = SF_MEM_SHARE_MAX;
 }
 
 uint64_t sf_mem_used(const struct sf_mem_usage *u, uint64_t kcp_bytes, uint64_t pool_bytes,

@@ -24,8 +24,10 @@
 
 #define SF_MEM_REFUSE_PERCENT 75
 #define SF_MEM_EVICT_PERCENT 90
-/* What one ClientID may hold: this part of its shard's slice. */
+/* What one ClientID may hold: this part of its shard's slice, at most SF_MEM_SHARE_MAX (KCP's
+ * per-session share before the budget existed: more does not make one client faster). */
 #define SF_MEM_SHARE_DIVISOR 8
+#define SF_MEM_SHARE_MAX (32ull << 20)
 /* A client is a candidate for eviction once it made no progress for this long. */
 #define SF_MEM_STALL_MS 2000
 

@@ -21,6 +21,8 @@ static void test_slice_marks(void **state)
 	assert_int_equal(s.refuse_at, 75 * MiB);
 	assert_int_equal(s.evict_at, 90 * MiB);
 	assert_int_equal(s.client_share, 100 * MiB / SF_MEM_SHARE_DIVISOR);
+	sf_mem_slice_init(&s, 4096 * MiB);
+	assert_int_equal(s.client_share, SF_MEM_SHARE_MAX);
 }
 
 static void test_used_adds_every_part(void **state)
