@@ -14,6 +14,7 @@
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/flags.h"
+#include "lib/size.h"
 #include "lib/goduration.h"
 #include "lib/log.h"
 #include "pt/bindaddr.h"
@@ -54,6 +55,8 @@ struct options {
 	socklen_t metrics_addr_len;
 	const char *user;			/* --user, "" = stay */
 	bool seccomp;				/* --seccomp */
+	const char *memory_budget_text;		/* --memory-budget, "" = the default */
+	uint64_t memory_budget;			/* 0 = the default */
 };
 
 #define MAX_HOSTNAMES 64
@@ -129,6 +132,9 @@ static void parse_flags(int argc, char **argv, struct options *o)
 			"once listening, run as this `user` for good (needs root; docs/security.md)");
 	sf_flags_bool(&fs, &o->seccomp, "seccomp", false,
 		      "once listening, allow only the system calls the server needs (seccomp-bpf)");
+	sf_flags_string(&fs, &o->memory_budget_text, "memory-budget", "",
+			"hold at most this `size` for clients (bytes, or with KiB, MiB, GiB; default: "
+			"half of the machine's or the cgroup's memory; docs/security.md)");
 	int positional;
 	char *end;
 	switch (sf_flags_parse(&fs, argc - 1, argv + 1, &positional)) {
@@ -148,6 +154,16 @@ static void parse_flags(int argc, char **argv, struct options *o)
 				o->acme_renew_before_text);
 			usage(stderr, &fs, argv[0]);
 			exit(2);
+		}
+		if (o->memory_budget_text[0]) {
+			char why[SF_ERR_MAX];
+			if (sf_parse_size(o->memory_budget_text, &o->memory_budget, why, sizeof why) < 0 ||
+			    o->memory_budget == 0) {
+				fprintf(stderr, "invalid value \"%s\" for flag -memory-budget: %s\n",
+					o->memory_budget_text, o->memory_budget ? why : "must be more than 0");
+				usage(stderr, &fs, argv[0]);
+				exit(2);
+			}
 		}
 		if (o->metrics_addr_text[0]) {
 			char text[SF_PT_ADDR_TEXT_MAX], why[SF_ERR_MAX];
@@ -286,6 +302,7 @@ static bool start_bindaddr(struct app *app, const struct options *o,
 		.orport_len = info->orport_len,
 		.tls = app->certs ? sf_certs_tls(app->certs) : NULL,
 		.certs = app->certs,
+		.memory_budget = o->memory_budget,
 	};
 	/* parsed by the server, once: a bad one fails sf_server_new with "parsing srcaddr: ..." */
 	cfg.orport_srcaddr = sf_pt_args_get(b->options, "orport-srcaddr");

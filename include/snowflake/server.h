@@ -59,7 +59,16 @@ struct sf_server_config {
 	/* TLS mode's certificate store (src/server/certs.h; the caller keeps it alive until
 	 * sf_server_free), for the ACME metrics. NULL: no ACME metrics. */
 	struct sf_certs *certs;
+	/* Memory budget (docs/security.md, "Memory budget"): the bytes clients may make the server
+	 * hold, all shards and the front together. 0 = sf_server_memory_default(). Below
+	 * SF_SERVER_MEMORY_MIN it is raised to that. */
+	uint64_t memory_budget;
 };
+
+#define SF_SERVER_MEMORY_MIN (32ull << 20)
+/* Half of the machine's memory (MemTotal), or of the cgroup's limit (memory.max, v1's
+ * memory.limit_in_bytes) when that is lower, and at least SF_SERVER_MEMORY_MIN. */
+uint64_t sf_server_memory_default(void);
 
 #define SF_MAX_HANDSHAKES_DEFAULT 8192
 

@@ -126,6 +126,10 @@ static uint64_t v_streams_active(const struct sf_metrics_shard_snap *x)
 	return gauge(x->streams_opened, x->streams_closed);
 }
 static uint64_t v_drops(const struct sf_metrics_shard_snap *x) { return x->queue_drops; }
+static uint64_t v_mem_budget(const struct sf_metrics_shard_snap *x) { return x->mem_budget; }
+static uint64_t v_mem_used(const struct sf_metrics_shard_snap *x) { return x->mem_used; }
+static uint64_t v_mem_refused(const struct sf_metrics_shard_snap *x) { return x->mem_refused; }
+static uint64_t v_mem_evicted(const struct sf_metrics_shard_snap *x) { return x->mem_evicted; }
 
 static void write_front(struct sf_expo *e, const struct sf_metrics_snapshot *s)
 {
@@ -192,6 +196,15 @@ static void write_load(struct sf_expo *e, const struct sf_metrics_snapshot *s)
 	per_shard(e, s, "snowflake_queue_drops_total", "counter",
 		  "Downstream packets dropped because a client's queue or the shard's pool was full.",
 		  v_drops);
+	per_shard(e, s, "snowflake_memory_budget_bytes", "gauge",
+		  "The shard's slice of the memory budget.", v_mem_budget);
+	per_shard(e, s, "snowflake_memory_used_bytes", "gauge",
+		  "Memory the shard's clients hold, as counted against its slice.", v_mem_used);
+	per_shard(e, s, "snowflake_memory_refused_total", "counter",
+		  "WebSockets of new clients refused because the shard's memory was past the refusal mark.",
+		  v_mem_refused);
+	per_shard(e, s, "snowflake_memory_evicted_total", "counter",
+		  "Clients closed because the shard's memory was past the eviction mark.", v_mem_evicted);
 	sf_expo_family(e, "snowflake_shard_cpu_seconds_total", "counter",
 		       "CPU time used by the shard's thread.");
 	for (size_t i = 0; i < s->nshards; i++) {

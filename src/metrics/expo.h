@@ -48,6 +48,8 @@ struct sf_metrics_shard_snap {
 	uint64_t bytes_to_tor, bytes_from_tor;
 	uint64_t kcp_retrans_rto, kcp_retrans_early;
 	uint64_t queue_drops;
+	uint64_t mem_budget, mem_used;		/* bytes: the shard's slice, what it holds */
+	uint64_t mem_refused, mem_evicted;
 	uint64_t rtt_sum_ms;
 	uint64_t rtt_buckets[SF_METRICS_RTT_BUCKETS_MAX + 1];
 	uint64_t cpu_ns;

@@ -47,6 +47,7 @@ struct sf_conn {
 	void *user;
 
 	struct evbuffer *out;
+	uint64_t *account;	/* sf_conn_set_account(): what out holds is added there, or NULL */
 	size_t out_cap;
 	size_t drained_below;
 	bool above_mark;
@@ -217,6 +218,9 @@ static void teardown(struct sf_conn *c)
 {
 	shut(c);
 	if (c->out) {
+		if (c->account)
+			*c->account -= evbuffer_get_length(c->out);
+		c->account = NULL;
 		evbuffer_free(c->out);
 		c->out = NULL;
 	}
@@ -348,6 +352,8 @@ static bool flush(struct sf_conn *c)
 		if (n > 0) {
 			evbuffer_drain(c->out, (size_t)n);
 			sent += (size_t)n;
+			if (c->account)
+				*c->account -= (uint64_t)n;
 			continue;
 		}
 		if (n == SF_CONN_WANT_WRITE) {
@@ -591,10 +597,24 @@ int sf_conn_write(struct sf_conn *conn, const void *p, size_t n)
 		return 0;
 	if (evbuffer_add(conn->out, p, n) < 0)
 		return -1;
+	if (conn->account)
+		*conn->account += n;
 	if (conn->drained_below && len + n > conn->drained_below)
 		conn->above_mark = true;
 	schedule_flush(conn);
 	return 0;
+}
+
+void sf_conn_set_account(struct sf_conn *conn, uint64_t *bytes)
+{
+	if (SF_BUG(foreign_thread(conn)))
+		return;
+	size_t len = conn->out ? evbuffer_get_length(conn->out) : 0;
+	if (conn->account)
+		*conn->account -= len;
+	conn->account = bytes;
+	if (bytes)
+		*bytes += len;
 }
 
 size_t sf_conn_output_len(const struct sf_conn *conn)

@@ -104,6 +104,11 @@ void sf_conn_set_callbacks(struct sf_conn *conn, const struct sf_conn_callbacks 
  * ended or the output would exceed its cap. */
 int sf_conn_write(struct sf_conn *conn, const void *p, size_t n);
 size_t sf_conn_output_len(const struct sf_conn *conn);
+/* Keeps *bytes up to date with what the output buffer holds (added on write, subtracted as the
+ * socket takes it and when the connection is released): a shard's memory count of its links'
+ * output at no more than one add per write. The counter belongs to the thread that runs the
+ * connection's loop, and must outlive the connection or be replaced (NULL: none). */
+void sf_conn_set_account(struct sf_conn *conn, uint64_t *bytes);
 void sf_conn_set_output_cap(struct sf_conn *conn, size_t cap);
 /* Arms on_drained for output <= below (0 disables). */
 void sf_conn_set_drained(struct sf_conn *conn, size_t below);

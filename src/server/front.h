@@ -47,6 +47,7 @@ struct sf_server {
 	 * and a proxy's handshake lasts a few round trips). */
 	struct sf_front_conn *front_conns, *front_oldest;
 	size_t nfront, max_front;
+	uint64_t memory_budget;			/* the whole budget, front and shards */
 	uint64_t front_evicted;			/* closed to make room */
 	uint64_t front_evict_logged_ms;		/* one log line per minute at most */
 };

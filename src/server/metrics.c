@@ -29,6 +29,10 @@ static void read_shard(const struct sf_shard *sh, struct sf_metrics_shard_snap *
 	x->kcp_retrans_rto = sf_counter_get(&m->kcp_retrans_rto);
 	x->kcp_retrans_early = sf_counter_get(&m->kcp_retrans_early);
 	x->queue_drops = sf_counter_get(&m->queue_drops);
+	x->mem_budget = sf_counter_get(&m->mem_budget);
+	x->mem_used = sf_counter_get(&m->mem_used);
+	x->mem_refused = sf_counter_get(&m->mem_refused);
+	x->mem_evicted = sf_counter_get(&m->mem_evicted);
 	x->rtt_sum_ms = sf_counter_get(&m->rtt_sum_ms);
 	for (size_t b = 0; b <= SF_SHARD_RTT_BOUNDS; b++)
 		x->rtt_buckets[b] = sf_counter_get(&m->rtt_buckets[b]);

@@ -1,6 +1,8 @@
 /* The embeddable server (include/snowflake/server.h): listeners on the caller's event loop, the
  * front (front.c) that reads each WebSocket's preamble there, and the shard threads. */
 #include "server/front.h"
+#include "server/membudget.h"
+#include "shard/membudget.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -102,7 +104,6 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	srv->tor.orport_len = cfg->orport_len;
 	srv->tor.transport = "snowflake";
 	srv->tls = cfg->tls;
-	srv->max_front = cfg->max_handshakes ? cfg->max_handshakes : SF_MAX_HANDSHAKES_DEFAULT;
 	srv->certs = cfg->certs;
 	if (load_extorports(srv, cfg, err, errlen) < 0)
 		goto fail;
@@ -132,6 +133,15 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	struct sf_server_memory_split mem;
+	sf_server_memory_split(cfg->memory_budget ? cfg->memory_budget : sf_server_memory_default(),
+			       srv->nshards, cfg->tls != NULL, cfg->max_handshakes, &mem);
+	srv->max_front = mem.max_handshakes;
+	srv->memory_budget = mem.budget;
+	sf_logf("memory budget: %llu MiB: %llu MiB for connections in handshake (at most %zu), "
+		"%llu MiB for each of %u shards", (unsigned long long)(mem.budget >> 20),
+		(unsigned long long)(mem.front >> 20), mem.max_handshakes,
+		(unsigned long long)(mem.shard_slice >> 20), srv->nshards);
 	/* Upstream's one ClientID → address map holds 98304 records; each shard keeps its share. */
 	struct sf_shard_params params = {
 		.tor = &srv->tor,
@@ -139,6 +149,8 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 		.n_extorports = srv->n_extorports,
 		.clientmap_capacity = (SF_TT_CLIENTMAP_CAPACITY + srv->nshards - 1) / srv->nshards,
 		.max_clients = MAX_CLIENTS_PER_SHARD,
+		.mem_slice = mem.shard_slice,
+		.link_cost = SF_MEM_LINK_COST + (cfg->tls ? SF_MEM_TLS_COST : 0),
 	};
 	for (unsigned i = 0; i < srv->nshards; i++) {
 		srv->shards[i] = sf_shard_start(&params, i, err, errlen);

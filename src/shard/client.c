@@ -12,6 +12,7 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "net/conn.h"
 #include "turbotunnel/clientmap.h"
 
 static void client_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -85,6 +86,8 @@ struct sf_client *sf_client_get(struct sf_shard_state *sh, const uint8_t id[8])
 	c->hnext = sh->table[slot];
 	sh->table[slot] = c;
 	sh->nclients++;
+	sh->mem_use.clients++;
+	c->progress_ms = sh->now_ms;
 	sf_counter_add(&sh->metrics->clients_created, 1);
 	return c;
 }
@@ -215,6 +218,8 @@ static int session_start(struct sf_client *c, uint32_t conv)
 		c->useraddr[0] = '\0';
 	c->session_dead = false;
 	c->kcp_rtt_seen = c->kcp_rto_seen = c->kcp_early_seen = 0;
+	c->progress_ms = sh->now_ms;
+	sh->mem_use.sessions++;
 	sf_counter_add(&sh->metrics->sessions_opened, 1);
 	return 0;
 }
@@ -224,6 +229,7 @@ static void session_end(struct sf_client *c)
 	if (c->kcp) {
 		kcp_metrics_fold(c);
 		sf_counter_add(&c->sh->metrics->sessions_closed, 1);
+		c->sh->mem_use.sessions--;
 	}
 	while (c->streams)
 		sf_stream_free(c->streams);
@@ -250,6 +256,7 @@ void sf_client_free(struct sf_client *c)
 	if (*pp)
 		*pp = c->hnext;
 	sh->nclients--;
+	sh->mem_use.clients--;
 	sf_counter_add(&sh->metrics->clients_freed, 1);
 	free(c);
 }
@@ -386,10 +393,15 @@ void sf_client_pump(struct sf_client *c)
 	if (c->pumping)
 		return;
 	c->pumping = true;
-	while (c->kcp && !c->session_dead && sf_smux_unconsumed(c->smux) < SF_SMUX_SESSION_BUFFER) {
+	/* smux's bucket, or the client's memory share if that is smaller. */
+	size_t bucket = SF_SMUX_SESSION_BUFFER;
+	if (sh->mem.client_share && sh->mem.client_share < bucket)
+		bucket = (size_t)sh->mem.client_share;
+	while (c->kcp && !c->session_dead && sf_smux_unconsumed(c->smux) < bucket) {
 		size_t n = sf_kcp_recv(c->kcp, sh->scratch, sizeof sh->scratch);
 		if (n == 0)
 			break;
+		c->progress_ms = sh->now_ms;
 		if (sf_smux_input(c->smux, sh->scratch, n, sh->now_ms) < 0) {
 			sf_logf("smux: protocol error from a client; closing its session");
 			c->session_dead = true;
@@ -426,6 +438,18 @@ void sf_client_output_ready(struct sf_client *c)
 static uint64_t record_idle_ms(const struct sf_shard_state *sh)
 {
 	return sh->params->record_idle_ms ? sh->params->record_idle_ms : SF_TT_QUEUE_TIMEOUT_MS;
+}
+
+uint64_t sf_client_mem_held(const struct sf_client *c)
+{
+	uint64_t held = c->to_tor + SF_MEM_CLIENT_COST +
+			(uint64_t)sf_tt_queue_len(&c->queue) * SF_TT_BUF_SIZE;
+	if (c->kcp)
+		held += sf_kcp_footprint(c->kcp) + SF_MEM_SESSION_COST;
+	held += (uint64_t)c->nstreams * SF_MEM_STREAM_COST;
+	for (const struct sf_link *l = c->links; l; l = l->next)
+		held += c->sh->params->link_cost + (l->conn ? sf_conn_output_len(l->conn) : 0);
+	return held;
 }
 
 void sf_client_reschedule(struct sf_client *c)

@@ -12,6 +12,7 @@
 #include "turbotunnel/clientmap.h"
 #include "turbotunnel/pktqueue.h"
 #include "shard/dialrate.h"
+#include "shard/membudget.h"
 #include "shard/shard.h"
 #include "tor/balance.h"
 
@@ -57,6 +58,13 @@ struct sf_shard_state {
 	 * stalled sessions were last looked for (sf_client_pump). */
 	uint64_t kcp_over_budget_seen;
 	uint64_t kcp_sweep_ms;
+	/* Memory budget (shard/membudget.h): this shard's slice, what its clients hold, the
+	 * periodic check, and the refusals/evictions not logged yet (one line per period). */
+	struct sf_mem_slice mem;
+	struct sf_mem_usage mem_use;
+	struct event *mem_tick;
+	uint64_t mem_refused_unlogged, mem_evicted_unlogged, mem_evicted_bytes_unlogged;
+	uint64_t mem_refuse_logged_ms, mem_evict_logged_ms;
 	uint8_t scratch[SF_RELAY_READ_MAX];	/* KCP → smux copies */
 	/* The open downstream batch: encapsulated packets of one client, for batch_link. It is
 	 * opened and sent within one call (sf_client_flush, sf_client_output_ready); the bytes are
@@ -123,6 +131,9 @@ struct sf_client {
 	size_t nstreams;			/* relay streams alive (not only smux's open ones) */
 	struct sf_dial_rate dial_rate;		/* kept across sessions of the ClientID */
 	bool stream_limit_logged;
+	uint64_t to_tor;			/* client bytes of its streams waiting for tor */
+	uint64_t progress_ms;			/* last byte to or from tor, from KCP, or read by
+						 * the client's WebSocket (the eviction's "stalled") */
 	/* The KCP session's counters already added to the shard's metrics. */
 	uint64_t kcp_rtt_seen, kcp_rto_seen, kcp_early_seen;
 };
@@ -141,6 +152,17 @@ void sf_client_flush(struct sf_client *c);
 /* Forgets the open batch if it is meant for l (l is closing; KCP will retransmit). */
 void sf_client_batch_cancel(struct sf_shard_state *sh, const struct sf_link *l);
 void sf_client_reschedule(struct sf_client *c);
+/* What c holds (KCP, bytes for tor, queued packets, its links), for the memory budget. */
+uint64_t sf_client_mem_held(const struct sf_client *c);
+
+/* membudget_shard.c: the memory budget on the shard's thread. */
+uint64_t sf_shard_mem_used(struct sf_shard_state *sh);
+/* Whether a WebSocket of a ClientID the shard does not know may come in (else it is counted
+ * and, once per period, logged). */
+bool sf_shard_mem_admit(struct sf_shard_state *sh);
+/* Starts the periodic check (eviction, the used-bytes gauge). Returns 0 or -1. */
+int sf_shard_mem_start(struct sf_shard_state *sh);
+void sf_shard_mem_stop(struct sf_shard_state *sh);
 
 /* link.c */
 void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h);
@@ -148,6 +170,8 @@ int sf_link_send(struct sf_link *l, const uint8_t *msg, size_t len);
 bool sf_link_has_room(const struct sf_link *l);
 void sf_link_close(struct sf_link *l, const char *why);
 void sf_link_free_dead(struct sf_shard_state *sh);
+/* Closes l at once, dropping its unsent output (an evicted client's links). */
+void sf_link_abort(struct sf_link *l, const char *why);
 
 /* stream.c */
 void *sf_stream_open(void *client, struct sf_smux_stream *s);

@@ -86,6 +86,7 @@ static void conn_on_drained(void *user)
 {
 	struct sf_link *l = user;
 	l->client->sh->now_ms = sf_clock_ms();
+	l->client->progress_ms = l->client->sh->now_ms; /* the client reads what we send */
 	sf_client_output_ready(l->client);
 }
 
@@ -105,8 +106,30 @@ static const struct sf_conn_callbacks link_conn_callbacks = {
 	.on_close = conn_on_close,
 };
 
+/* The client's share of the memory budget also bounds its WebSockets: a proxy change leaves the
+ * old one behind, and a client opening many would hold a TLS connection each. The oldest go
+ * first; the newest (l) stays. */
+static void links_within_share(struct sf_client *c, struct sf_link *l)
+{
+	uint64_t share = c->sh->mem.client_share;
+	for (unsigned guard = 0; share && guard < 1024 && c->links && c->links->next &&
+				 sf_client_mem_held(c) > share; guard++) {
+		struct sf_link *oldest = c->links;
+		while (oldest->next)
+			oldest = oldest->next;
+		if (oldest == l)
+			break;
+		sf_link_close(oldest, "the client's memory share is spent: closing its oldest WebSocket");
+	}
+}
+
 void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)
 {
+	/* Under memory pressure, only ClientIDs the shard knows come in (their session goes on). */
+	if (!sf_client_find(sh, h->clientid) && !sf_shard_mem_admit(sh)) {
+		sf_handover_free(h);
+		return;
+	}
 	struct sf_client *c = sf_client_get(sh, h->clientid);
 	struct sf_link *l = c ? calloc(1, sizeof *l) : NULL;
 	if (!l) {
@@ -127,10 +150,13 @@ void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)
 	sf_conn_set_read_limit(l->conn, SF_LINK_READ_LIMIT);
 	l->next = c->links;
 	c->links = l;
+	sh->mem_use.links++;
 	sf_counter_add(&sh->metrics->websockets_opened, 1);
 	if (sf_conn_attach(l->conn, sh->base) < 0) {
 		sf_link_close(l, "cannot attach to the shard's event loop");
 	} else {
+		sf_conn_set_account(l->conn, &sh->mem_use.link_output);
+		links_within_share(c, l);
 		sf_tt_queue_touch(&c->queue, sh->now_ms);
 		if (h->pending_len > 0)
 			ws_on_data(l, h->pending, h->pending_len);
@@ -165,6 +191,7 @@ static void link_drop(struct sf_link *l, const char *why, bool socket_gone)
 		return;
 	l->closing = true;
 	struct sf_client *c = l->client;
+	c->sh->mem_use.links--;
 	sf_counter_add(&c->sh->metrics->websockets_closed, 1);
 	sf_client_batch_cancel(c->sh, l);
 	struct sf_link **pp = &c->links;
@@ -190,6 +217,11 @@ static void link_drop(struct sf_link *l, const char *why, bool socket_gone)
 void sf_link_close(struct sf_link *l, const char *why)
 {
 	link_drop(l, why, false);
+}
+
+void sf_link_abort(struct sf_link *l, const char *why)
+{
+	link_drop(l, why, true);
 }
 
 void sf_link_free_dead(struct sf_shard_state *sh)

@@ -30,6 +30,9 @@ struct sf_shard_metrics {
 	sf_counter bytes_to_tor, bytes_from_tor;	/* stream payload */
 	sf_counter kcp_retrans_rto, kcp_retrans_early;
 	sf_counter queue_drops;				/* downstream packets dropped by a queue */
+	sf_counter mem_budget, mem_used;		/* gauges (bytes), set by sf_counter_set */
+	sf_counter mem_refused;				/* WebSockets of new ClientIDs refused */
+	sf_counter mem_evicted;				/* clients closed to free memory */
 	sf_counter rtt_sum_ms;
 	sf_counter rtt_buckets[SF_SHARD_RTT_BOUNDS + 1];	/* not cumulative; last: beyond */
 	sf_counter dial_errors[SF_SHARD_BACKENDS_MAX];
@@ -40,6 +43,12 @@ static inline void sf_counter_add(sf_counter *c, uint64_t n)
 {
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
 			      memory_order_relaxed);
+}
+
+/* A gauge: only from the shard that owns c. */
+static inline void sf_counter_set(sf_counter *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
 }
 
 /* Any thread. */

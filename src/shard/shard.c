@@ -74,21 +74,41 @@ static void shard_wake_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(sh->st.base);
 }
 
-/* SF_KCP_BUDGET_MB overrides the per-thread KCP memory budget (the session share follows it,
- * docs/security.md "KCP"): for small hosts, and for tests that attack the budget. */
-static void apply_kcp_budget(void)
+/* KCP's part of the shard's memory slice: half of it, so that KCP's own drops and sweep act
+ * before the slice's eviction mark; a session may hold the client's share. SF_KCP_BUDGET_MB
+ * overrides the per-thread KCP budget (the session share then follows it, docs/security.md
+ * "KCP"): for tests that attack KCP alone. */
+static void apply_kcp_budget(const struct sf_shard_state *st)
 {
+	if (st->mem.limit) {
+		sf_kcp_set_thread_rx_budget(st->mem.limit / 2);
+		sf_kcp_set_session_rx_share(st->mem.client_share);
+	}
 	const char *v = getenv("SF_KCP_BUDGET_MB");
 	if (!v || !*v)
 		return;
 	char *end;
 	unsigned long long mb = strtoull(v, &end, 10);
-	if (*end == '\0' && mb > 0 && mb < (1ull << 24))
+	if (*end == '\0' && mb > 0 && mb < (1ull << 24)) {
 		sf_kcp_set_thread_rx_budget(mb << 20);
-	else
+		sf_kcp_set_session_rx_share(0);
+	} else
 		sf_logf("SF_KCP_BUDGET_MB: not a size in MiB; keeping the default KCP budget");
 }
 
+
+/* The packet pool may take an eighth of the memory slice (the default cap when it is larger),
+ * at least enough for a few full queues. */
+#define POOL_MIN_BUFFERS 2048
+static size_t pool_buffers(uint64_t slice)
+{
+	if (!slice)
+		return 0;
+	uint64_t n = slice / 8 / (SF_TT_BUF_SIZE + 32);
+	if (n > SF_TT_POOL_DEFAULT_MAX)
+		n = SF_TT_POOL_DEFAULT_MAX;
+	return n < POOL_MIN_BUFFERS ? POOL_MIN_BUFFERS : (size_t)n;
+}
 
 static void on_flush_bound(evutil_socket_t fd, short what, void *arg)
 {
@@ -130,6 +150,8 @@ static void shard_close_clients(struct sf_shard *sh)
 	if (!st->table)
 		return;
 	st->now_ms = sf_clock_ms();
+	/* Its timer would keep the drain below waiting for its bound. */
+	sf_shard_mem_stop(st);
 	for (size_t i = 0; i <= st->table_mask; i++)
 		while (st->table[i])
 			sf_client_free(st->table[i]);
@@ -143,7 +165,7 @@ static void shard_close_clients(struct sf_shard *sh)
 static void *shard_main(void *arg)
 {
 	struct sf_shard *sh = arg;
-	apply_kcp_budget();
+	apply_kcp_budget(&sh->st);
 	event_base_loop(sh->st.base, EVLOOP_NO_EXIT_ON_EMPTY);
 	shard_close_clients(sh);
 	sf_kcp_thread_cache_free();
@@ -155,6 +177,7 @@ static void shard_free_state(struct sf_shard *sh)
 {
 	struct sf_shard_state *st = &sh->st;
 	shard_close_clients(sh); /* a shard whose thread never started */
+	sf_shard_mem_stop(st);
 	if (st->clientmap)
 		sf_tt_clientmap_free(st->clientmap);
 	if (st->pool)
@@ -185,7 +208,7 @@ struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index,
 	struct sf_shard_state *st = &sh->st;
 	st->params = &sh->params;
 	st->base = event_base_new();
-	st->pool = sf_tt_pool_new(0);
+	st->pool = sf_tt_pool_new(pool_buffers(p->mem_slice));
 	st->clientmap = sf_tt_clientmap_new(p->clientmap_capacity);
 	st->table = calloc(SHARD_TABLE_INITIAL, sizeof *st->table);
 	st->table_mask = SHARD_TABLE_INITIAL - 1;
@@ -210,7 +233,7 @@ struct sf_shard *sf_shard_start(const struct sf_shard_params *p, unsigned index,
 		return NULL;
 	}
 	sh->wake_ev = event_new(st->base, sh->wake_fd, EV_READ | EV_PERSIST, shard_wake_cb, sh);
-	if (!sh->wake_ev || event_add(sh->wake_ev, NULL) < 0) {
+	if (!sh->wake_ev || event_add(sh->wake_ev, NULL) < 0 || sf_shard_mem_start(st) < 0) {
 		snprintf(err, errlen, "shard %u: cannot watch its inbox", index);
 		shard_free_state(sh);
 		return NULL;

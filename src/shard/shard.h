@@ -27,6 +27,10 @@ struct sf_shard_params {
 	/* 0 for upstream's values; shorter only where nobody can wait minutes (tests): */
 	uint64_t session_idle_ms;	/* smux idle check (SF_SMUX_KEEPALIVE_TIMEOUT_MS) */
 	uint64_t record_idle_ms;	/* ClientID record without a session (SF_TT_QUEUE_TIMEOUT_MS) */
+	/* Memory budget slice of this shard (docs/security.md, "Memory budget"); 0: none (the
+	 * fixed defaults of each layer). link_cost: what a WebSocket holds beyond its buffers. */
+	uint64_t mem_slice;
+	uint64_t link_cost;
 };
 
 /* A WebSocket whose preamble (token + ClientID) has been read: everything the shard needs to

@@ -46,6 +46,14 @@ static size_t unwritten(const struct sf_stream *st)
 	return n + (st->tor ? sf_conn_output_len(st->tor) : 0);
 }
 
+/* Client bytes left us for tor (written or dropped): the shard's and the client's memory count
+ * (shard/membudget.h). */
+static void stream_to_tor_gone(struct sf_stream *st, size_t n)
+{
+	st->client->sh->mem_use.to_tor -= n;
+	st->client->to_tor -= n;
+}
+
 /* Closes the smux side (sends FIN); the unwritten bytes become held. */
 static void stream_close_smux(struct sf_stream *st)
 {
@@ -67,6 +75,7 @@ void sf_stream_free(struct sf_stream *st)
 		sf_tor_balance_remove(&c->sh->extor_balance, st->extorport);
 	if (st->dial)
 		sf_tor_dial_cancel(st->dial);
+	stream_to_tor_gone(st, unwritten(st));
 	if (st->tor)
 		sf_conn_close(st->tor);
 	if (st->early)
@@ -125,6 +134,7 @@ static void tor_on_read(void *arg, const uint8_t *p, size_t n)
 		return;
 	}
 	sf_counter_add(&sh->metrics->bytes_from_tor, (uint64_t)n);
+	c->progress_ms = sh->now_ms;
 	sf_smux_stream_write(st->smux, p, n); /* n <= tor_read_room(): all of it is taken */
 	if (c->session_dead)
 		sf_client_pump(c); /* ends the session */
@@ -139,6 +149,8 @@ static void tor_on_sent(void *arg, size_t n)
 	struct sf_client *c = st->client;
 	c->sh->now_ms = sf_clock_ms();
 	sf_counter_add(&c->sh->metrics->bytes_to_tor, (uint64_t)n);
+	stream_to_tor_gone(st, n);
+	c->progress_ms = c->sh->now_ms;
 	if (st->smux)
 		sf_smux_stream_consumed(st->smux, n);
 	else
@@ -341,8 +353,12 @@ void sf_stream_data(void *stream, const uint8_t *data, size_t len)
 	 * that everything the client sent in one read leaves in one write (a failed socket is found
 	 * there, outside smux). */
 	int r = st->tor ? sf_conn_write(st->tor, data, len) : evbuffer_add(st->early, data, len);
-	if (r < 0)
+	if (r < 0) {
 		st->client->session_dead = true; /* out of memory: give up on this client */
+		return;
+	}
+	st->client->sh->mem_use.to_tor += len;
+	st->client->to_tor += len;
 }
 
 void sf_stream_fin(void *stream)

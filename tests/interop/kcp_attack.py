@@ -31,31 +31,44 @@ def session(addr):
 
 def far(args):
     socks = []
+    refused = 0
     for _ in range(args.n):
-        s = session(args.addr)
-        conv = struct.unpack("<I", os.urandom(4))[0]
-        s.sendall(flood.ws_frame_zero_mask(flood.encap(flood.kcp_push(conv, 65534, b""))))
-        socks.append(s)
-    return socks, {"sessions": len(socks)}
+        try:
+            s = session(args.addr)
+            conv = struct.unpack("<I", os.urandom(4))[0]
+            s.sendall(flood.ws_frame_zero_mask(flood.encap(flood.kcp_push(conv, 65534, b""))))
+            socks.append(s)
+        except OSError:
+            refused += 1
+    return socks, {"sessions": len(socks), "closed_by_server": refused}
+
+
+def hoard_one(addr, segs, payload):
+    s = session(addr)
+    conv = struct.unpack("<I", os.urandom(4))[0]
+    batch = []
+    for sn in range(1, segs + 1):
+        batch.append(flood.ws_frame_zero_mask(flood.encap(flood.kcp_push(conv, sn, payload))))
+        if len(batch) == 256:
+            s.sendall(b"".join(batch))
+            batch = []
+    if batch:
+        s.sendall(b"".join(batch))
+    return s
 
 
 def hoard(args):
     socks = []
     segs = int(args.mib * (1 << 20) / MSS)
     payload = b"h" * MSS
+    refused = 0
     for _ in range(args.n):
-        s = session(args.addr)
-        conv = struct.unpack("<I", os.urandom(4))[0]
-        batch = []
-        for sn in range(1, segs + 1):
-            batch.append(flood.ws_frame_zero_mask(flood.encap(flood.kcp_push(conv, sn, payload))))
-            if len(batch) == 256:
-                s.sendall(b"".join(batch))
-                batch = []
-        if batch:
-            s.sendall(b"".join(batch))
-        socks.append(s)
-    return socks, {"sessions": len(socks), "segments_each": segs}
+        # A server under memory pressure may close a new client's WebSocket after its preamble.
+        try:
+            socks.append(hoard_one(args.addr, segs, payload))
+        except OSError:
+            refused += 1
+    return socks, {"sessions": len(socks), "segments_each": segs, "closed_by_server": refused}
 
 
 def main():

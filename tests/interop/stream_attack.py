@@ -143,6 +143,8 @@ class Session:
             except BlockingIOError:
                 time.sleep(0.05)
                 continue
+            except OSError:
+                return False   # closed by the server (e.g. evicted under memory pressure)
             frame = frame[n:]
         return True
 

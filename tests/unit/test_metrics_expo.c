@@ -85,6 +85,22 @@ static const char expected_page[] =
 	"# TYPE snowflake_queue_drops_total counter\n"
 	"snowflake_queue_drops_total{shard=\"0\"} 13\n"
 	"snowflake_queue_drops_total{shard=\"1\"} 0\n"
+	"# HELP snowflake_memory_budget_bytes The shard's slice of the memory budget.\n"
+	"# TYPE snowflake_memory_budget_bytes gauge\n"
+	"snowflake_memory_budget_bytes{shard=\"0\"} 16777216\n"
+	"snowflake_memory_budget_bytes{shard=\"1\"} 0\n"
+	"# HELP snowflake_memory_used_bytes Memory the shard's clients hold, as counted against its slice.\n"
+	"# TYPE snowflake_memory_used_bytes gauge\n"
+	"snowflake_memory_used_bytes{shard=\"0\"} 1048576\n"
+	"snowflake_memory_used_bytes{shard=\"1\"} 0\n"
+	"# HELP snowflake_memory_refused_total WebSockets of new clients refused because the shard's memory was past the refusal mark.\n"
+	"# TYPE snowflake_memory_refused_total counter\n"
+	"snowflake_memory_refused_total{shard=\"0\"} 15\n"
+	"snowflake_memory_refused_total{shard=\"1\"} 0\n"
+	"# HELP snowflake_memory_evicted_total Clients closed because the shard's memory was past the eviction mark.\n"
+	"# TYPE snowflake_memory_evicted_total counter\n"
+	"snowflake_memory_evicted_total{shard=\"0\"} 16\n"
+	"snowflake_memory_evicted_total{shard=\"1\"} 0\n"
 	"# HELP snowflake_shard_cpu_seconds_total CPU time used by the shard's thread.\n"
 	"# TYPE snowflake_shard_cpu_seconds_total counter\n"
 	"snowflake_shard_cpu_seconds_total{shard=\"0\"} 2.000000042\n"
@@ -115,6 +131,7 @@ static void fill(struct sf_metrics_snapshot *s, struct sf_metrics_shard_snap sha
 		.bytes_to_tor = 123456789012ull, .bytes_from_tor = 987,
 		.kcp_retrans_rto = 11, .kcp_retrans_early = 12,
 		.queue_drops = 13,
+		.mem_budget = 16777216, .mem_used = 1048576, .mem_refused = 15, .mem_evicted = 16,
 		.rtt_sum_ms = 1234,
 		.rtt_buckets = { 4, 2, 1 },
 		.cpu_ns = 2000000042ull,
