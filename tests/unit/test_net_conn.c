@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include "lib/bug.h"
+#include "loop_test_util.h"
 #include "net/conn.h"
 #include "net/listener.h"
 
-#define MAX_ROUNDS 3000	/* x 10 ms ticks at most: 30 s */
 
 /* ---- loopback plumbing ---- */
 
@@ -50,40 +50,6 @@ static void tcp_pair(int *server, int *client)
 	setsockopt(*client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(*client, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
-
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-struct loop {
-	struct event_base *base;
-	struct event *ticker;
-};
-
-static void loop_init(struct loop *l)
-{
-	l->base = event_base_new();
-	assert_non_null(l->base);
-	l->ticker = event_new(l->base, -1, EV_PERSIST, tick, NULL);
-	struct timeval tv = { .tv_usec = 10000 };
-	event_add(l->ticker, &tv);
-}
-
-static void loop_free(struct loop *l)
-{
-	event_free(l->ticker);
-	event_base_free(l->base);
-}
-
-#define RUN_UNTIL(l, cond)                                                          \
-	do {                                                                        \
-		for (int round_ = 0; round_ < MAX_ROUNDS && !(cond); round_++)      \
-			event_base_loop((l)->base, EVLOOP_ONCE);                    \
-		assert_true(cond);                                                  \
-	} while (0)
 
 /* ---- a recording owner ---- */
 
@@ -160,8 +126,8 @@ static void fill_pattern(uint8_t *p, size_t n, unsigned seed)
 static void test_write_read_both_ways(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	struct owner a = { 0 }, b = { 0 };
@@ -175,7 +141,7 @@ static void test_write_read_both_ways(void **state)
 
 	assert_int_equal(sf_conn_write(a.conn, "hello", 5), 0);
 	assert_int_equal(sf_conn_write(a.conn, "", 0), 0);
-	RUN_UNTIL(&l, b.in_len == 5);
+	TEST_RUN_UNTIL(&l, b.in_len == 5);
 	assert_memory_equal(b.in, "hello", 5);
 
 	/* 1 MiB the other way arrives whole and in order, in reads of at most 16 KiB. */
@@ -184,7 +150,7 @@ static void test_write_read_both_ways(void **state)
 	fill_pattern(data, big, 7);
 	for (size_t off = 0; off < big; off += 100000)
 		assert_int_equal(sf_conn_write(b.conn, data + off, off + 100000 > big ? big - off : 100000), 0);
-	RUN_UNTIL(&l, a.in_len == big);
+	TEST_RUN_UNTIL(&l, a.in_len == big);
 	assert_memory_equal(a.in, data, big);
 	assert_true(a.reads >= (int)(big / SF_CONN_READ_CHUNK));
 	assert_int_equal(sf_conn_output_len(b.conn), 0);
@@ -193,21 +159,21 @@ static void test_write_read_both_ways(void **state)
 	/* The peer's EOF ends the connection; writes fail afterwards. */
 	sf_conn_close(b.conn);
 	b.conn = NULL;
-	RUN_UNTIL(&l, a.closes == 1);
+	TEST_RUN_UNTIL(&l, a.closes == 1);
 	assert_string_equal(a.reason, "EOF");
 	assert_false(sf_conn_is_open(a.conn));
 	assert_int_equal(sf_conn_write(a.conn, "x", 1), -1);
 	owner_done(&a);
 	owner_done(&b);
 	free(data);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 static void test_output_len_and_drained(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	int small = 65536;
@@ -247,21 +213,21 @@ static void test_output_len_and_drained(void **state)
 	}
 	assert_int_equal(got_len, total);
 	assert_memory_equal(got, data, total);
-	RUN_UNTIL(&l, sf_conn_output_len(a.conn) == 0);
+	TEST_RUN_UNTIL(&l, sf_conn_output_len(a.conn) == 0);
 	assert_int_equal(a.drained, 1);
 	assert_int_equal(a.closes, 0);
 	close(cfd);
 	owner_done(&a);
 	free(data);
 	free(got);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 static void test_pause_resume(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	struct owner a = { 0 };
@@ -272,18 +238,18 @@ static void test_pause_resume(void **state)
 		event_base_loop(l.base, EVLOOP_ONCE);
 	assert_int_equal(a.in_len, 0);
 	sf_conn_resume_read(a.conn);
-	RUN_UNTIL(&l, a.in_len == 3);
+	TEST_RUN_UNTIL(&l, a.in_len == 3);
 	assert_memory_equal(a.in, "abc", 3);
 	close(cfd);
 	owner_done(&a);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 static void test_deadline(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	struct owner a = { 0 };
@@ -300,27 +266,27 @@ static void test_deadline(void **state)
 	sf_conn_set_deadline(a.conn, 30);
 	assert_int_equal(send(cfd, "x", 1, 0), 1);
 	a.close_on_close = 1;
-	RUN_UNTIL(&l, a.closes == 1);
+	TEST_RUN_UNTIL(&l, a.closes == 1);
 	assert_string_equal(a.reason, "timeout");
 	assert_null(a.conn);
 	char c;
 	assert_true(recv(cfd, &c, 1, 0) <= 0);	/* the peer sees the end (EOF or reset) */
 	close(cfd);
 	owner_done(&a);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 static void test_close_inside_read(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	struct owner a = { .close_on_read = 1 };
 	a.conn = sf_conn_new(l.base, sfd, &owner_callbacks, &a);
 	assert_int_equal(send(cfd, "bye", 3, 0), 3);
-	RUN_UNTIL(&l, a.in_len == 3);
+	TEST_RUN_UNTIL(&l, a.in_len == 3);
 	assert_null(a.conn);
 	assert_int_equal(a.closes, 0);
 	/* Closed at once: the queued output was dropped. */
@@ -328,14 +294,14 @@ static void test_close_inside_read(void **state)
 	assert_int_equal(recv(cfd, buf, sizeof buf, 0), 0);
 	close(cfd);
 	owner_done(&a);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 static void test_close_flush(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	int small = 65536;	/* keep most of the output queued in user space */
@@ -375,14 +341,14 @@ static void test_close_flush(void **state)
 	owner_done(&a);
 	free(data);
 	free(got);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 static void test_close_flush_bound(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	int small = 4096;
@@ -407,13 +373,13 @@ static void test_close_flush_bound(void **state)
 	assert_true(ended);
 	close(cfd);
 	free(data);
-	loop_free(&l);	/* LeakSanitizer checks the conn was released */
+	test_loop_free(&l);	/* LeakSanitizer checks the conn was released */
 }
 
 /* ---- hand-over between two threads ---- */
 
 struct side {
-	struct loop loop;
+	struct test_loop loop;
 	struct sf_conn *conn;
 	const char *tag;
 	char line[64];
@@ -478,7 +444,7 @@ static const struct sf_conn_callbacks side_callbacks = {
 static void *thread_a(void *arg)
 {
 	(void)arg;
-	for (int i = 0; i < MAX_ROUNDS && !atomic_load(&H.a.stop); i++)
+	for (int i = 0; i < TEST_LOOP_MAX_ROUNDS && !atomic_load(&H.a.stop); i++)
 		event_base_loop(H.a.loop.base, EVLOOP_ONCE);
 	return NULL;
 }
@@ -506,7 +472,7 @@ static void *thread_b(void *arg)
 	sf_conn_set_callbacks(conn, &side_callbacks, &H.b);
 	if (sf_conn_attach(conn, H.b.loop.base) < 0)
 		return NULL;
-	for (int i = 0; i < MAX_ROUNDS && !atomic_load(&H.b.stop); i++)
+	for (int i = 0; i < TEST_LOOP_MAX_ROUNDS && !atomic_load(&H.b.stop); i++)
 		event_base_loop(H.b.loop.base, EVLOOP_ONCE);
 	return NULL;
 }
@@ -529,8 +495,8 @@ static void test_detach_attach_across_threads(void **state)
 	memset(&H, 0, sizeof H);
 	pthread_mutex_init(&H.lock, NULL);
 	pthread_cond_init(&H.cond, NULL);
-	loop_init(&H.a.loop);
-	loop_init(&H.b.loop);
+	test_loop_init(&H.a.loop);
+	test_loop_init(&H.b.loop);
 	H.a.tag = "A";
 	H.b.tag = "B";
 	int sfd, cfd;
@@ -557,8 +523,8 @@ static void test_detach_attach_across_threads(void **state)
 	assert_null(H.a.conn);
 	assert_null(H.b.conn);
 	assert_true(atomic_load(&H.b.stop));
-	loop_free(&H.a.loop);
-	loop_free(&H.b.loop);
+	test_loop_free(&H.a.loop);
+	test_loop_free(&H.b.loop);
 	pthread_mutex_destroy(&H.lock);
 	pthread_cond_destroy(&H.cond);
 }
@@ -566,9 +532,9 @@ static void test_detach_attach_across_threads(void **state)
 static void test_detached_conn_buffers(void **state)
 {
 	(void)state;
-	struct loop l1, l2;
-	loop_init(&l1);
-	loop_init(&l2);
+	struct test_loop l1, l2;
+	test_loop_init(&l1);
+	test_loop_init(&l2);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	struct owner a = { 0 };
@@ -578,7 +544,7 @@ static void test_detached_conn_buffers(void **state)
 	assert_int_equal(sf_conn_write(a.conn, "queued", 6), 0);
 	assert_int_equal(sf_conn_attach(a.conn, l1.base), 0);
 	assert_int_equal(sf_conn_attach(a.conn, l2.base), -1);	/* still on l1 */
-	RUN_UNTIL(&l1, sf_conn_output_len(a.conn) == 0);
+	TEST_RUN_UNTIL(&l1, sf_conn_output_len(a.conn) == 0);
 	expect_line(cfd, "queued");
 	for (int i = 0; i < 5; i++)
 		event_base_loop(l1.base, EVLOOP_ONCE);
@@ -589,11 +555,11 @@ static void test_detached_conn_buffers(void **state)
 		event_base_loop(l1.base, EVLOOP_ONCE);
 	assert_int_equal(a.in_len, 0);
 	assert_int_equal(sf_conn_attach(a.conn, l2.base), 0);
-	RUN_UNTIL(&l2, a.in_len == 1);
+	TEST_RUN_UNTIL(&l2, a.in_len == 1);
 	close(cfd);
 	owner_done(&a);
-	loop_free(&l1);
-	loop_free(&l2);
+	test_loop_free(&l1);
+	test_loop_free(&l2);
 }
 
 /* conn.h's thread rule: a call from a thread other than the one that runs the connection's loop
@@ -615,8 +581,8 @@ static void *call_from_foreign_thread(void *arg)
 static void test_foreign_thread_refused(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	int sfd, cfd;
 	tcp_pair(&sfd, &cfd);
 	struct sf_conn *conn = sf_conn_new(l.base, sfd, NULL, NULL);
@@ -632,7 +598,7 @@ static void test_foreign_thread_refused(void **state)
 	/* the owner's calls still work: nothing was queued, paused or freed by the foreign ones */
 	assert_int_equal(sf_conn_output_len(conn), 0);
 	assert_int_equal(sf_conn_write(conn, "ok", 2), 0);
-	RUN_UNTIL(&l, sf_conn_output_len(conn) == 0);
+	TEST_RUN_UNTIL(&l, sf_conn_output_len(conn) == 0);
 	char buf[2];
 	assert_int_equal(recv(cfd, buf, 2, MSG_WAITALL), 2);
 	assert_memory_equal(buf, "ok", 2);
@@ -644,7 +610,7 @@ static void test_foreign_thread_refused(void **state)
 	assert_int_equal(sf_bug_count(), bugs + 3);
 	assert_int_equal(recv(cfd, buf, 1, 0), 0); /* closed: EOF */
 	close(cfd);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 int main(void)

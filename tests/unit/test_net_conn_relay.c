@@ -19,44 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loop_test_util.h"
 #include "net/conn.h"
 #include "net/listener.h"
 
-#define MAX_ROUNDS 3000 /* x 10 ms ticks at most: 30 s */
-
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-struct loop {
-	struct event_base *base;
-	struct event *ticker;
-};
-
-static void loop_init(struct loop *l)
-{
-	l->base = event_base_new();
-	assert_non_null(l->base);
-	l->ticker = event_new(l->base, -1, EV_PERSIST, tick, NULL);
-	struct timeval tv = { .tv_usec = 10000 };
-	event_add(l->ticker, &tv);
-}
-
-static void loop_free(struct loop *l)
-{
-	event_free(l->ticker);
-	event_base_free(l->base);
-}
-
-#define RUN_UNTIL(l, cond)                                                     \
-	do {                                                                   \
-		for (int round_ = 0; round_ < MAX_ROUNDS && !(cond); round_++) \
-			event_base_loop((l)->base, EVLOOP_ONCE);               \
-		assert_true(cond);                                             \
-	} while (0)
 
 /* A loopback listener on a free port; its address in *sa. */
 static int listener(struct sockaddr_in *sa)
@@ -154,7 +120,7 @@ static const struct sf_conn_callbacks room_cb = {
 	.read_room = read_room,
 };
 
-static struct sf_conn *connect_to(struct loop *l, const struct sockaddr_in *sa, struct owner *o,
+static struct sf_conn *connect_to(struct test_loop *l, const struct sockaddr_in *sa, struct owner *o,
 				  const struct sf_conn_callbacks *cb)
 {
 	char err[256] = "";
@@ -171,8 +137,8 @@ static struct sf_conn *connect_to(struct loop *l, const struct sockaddr_in *sa, 
 static void test_connect_up(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	struct sockaddr_in sa;
 	int lfd = listener(&sa);
 	struct owner o = { 0 };
@@ -181,36 +147,36 @@ static void test_connect_up(void **state)
 
 	/* Written before the connect finished: kept, and sent once it is up. */
 	assert_int_equal(sf_conn_write(o.conn, "early", 5), 0);
-	RUN_UNTIL(&l, o.connected == 1);
+	TEST_RUN_UNTIL(&l, o.connected == 1);
 	int peer = accept_one(lfd);
 	char buf[16];
 	assert_int_equal(recv(peer, buf, sizeof buf, 0), 5);
 	assert_memory_equal(buf, "early", 5);
-	RUN_UNTIL(&l, o.sent == 5);
+	TEST_RUN_UNTIL(&l, o.sent == 5);
 
 	/* Reading runs once connected. */
 	assert_int_equal(send(peer, "back", 4, 0), 4);
-	RUN_UNTIL(&l, o.in_len == 4);
+	TEST_RUN_UNTIL(&l, o.in_len == 4);
 	assert_memory_equal(o.in, "back", 4);
 	assert_int_equal(o.closes, 0);
 	assert_int_equal(o.connected, 1);
 	sf_conn_close(o.conn);
 	close(peer);
 	close(lfd);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 static void test_connect_refused(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	struct sockaddr_in sa;
 	close(listener(&sa)); /* the port is now (very likely) closed */
 	struct owner o = { 0 };
 	connect_to(&l, &sa, &o, &plain_cb);
 	assert_int_equal(o.closes, 0);
-	RUN_UNTIL(&l, o.closes == 1);
+	TEST_RUN_UNTIL(&l, o.closes == 1);
 	assert_string_equal(o.reason, "connect: connection refused");
 	assert_int_equal(o.connected, 0);
 	assert_false(sf_conn_is_open(o.conn));
@@ -223,18 +189,18 @@ static void test_connect_refused(void **state)
 	struct owner m = { 0 };
 	connect_to(&l, &mc, &m, &plain_cb);
 	assert_int_equal(m.closes, 0);
-	RUN_UNTIL(&l, m.closes == 1);
+	TEST_RUN_UNTIL(&l, m.closes == 1);
 	assert_true(strncmp(m.reason, "connect: ", 9) == 0);
 	assert_int_equal(m.connected, 0);
 	sf_conn_close(m.conn);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 static void test_connect_source_and_deadline(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	struct sockaddr_in sa;
 	int lfd = listener(&sa);
 
@@ -245,7 +211,7 @@ static void test_connect_source_and_deadline(void **state)
 	o.conn = sf_conn_connect(l.base, (struct sockaddr *)&sa, sizeof sa, (struct sockaddr *)&src,
 				 sizeof src, &plain_cb, &o, err, sizeof err);
 	assert_non_null(o.conn);
-	RUN_UNTIL(&l, o.connected == 1);
+	TEST_RUN_UNTIL(&l, o.connected == 1);
 	struct sockaddr_in peer_addr;
 	socklen_t len = sizeof peer_addr;
 	int peer = accept4(lfd, (struct sockaddr *)&peer_addr, &len, SOCK_CLOEXEC);
@@ -274,14 +240,14 @@ static void test_connect_source_and_deadline(void **state)
 	struct owner h = { 0 };
 	connect_to(&l, &sa, &h, &plain_cb);
 	sf_conn_set_deadline(h.conn, 200);
-	RUN_UNTIL(&l, h.closes == 1);
+	TEST_RUN_UNTIL(&l, h.closes == 1);
 	assert_string_equal(h.reason, "timeout");
 	assert_int_equal(h.connected, 0);
 	sf_conn_close(h.conn);
 	for (int i = 0; i < 4; i++)
 		close(fillers[i]);
 	close(lfd);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 /* ---- on_sent ---- */
@@ -289,15 +255,15 @@ static void test_connect_source_and_deadline(void **state)
 static void test_on_sent_counts_only_taken_bytes(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	struct sockaddr_in sa;
 	int lfd = listener(&sa);
 	struct owner o = { 0 };
 	connect_to(&l, &sa, &o, &plain_cb);
 	int small = 16384;
 	setsockopt(sf_conn_fd(o.conn), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-	RUN_UNTIL(&l, o.connected == 1);
+	TEST_RUN_UNTIL(&l, o.connected == 1);
 	int peer = accept_one(lfd);
 	setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
 
@@ -326,7 +292,7 @@ static void test_on_sent_counts_only_taken_bytes(void **state)
 	}
 	assert_int_equal(got_len, total);
 	assert_memory_equal(got, data, total);
-	RUN_UNTIL(&l, sf_conn_output_len(o.conn) == 0);
+	TEST_RUN_UNTIL(&l, sf_conn_output_len(o.conn) == 0);
 	assert_int_equal(o.sent, total);
 	assert_true(o.sent_calls > 1);
 	sf_conn_close(o.conn);
@@ -334,7 +300,7 @@ static void test_on_sent_counts_only_taken_bytes(void **state)
 	close(lfd);
 	free(data);
 	free(got);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 /* ---- half-close ---- */
@@ -342,15 +308,15 @@ static void test_on_sent_counts_only_taken_bytes(void **state)
 static void test_close_write_after_flush(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	struct sockaddr_in sa;
 	int lfd = listener(&sa);
 	struct owner o = { 0 };
 	connect_to(&l, &sa, &o, &plain_cb);
 	int small = 16384;
 	setsockopt(sf_conn_fd(o.conn), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-	RUN_UNTIL(&l, o.connected == 1);
+	TEST_RUN_UNTIL(&l, o.connected == 1);
 	int peer = accept_one(lfd);
 	setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
 
@@ -390,17 +356,17 @@ static void test_close_write_after_flush(void **state)
 	/* Our read side is still open: the peer's answer after our EOF arrives, then its EOF. */
 	assert_int_equal(o.closes, 0);
 	assert_int_equal(send(peer, "reply", 5, 0), 5);
-	RUN_UNTIL(&l, o.in_len == 5);
+	TEST_RUN_UNTIL(&l, o.in_len == 5);
 	assert_memory_equal(o.in, "reply", 5);
 	shutdown(peer, SHUT_WR);
-	RUN_UNTIL(&l, o.closes == 1);
+	TEST_RUN_UNTIL(&l, o.closes == 1);
 	assert_string_equal(o.reason, "EOF");
 	sf_conn_close(o.conn);
 
 	/* With nothing queued the shutdown is at once. */
 	struct owner e = { 0 };
 	connect_to(&l, &sa, &e, &plain_cb);
-	RUN_UNTIL(&l, e.connected == 1);
+	TEST_RUN_UNTIL(&l, e.connected == 1);
 	int peer2 = accept_one(lfd);
 	sf_conn_close_write(e.conn);
 	assert_true(sf_conn_write_closed(e.conn));
@@ -413,7 +379,7 @@ static void test_close_write_after_flush(void **state)
 	close(lfd);
 	free(data);
 	free(got);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 /* ---- read_room ---- */
@@ -421,18 +387,18 @@ static void test_close_write_after_flush(void **state)
 static void test_read_room(void **state)
 {
 	(void)state;
-	struct loop l;
-	loop_init(&l);
+	struct test_loop l;
+	test_loop_init(&l);
 	struct sockaddr_in sa;
 	int lfd = listener(&sa);
 	struct owner o = { .room = 3 };
 	connect_to(&l, &sa, &o, &room_cb);
-	RUN_UNTIL(&l, o.connected == 1);
+	TEST_RUN_UNTIL(&l, o.connected == 1);
 	int peer = accept_one(lfd);
 
 	/* Reads never exceed the room the owner gives. */
 	assert_int_equal(send(peer, "abcdefghij", 10, 0), 10);
-	RUN_UNTIL(&l, o.in_len == 10);
+	TEST_RUN_UNTIL(&l, o.in_len == 10);
 	assert_memory_equal(o.in, "abcdefghij", 10);
 	assert_int_equal(o.max_read, 3);
 
@@ -441,7 +407,7 @@ static void test_read_room(void **state)
 	o.room = 0;
 	int before = o.room_asked;
 	assert_int_equal(send(peer, "klmno", 5, 0), 5);
-	RUN_UNTIL(&l, o.room_asked > before);
+	TEST_RUN_UNTIL(&l, o.room_asked > before);
 	int asked = o.room_asked;
 	for (int i = 0; i < 10; i++)
 		event_base_loop(l.base, EVLOOP_ONCE);
@@ -449,13 +415,13 @@ static void test_read_room(void **state)
 	assert_int_equal(o.in_len, 10);
 	o.room = 100;
 	sf_conn_resume_read(o.conn);
-	RUN_UNTIL(&l, o.in_len == 15);
+	TEST_RUN_UNTIL(&l, o.in_len == 15);
 	assert_memory_equal(o.in + 10, "klmno", 5);
 	assert_int_equal(o.closes, 0);
 	sf_conn_close(o.conn);
 	close(peer);
 	close(lfd);
-	loop_free(&l);
+	test_loop_free(&l);
 }
 
 int main(void)

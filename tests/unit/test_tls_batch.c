@@ -209,14 +209,14 @@ static void test_small_records_arrive_in_one_read(void **state)
 	struct sf_conn *conn = sf_conn_new_transport(F.loop.base, o.fd, &sf_tls_transport, o.ssl,
 						     &sink_callbacks, &s);
 	assert_non_null(conn);
-	TLS_RUN_UNTIL(&F.loop, s.received >= IN_COUNT * SMALL);
+	TEST_RUN_UNTIL(&F.loop, s.received >= IN_COUNT * SMALL);
 	assert_int_equal(s.received, IN_COUNT * SMALL);
 	assert_true(s.data_ok);
 	/* 500 records before: one recv(2) for each header and body, one callback for each record */
 	assert_true(s.reads <= 2);
 	assert_true(io->recvs - recvs_before <= 4);
 	atomic_store(&release, true);
-	TLS_RUN_UNTIL(&F.loop, s.reason[0] != '\0');
+	TEST_RUN_UNTIL(&F.loop, s.reason[0] != '\0');
 	/* the client never read the session ticket: its close may send RST instead of FIN */
 	assert_true(strcmp(s.reason, "EOF") == 0 || strcmp(s.reason, "read: connection reset by peer") == 0);
 	sf_conn_close(conn);

@@ -169,8 +169,8 @@ struct second {
 static void *second_main(void *arg)
 {
 	struct second *s = arg;
-	struct tls_test_loop loop;
-	tls_test_loop_init(&loop);
+	struct test_loop loop;
+	test_loop_init(&loop);
 	struct sf_conn *conn = NULL;
 	for (int round = 0; round < TLS_TEST_MAX_ROUNDS; round++) {
 		if (!conn && (conn = atomic_load(&s->echo->handoff))) {
@@ -183,7 +183,7 @@ static void *second_main(void *arg)
 	}
 	if (conn)
 		sf_conn_close(conn);
-	tls_test_loop_free(&loop);
+	test_loop_free(&loop);
 	atomic_store(&s->finished, true);
 	return NULL;
 }
@@ -203,7 +203,7 @@ static void test_echo_1mb_moving_threads(void **state)
 	struct second s = { .echo = &e };
 	assert_int_equal(pthread_create(&s.thread, NULL, second_main, &s), 0);
 
-	TLS_RUN_UNTIL(&F.loop, atomic_load(&e.handoff) != NULL);
+	TEST_RUN_UNTIL(&F.loop, atomic_load(&e.handoff) != NULL);
 	pthread_join(s.thread, NULL);
 	tls_client_join(&c);
 

@@ -67,7 +67,7 @@ static struct {
 	struct tls_test_pki pki;
 	struct store store;
 	struct sf_tls_ctx *ctx;
-	struct tls_test_loop loop;
+	struct test_loop loop;
 	struct sf_tls_cert *pending_cert;
 } F;
 
@@ -95,14 +95,14 @@ static int group_setup(void **state)
 		return -1;
 	}
 	F.store.ctx = F.ctx;
-	tls_test_loop_init(&F.loop);
+	test_loop_init(&F.loop);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	tls_test_loop_free(&F.loop);
+	test_loop_free(&F.loop);
 	sf_tls_ctx_free(F.ctx);
 	sf_tls_table_free(F.store.table);
 	sf_tls_cert_unref(F.pending_cert);
@@ -144,7 +144,7 @@ static void run(struct tls_client *c, uint64_t deadline_ms, struct tls_test_outc
 	c->release = &release;
 	tls_client_start(c);
 	assert_non_null(sf_tls_accept(F.loop.base, server_fd, F.ctx, deadline_ms, tls_test_on_done, o));
-	TLS_RUN_UNTIL(&F.loop, o->done);
+	TEST_RUN_UNTIL(&F.loop, o->done);
 	atomic_store(&release, true);
 	tls_client_join(c);
 }
@@ -346,7 +346,7 @@ static void test_refusal_logged_scrubbed(void **state)
 	struct tls_test_outcome o = { .fd = -1 };
 	tls_client_start(&c);
 	assert_non_null(sf_tls_accept(F.loop.base, server_fd, loud, 0, tls_test_on_done, &o));
-	TLS_RUN_UNTIL(&F.loop, o.done);
+	TEST_RUN_UNTIL(&F.loop, o.done);
 	atomic_store(&release, true);
 	tls_client_join(&c);
 	sf_log_setup(2, true);
@@ -598,7 +598,7 @@ static void run_pending(struct sf_tls_cert *cert, struct tls_client *c, struct t
 	c->release = &release;
 	tls_client_start(c);
 	assert_non_null(sf_tls_accept(F.loop.base, server_fd, F.ctx, 0, tls_test_on_done, o));
-	TLS_RUN_UNTIL(&F.loop, atomic_load(&F.store.lookups) == 1);
+	TEST_RUN_UNTIL(&F.loop, atomic_load(&F.store.lookups) == 1);
 	for (int i = 0; i < 20; i++)
 		event_base_loop(F.loop.base, EVLOOP_ONCE);
 	assert_false(o->done);	/* suspended, nothing asked again */
@@ -606,7 +606,7 @@ static void run_pending(struct sf_tls_cert *cert, struct tls_client *c, struct t
 
 	struct publisher p = { .cert = cert };
 	assert_int_equal(pthread_create(&p.thread, NULL, publish_main, &p), 0);
-	TLS_RUN_UNTIL(&F.loop, o->done);
+	TEST_RUN_UNTIL(&F.loop, o->done);
 	pthread_join(p.thread, NULL);
 	atomic_store(&release, true);
 	tls_client_join(c);
@@ -712,7 +712,7 @@ static void test_deadline_silent_client(void **state)
 	(void)state;
 	struct raw r;
 	raw_start(&r, 200);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_string_equal(r.o.error, "handshake timeout");
 	assert_null(r.o.ssl);
 	raw_assert_closed(&r);
@@ -720,7 +720,7 @@ static void test_deadline_silent_client(void **state)
 	/* half a ClientHello, then silence */
 	raw_start(&r, 200);
 	raw_send(&r, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_string_equal(r.o.error, "handshake timeout");
 	raw_assert_closed(&r);
 }
@@ -731,13 +731,13 @@ static void test_eof_during_handshake(void **state)
 	struct raw r;
 	raw_start(&r, 0);
 	close(r.client_fd);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_string_equal(r.o.error, "EOF");
 
 	raw_start(&r, 0);
 	raw_send(&r, "\x16\x03\x01\x02\x00\x01", 6);
 	close(r.client_fd);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_string_equal(r.o.error, "EOF");
 
 	/* a reset instead of a FIN */
@@ -746,7 +746,7 @@ static void test_eof_during_handshake(void **state)
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	assert_int_equal(setsockopt(r.client_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
 	close(r.client_fd);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_string_equal(r.o.error, "read: connection reset by peer");
 }
 
@@ -759,7 +759,7 @@ static void test_garbage(void **state)
 	struct raw r;
 	raw_start(&r, 0);
 	raw_send(&r, junk, sizeof junk);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_null(r.o.ssl);
 	assert_int_equal(strncmp(r.o.error, "tls: ", 5), 0);
 	raw_assert_closed(&r);
@@ -767,7 +767,7 @@ static void test_garbage(void **state)
 	/* a handshake record whose ClientHello body is cut short */
 	raw_start(&r, 0);
 	raw_send(&r, "\x16\x03\x01\x00\x08\x01\x00\x00\x04\x03\x03\x00\x00", 13);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_int_equal(strncmp(r.o.error, "tls: ", 5), 0);
 	raw_assert_closed(&r);
 }
@@ -812,7 +812,7 @@ static void test_malformed_sni(void **state)
 	struct raw r;
 	raw_start(&r, 0);
 	raw_send(&r, hello, n);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_string_equal(r.o.error, "tls: malformed server_name extension");
 	raw_assert_closed(&r);
 	assert_int_equal(atomic_load(&F.store.lookups), 0);
@@ -832,7 +832,7 @@ static void test_plaintext_http(void **state)
 		struct raw r;
 		raw_start(&r, 0);
 		raw_send(&r, requests[i], strlen(requests[i]));
-		TLS_RUN_UNTIL(&F.loop, r.o.done);
+		TEST_RUN_UNTIL(&F.loop, r.o.done);
 		assert_string_equal(r.o.error, "client sent an HTTP request to an HTTPS server");
 		char buf[512];
 		size_t len = raw_read_all(&r, buf, sizeof buf);
@@ -852,7 +852,7 @@ static void test_plaintext_http_in_pieces(void **state)
 	for (int i = 0; i < 5; i++)
 		event_base_loop(F.loop.base, EVLOOP_NONBLOCK);
 	raw_send(&r, "T / HTTP/1.0\r\n\r\n", 16);
-	TLS_RUN_UNTIL(&F.loop, r.o.done);
+	TEST_RUN_UNTIL(&F.loop, r.o.done);
 	assert_string_equal(r.o.error, "client sent an HTTP request to an HTTPS server");
 	char buf[512];
 	size_t len = raw_read_all(&r, buf, sizeof buf);
@@ -895,7 +895,7 @@ static void test_cancel(void **state)
 	tls_client_start(&cl);
 	hs = sf_tls_accept(F.loop.base, server_fd, F.ctx, 0, not_called, NULL);
 	assert_non_null(hs);
-	TLS_RUN_UNTIL(&F.loop, atomic_load(&F.store.lookups) == 1);
+	TEST_RUN_UNTIL(&F.loop, atomic_load(&F.store.lookups) == 1);
 	sf_tls_handshake_cancel(hs);
 	sf_tls_resume(F.ctx, NULL);
 	atomic_store(&release, true);

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loop_test_util.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -24,7 +26,7 @@
 #include "tls/cert.h"
 #include "tls/tls.h"
 
-#define TLS_TEST_MAX_ROUNDS 3000	/* x 10 ms ticks at most: 30 s */
+#define TLS_TEST_MAX_ROUNDS TEST_LOOP_MAX_ROUNDS
 
 /* ---- certificates ---- */
 
@@ -129,43 +131,6 @@ static inline void tls_test_tcp_pair(int *server, int *client)
 	setsockopt(*client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(*client, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
-
-/* ---- event loop that always returns ---- */
-
-struct tls_test_loop {
-	struct event_base *base;
-	struct event *ticker;
-};
-
-static inline void tls_test_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-static inline void tls_test_loop_init(struct tls_test_loop *l)
-{
-	l->base = event_base_new();
-	if (!l->base)
-		abort();
-	l->ticker = event_new(l->base, -1, EV_PERSIST, tls_test_tick, NULL);
-	struct timeval tv = { .tv_usec = 10000 };
-	event_add(l->ticker, &tv);
-}
-
-static inline void tls_test_loop_free(struct tls_test_loop *l)
-{
-	event_free(l->ticker);
-	event_base_free(l->base);
-}
-
-#define TLS_RUN_UNTIL(l, cond)                                                        \
-	do {                                                                          \
-		for (int round_ = 0; round_ < TLS_TEST_MAX_ROUNDS && !(cond); round_++) \
-			event_base_loop((l)->base, EVLOOP_ONCE);                      \
-		assert_true(cond);                                                    \
-	} while (0)
 
 /* ---- the server side's outcome ---- */
 
@@ -340,7 +305,7 @@ struct tls_test_server {
 	struct tls_test_pki pki;
 	struct sf_tls_table *store;
 	struct sf_tls_ctx *ctx;
-	struct tls_test_loop loop;
+	struct test_loop loop;
 	const char *name;
 };
 
@@ -357,13 +322,13 @@ static inline int tls_test_server_init(struct tls_test_server *s, const char *na
 				     .lookup = sf_tls_table_lookup, .store = s->store, .quiet = true };
 	char err[256];
 	s->ctx = sf_tls_ctx_new(&cfg, err, sizeof err);
-	tls_test_loop_init(&s->loop);
+	test_loop_init(&s->loop);
 	return s->ctx ? 0 : -1;
 }
 
 static inline void tls_test_server_free(struct tls_test_server *s)
 {
-	tls_test_loop_free(&s->loop);
+	test_loop_free(&s->loop);
 	sf_tls_ctx_free(s->ctx);
 	sf_tls_table_free(s->store);
 	tls_test_pki_free(&s->pki);
@@ -382,7 +347,7 @@ static inline void tls_test_server_handshake(struct tls_test_server *s, struct t
 	c->sni = s->name;
 	tls_client_start(c);
 	assert_non_null(sf_tls_accept(s->loop.base, server_fd, s->ctx, 0, tls_test_on_done, o));
-	TLS_RUN_UNTIL(&s->loop, o->done);
+	TEST_RUN_UNTIL(&s->loop, o->done);
 	assert_non_null(o->ssl);
 }
 
