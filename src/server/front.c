@@ -1,6 +1,6 @@
 /* Per-connection work on the main loop: HTTP upgrade (10 s deadline, as upstream's ReadTimeout),
  * WebSocket framing, the 16-byte turbotunnel preamble, then hand-over to the ClientID's shard. */
-#include "server/front.h"
+#include "server/server_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,23 +47,23 @@ static void front_unlink(struct sf_front_conn *fc)
 	if (fc->prev)
 		fc->prev->next = fc->next;
 	else
-		srv->front_conns = fc->next;
+		srv->front.conns = fc->next;
 	if (fc->next)
 		fc->next->prev = fc->prev;
 	else
-		srv->front_oldest = fc->prev;
-	srv->nfront--;
+		srv->front.oldest = fc->prev;
+	srv->front.n--;
 }
 
 static void front_link(struct sf_server *srv, struct sf_front_conn *fc)
 {
-	fc->next = srv->front_conns;
+	fc->next = srv->front.conns;
 	if (fc->next)
 		fc->next->prev = fc;
 	else
-		srv->front_oldest = fc;
-	srv->front_conns = fc;
-	srv->nfront++;
+		srv->front.oldest = fc;
+	srv->front.conns = fc;
+	srv->front.n++;
 }
 
 /* Forgets fc; the connection itself is closed (flushing what was queued) unless handed over. */
@@ -266,7 +266,7 @@ static void on_tls_done(void *arg, SSL *ssl, int fd, const char *error)
 	struct sf_front_conn *fc = arg;
 	fc->tls_hs = NULL;
 	if (error) {
-		sf_front_count_tls_failure(&fc->srv->front_metrics, error);
+		sf_front_count_tls_failure(&fc->srv->front.metrics, error);
 		front_release(fc, false);
 		return;
 	}
@@ -283,25 +283,25 @@ static void on_tls_done(void *arg, SSL *ssl, int fd, const char *error)
 static void make_room(struct sf_server *srv)
 {
 	uint64_t evicted = 0;
-	while (srv->nfront >= srv->max_front && srv->front_oldest) {
-		front_release(srv->front_oldest, false);
+	while (srv->front.n >= srv->front.max && srv->front.oldest) {
+		front_release(srv->front.oldest, false);
 		evicted++;
 	}
 	if (!evicted)
 		return;
-	srv->front_evicted += evicted;
+	srv->front.evicted += evicted;
 	uint64_t now = sf_clock_ms();
-	if (!srv->front_evict_logged_ms || now - srv->front_evict_logged_ms >= 60000) {
-		srv->front_evict_logged_ms = now;
+	if (!srv->front.evict_logged_ms || now - srv->front.evict_logged_ms >= 60000) {
+		srv->front.evict_logged_ms = now;
 		sf_logf("%zu connections in handshake: closing the oldest (%llu so far)",
-			srv->max_front, (unsigned long long)srv->front_evicted);
+			srv->front.max, (unsigned long long)srv->front.evicted);
 	}
 }
 
 void sf_front_accept(struct sf_server *srv, int fd)
 {
 	make_room(srv);
-	srv->front_metrics.connections_accepted++;
+	srv->front.metrics.connections_accepted++;
 	struct sf_front_conn *fc = calloc(1, sizeof *fc);
 	if (!fc) {
 		close(fd);
@@ -326,6 +326,6 @@ void sf_front_accept(struct sf_server *srv, int fd)
 
 void sf_front_close_all(struct sf_server *srv)
 {
-	while (srv->front_conns)
-		front_release(srv->front_conns, false);
+	while (srv->front.conns)
+		front_release(srv->front.conns, false);
 }

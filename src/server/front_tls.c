@@ -1,7 +1,7 @@
 /* TLS handshake failures by reason, for the metrics: the TLS layer's error texts (tls.h,
  * sf_tls_done_fn) sorted into a few fixed labels, so that no text a client chose (an SNI name)
  * ever becomes a label value. */
-#include "server/front.h"
+#include "server/server_int.h"
 
 #include <string.h>
 

@@ -72,5 +72,6 @@ void sf_server_memory_split(uint64_t budget, unsigned nshards, bool tls, size_t 
 	out->max_handshakes = max_handshakes ? max_handshakes
 			      : fit < SF_MAX_HANDSHAKES_DEFAULT ? (size_t)fit
 			      : SF_MAX_HANDSHAKES_DEFAULT;
-	out->shard_slice = (budget - out->front) / (nshards ? nshards : 1);
+	out->uncounted = budget / SF_UNCOUNTED_MEMORY_DIVISOR;
+	out->shard_slice = (budget - out->front - out->uncounted) / (nshards ? nshards : 1);
 }

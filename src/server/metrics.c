@@ -1,7 +1,7 @@
 /* The server's metrics page (docs/metrics.md): a snapshot of every shard's counters (relaxed
  * loads of what each shard alone writes), the front's, the tor backends' and the ACME state,
  * written out by src/metrics; and the --metrics-addr endpoint that serves it. */
-#include "server/front.h"
+#include "server/server_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +96,7 @@ static void render(void *arg, struct sf_expo *out)
 	}
 	struct sf_metrics_backend_snap backends[SF_SHARD_BACKENDS_MAX];
 	struct sf_metrics_snapshot s = {
-		.connections_accepted = srv->front_metrics.connections_accepted,
+		.connections_accepted = srv->front.metrics.connections_accepted,
 		.tls = srv->tls != NULL,
 		.rtt_bounds_ms = sf_shard_rtt_bounds_ms,
 		.n_rtt_bounds = SF_SHARD_RTT_BOUNDS,
@@ -104,7 +104,7 @@ static void render(void *arg, struct sf_expo *out)
 		.shards = shards,
 		.backends = backends,
 	};
-	memcpy(s.tls_failures, srv->front_metrics.tls_failures, sizeof s.tls_failures);
+	memcpy(s.tls_failures, srv->front.metrics.tls_failures, sizeof s.tls_failures);
 	for (unsigned i = 0; i < srv->nshards; i++)
 		read_shard(srv->shards[i], &shards[i]);
 	s.nbackends = read_backends(srv, backends);

@@ -1,6 +1,6 @@
 /* The embeddable server (include/snowflake/server.h): listeners on the caller's event loop, the
  * front (front.c) that reads each WebSocket's preamble there, and the shard threads. */
-#include "server/front.h"
+#include "server/server_int.h"
 #include "server/membudget.h"
 #include "shard/membudget.h"
 
@@ -136,12 +136,13 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	struct sf_server_memory_split mem;
 	sf_server_memory_split(cfg->memory_budget ? cfg->memory_budget : sf_server_memory_default(),
 			       srv->nshards, cfg->tls != NULL, cfg->max_handshakes, &mem);
-	srv->max_front = mem.max_handshakes;
+	srv->front.max = mem.max_handshakes;
 	srv->memory_budget = mem.budget;
 	sf_logf("memory budget: %llu MiB: %llu MiB for connections in handshake (at most %zu), "
-		"%llu MiB for each of %u shards", (unsigned long long)(mem.budget >> 20),
-		(unsigned long long)(mem.front >> 20), mem.max_handshakes,
-		(unsigned long long)(mem.shard_slice >> 20), srv->nshards);
+		"%llu MiB for each of %u shards, %llu MiB left for what is not counted",
+		(unsigned long long)(mem.budget >> 20), (unsigned long long)(mem.front >> 20),
+		mem.max_handshakes, (unsigned long long)(mem.shard_slice >> 20), srv->nshards,
+		(unsigned long long)(mem.uncounted >> 20));
 	/* Upstream's one ClientID → address map holds 98304 records; each shard keeps its share. */
 	struct sf_shard_params params = {
 		.tor = &srv->tor,

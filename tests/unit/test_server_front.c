@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server/front.h"
+#include "server/server_int.h"
 #include "snowflake/server.h"
 #include "server_test_util.h"
 #include "turbotunnel/encap.h"
@@ -81,20 +81,20 @@ static void test_oldest_handshake_closed_first(void **state)
 		c[i] = accept_pair(&f);
 		spin(&f, 2);
 	}
-	assert_int_equal(f.srv->nfront, 4);
-	assert_int_equal(f.srv->front_evicted, 2);
+	assert_int_equal(f.srv->front.n, 4);
+	assert_int_equal(f.srv->front.evicted, 2);
 	assert_int_equal(peer_closed(c[0]), 1);
 	assert_int_equal(peer_closed(c[1]), 1);
 	for (int i = 2; i < 6; i++)
 		assert_int_equal(peer_closed(c[i]), 0);
 	/* a connection that leaves the front makes room without evicting anyone */
 	close(c[2]);
-	for (int i = 0; i < ROUNDS && f.srv->nfront != 3; i++)
+	for (int i = 0; i < ROUNDS && f.srv->front.n != 3; i++)
 		spin(&f, 1);
-	assert_int_equal(f.srv->nfront, 3);
+	assert_int_equal(f.srv->front.n, 3);
 	int late = accept_pair(&f);
 	spin(&f, 2);
-	assert_int_equal(f.srv->front_evicted, 2);
+	assert_int_equal(f.srv->front.evicted, 2);
 	assert_int_equal(peer_closed(c[3]), 0);
 	/* shutdown closes every connection still in the front */
 	sf_server_free(f.srv);
@@ -156,7 +156,7 @@ static void test_handover_and_shutdown_with_live_client(void **state)
 	(void)state;
 	struct fixture f;
 	fixture_init(&f, 0);
-	assert_int_equal(f.srv->max_front, SF_MAX_HANDSHAKES_DEFAULT);
+	assert_int_equal(f.srv->front.max, SF_MAX_HANDSHAKES_DEFAULT);
 	int idle = accept_pair(&f);		/* sends nothing */
 	int half = accept_pair(&f);		/* half a request */
 	int ws = accept_pair(&f);		/* upgraded, no preamble yet */
@@ -166,18 +166,18 @@ static void test_handover_and_shutdown_with_live_client(void **state)
 	assert_true(read_101(&f, ws));
 	send_all(client, upgrade_request, sizeof upgrade_request - 1);
 	assert_true(read_101(&f, client));
-	assert_int_equal(f.srv->nfront, 4);
+	assert_int_equal(f.srv->front.n, 4);
 
 	uint8_t preamble[SF_TT_PREAMBLE_LEN], frame[64];
 	memcpy(preamble, sf_tt_token, SF_TT_TOKEN_LEN);
 	memcpy(preamble + SF_TT_TOKEN_LEN, "clientid", SF_TT_CLIENTID_LEN);
 	send_all(client, frame, ws_frame(frame, preamble, sizeof preamble));
-	for (int i = 0; i < ROUNDS && f.srv->nfront != 3; i++) {
+	for (int i = 0; i < ROUNDS && f.srv->front.n != 3; i++) {
 		spin(&f, 1);
 		poll(NULL, 0, 1);
 	}
 	/* the front forgot it without closing it: the shard has it now */
-	assert_int_equal(f.srv->nfront, 3);
+	assert_int_equal(f.srv->front.n, 3);
 	assert_int_equal(peer_closed(client), 0);
 
 	/* shutdown: the shard closes its client, the front its three connections */

@@ -58,7 +58,8 @@ static void test_split(void **state)
 	sf_server_memory_split(64 * MiB, 2, false, 0, &m);
 	assert_int_equal(m.front, 16 * MiB);
 	assert_int_equal(m.max_handshakes, 16 * MiB / SF_FRONT_CONN_COST);
-	assert_int_equal(m.shard_slice, 24 * MiB);
+	assert_int_equal(m.uncounted, 8 * MiB);
+	assert_int_equal(m.shard_slice, 20 * MiB); /* (64 - 16 - 8) / 2 */
 	sf_server_memory_split(64 * MiB, 2, true, 0, &m);
 	assert_int_equal(m.max_handshakes, 16 * MiB / SF_FRONT_TLS_CONN_COST);
 	/* A big budget keeps the default cap; an embedder's own cap wins. */
@@ -70,7 +71,7 @@ static void test_split(void **state)
 	sf_server_memory_split(1, 1, true, 0, &m);
 	assert_int_equal(m.budget, SF_SERVER_MEMORY_MIN);
 	assert_true(m.max_handshakes >= SF_FRONT_MIN_HANDSHAKES);
-	assert_int_equal(m.front + m.shard_slice, SF_SERVER_MEMORY_MIN);
+	assert_int_equal(m.front + m.uncounted + m.shard_slice, SF_SERVER_MEMORY_MIN);
 }
 
 int main(void)

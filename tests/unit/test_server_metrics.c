@@ -18,7 +18,7 @@
 
 #include "net/listener.h"
 #include "certs/metrics.h"
-#include "server/front.h"
+#include "server/server_int.h"
 #include "snowflake/server.h"
 #include "server_test_util.h"
 
