@@ -256,6 +256,19 @@ for si, sc in enumerate(KCP["scenarios"]):
     seed("shard_pipeline", "scenario%d" % si, bytes([0x10 + si * 0x30, 3]) + frames)
 
 
+# ---- shard_live: [tor byte count, LE16][tor bytes], then WebSocket frames (zero mask) carrying
+# the turbotunnel records that follow the preamble: the client packets of kcp.json (their smux
+# SYN makes the shard dial tor, which answers with the tor bytes).
+TOR_REPLY = b"tor says hello, and then some more bytes for the client" * 4
+for si, sc in enumerate(KCP["scenarios"]):
+    pkts = [bytes.fromhex(p["hex"]) for p in sc["packets"] if p["dir"] == "c2s"][:24]
+    stream = b"".join(tt_record(p) for p in pkts)
+    frames = b"".join(ws_frame(2, stream[i:i + 600], mask=b"\0\0\0\0")
+                      for i in range(0, len(stream), 600))
+    reply = TOR_REPLY if si % 2 == 0 else b""
+    seed("shard_live", "scenario%d" % si, struct.pack("<H", len(reply)) + reply + frames)
+
+
 def main():
     for target, files in SEEDS.items():
         d = os.path.join(HERE, "corpus", target)
