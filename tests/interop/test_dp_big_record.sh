@@ -1,7 +1,7 @@
 # labels: dataplane
 # timeout: 120
 #
-# A turbotunnel data record of the largest encodable length (1048575 bytes, protocols.md §4.2)
+# A turbotunnel data record of the largest encodable length (1048575 bytes, docs/turbotunnel.md "Worked example")
 # is what upstream reads into its 2048-byte buffer: the rest of the record is skipped and the
 # packet cut to the 1400-byte MTU, and the WebSocket reads on in sync (encapsulation.ReadData,
 # io.ErrShortBuffer ignored). The record's first 1400 bytes are valid KCP opening a smux stream
