@@ -86,7 +86,6 @@ struct sf_client *sf_client_get(struct sf_shard_state *sh, const uint8_t id[8])
 	c->hnext = sh->table[slot];
 	sh->table[slot] = c;
 	sh->nclients++;
-	sh->mem_use.clients++;
 	c->progress_ms = sh->now_ms;
 	sf_counter_add(&sh->metrics->clients_created, 1);
 	return c;
@@ -256,7 +255,6 @@ void sf_client_free(struct sf_client *c)
 	if (*pp)
 		*pp = c->hnext;
 	sh->nclients--;
-	sh->mem_use.clients--;
 	sf_counter_add(&sh->metrics->clients_freed, 1);
 	free(c);
 }
@@ -443,7 +441,7 @@ static uint64_t record_idle_ms(const struct sf_shard_state *sh)
 uint64_t sf_client_mem_held(const struct sf_client *c)
 {
 	uint64_t held = c->to_tor + SF_MEM_CLIENT_COST +
-			(uint64_t)sf_tt_queue_len(&c->queue) * SF_TT_BUF_SIZE;
+			(uint64_t)sf_tt_queue_len(&c->queue) * SF_MEM_POOL_BUF_COST;
 	if (c->kcp)
 		held += sf_kcp_footprint(c->kcp) + SF_MEM_SESSION_COST;
 	held += (uint64_t)c->nstreams * SF_MEM_STREAM_COST;

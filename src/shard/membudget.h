@@ -21,6 +21,8 @@
 #define SF_MEM_CLIENT_COST 1024u
 #define SF_MEM_SESSION_COST (8u * 1024)
 #define SF_MEM_STREAM_COST (4u * 1024)
+/* A packet pool buffer: its payload (SF_TT_BUF_SIZE) and its header, rounded. */
+#define SF_MEM_POOL_BUF_COST (SF_TT_BUF_SIZE + 32u)
 
 #define SF_MEM_REFUSE_PERCENT 75
 #define SF_MEM_EVICT_PERCENT 90
@@ -45,7 +47,8 @@ void sf_mem_slice_init(struct sf_mem_slice *s, uint64_t limit);
 struct sf_mem_usage {
 	uint64_t link_output;	/* WebSocket output buffers (sf_conn_set_account) */
 	uint64_t to_tor;	/* client bytes waiting for tor's socket */
-	size_t links, clients, sessions, streams;
+	size_t links, sessions;
+	size_t clients, streams;	/* copied from the shard's nclients and nstreams */
 };
 
 /* Bytes held: usage, plus kcp_bytes (the thread's KCP count), pool_bytes (the packet pool's

@@ -12,16 +12,16 @@
  * most per SF_MEM_LOG_PERIOD_MS. */
 #define MEM_TICK_MS 250
 #define MEM_LOG_PERIOD_MS 10000
-/* What a pool buffer costs besides its payload (its header, rounded). */
-#define POOL_BUF_COST (SF_TT_BUF_SIZE + 32)
 
 uint64_t sf_shard_mem_used(struct sf_shard_state *sh)
 {
 	struct sf_tt_pool_stats ps;
 	sf_tt_pool_get_stats(sh->pool, &ps);
+	/* the shard's own counts of these, taken as they are */
+	sh->mem_use.clients = sh->nclients;
 	sh->mem_use.streams = sh->nstreams;
 	uint64_t used = sf_mem_used(&sh->mem_use, sf_kcp_thread_seg_bytes(),
-				    (uint64_t)ps.allocated * POOL_BUF_COST, sh->params->link_cost);
+				    (uint64_t)ps.allocated * SF_MEM_POOL_BUF_COST, sh->params->link_cost);
 	sf_counter_set(&sh->metrics->mem_used, used);
 	return used;
 }

@@ -104,7 +104,7 @@ static size_t pool_buffers(uint64_t slice)
 {
 	if (!slice)
 		return 0;
-	uint64_t n = slice / 8 / (SF_TT_BUF_SIZE + 32);
+	uint64_t n = slice / 8 / SF_MEM_POOL_BUF_COST;
 	if (n > SF_TT_POOL_DEFAULT_MAX)
 		n = SF_TT_POOL_DEFAULT_MAX;
 	return n < POOL_MIN_BUFFERS ? POOL_MIN_BUFFERS : (size_t)n;
