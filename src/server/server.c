@@ -137,7 +137,6 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	sf_server_memory_split(cfg->memory_budget ? cfg->memory_budget : sf_server_memory_default(),
 			       srv->nshards, cfg->tls != NULL, cfg->max_handshakes, &mem);
 	srv->front.max = mem.max_handshakes;
-	srv->memory_budget = mem.budget;
 	sf_logf("memory budget: %llu MiB: %llu MiB for connections in handshake (at most %zu), "
 		"%llu MiB for each of %u shards, %llu MiB left for what is not counted",
 		(unsigned long long)(mem.budget >> 20), (unsigned long long)(mem.front >> 20),

@@ -35,7 +35,6 @@ struct sf_server {
 	struct sf_metrics_endpoint *metrics;	/* --metrics-addr, or NULL */
 	struct sf_tls_ctx *tls;			/* NULL: plain ws:// */
 	struct sf_front front;			/* connections before their hand-over */
-	uint64_t memory_budget;			/* the whole budget, front and shards */
 };
 
 #endif
