@@ -449,6 +449,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	update_limit(c);
 	kick_pending(c);
+	/* a read may have queued output of the transport's own (a TLS KeyUpdate answer) */
+	schedule_flush(c);
 	set_events(c);
 }
 

@@ -270,8 +270,10 @@ static void on_tls_done(void *arg, SSL *ssl, int fd, const char *error)
 		front_release(fc, false);
 		return;
 	}
-	fc->conn = sf_conn_new_transport(fc->srv->base, fd, &sf_tls_transport, ssl,
-					 &front_conn_callbacks, fc);
+	const struct sf_conn_transport *tr;
+	void *tr_ctx;
+	sf_tls_transport_for(fc->srv->tls, ssl, &tr, &tr_ctx);
+	fc->conn = sf_conn_new_transport(fc->srv->base, fd, tr, tr_ctx, &front_conn_callbacks, fc);
 	if (!fc->conn) {
 		front_release(fc, false);
 		return;

@@ -275,7 +275,8 @@ struct sf_tls_handshake *sf_tls_accept(struct event_base *base, int fd, struct s
 	hs->ev_write = event_new(base, fd, EV_WRITE, on_io, hs);
 	hs->ev_timer = evtimer_new(base, on_timeout, hs);
 	if (!bio || !hs->ssl || !hs->ev_read || !hs->ev_write || !hs->ev_timer ||
-	    SSL_set_ex_data(hs->ssl, sf_tls_hs_index(), &hs->st) != 1) {
+	    SSL_set_ex_data(hs->ssl, sf_tls_hs_index(), &hs->st) != 1 ||
+	    sf_tls_handoff_prepare(hs->ssl) < 0) {
 		BIO_free(bio);
 		ERR_clear_error();
 		release(hs, false);

@@ -125,12 +125,8 @@ static int bio_create(BIO *b)
 
 static int bio_destroy(BIO *b)
 {
-	struct sf_tls_io *io = io_of(b);
-	if (io) {
-		drop_queue(io);
-		free(io);
-		BIO_set_data(b, NULL);
-	}
+	sf_tls_io_free(io_of(b));
+	BIO_set_data(b, NULL);
 	return 1;
 }
 
@@ -150,15 +146,20 @@ static void make_method(void)
 	method_type = type;
 }
 
+struct sf_tls_io *sf_tls_io_new(int fd)
+{
+	struct sf_tls_io *io = calloc(1, sizeof *io);
+	if (io)
+		io->fd = fd;
+	return io;
+}
+
 BIO *sf_tls_bio_new(int fd)
 {
 	pthread_once(&method_once, make_method);
-	struct sf_tls_io *io = calloc(1, sizeof *io);
-	if (!method || !io) {
-		free(io);
+	struct sf_tls_io *io = method ? sf_tls_io_new(fd) : NULL;
+	if (!io)
 		return NULL;
-	}
-	io->fd = fd;
 	io->maybe_more = true;	/* read-ahead may have taken data past the handshake */
 	BIO *b = BIO_new(method);
 	if (!b) {
@@ -173,6 +174,22 @@ struct sf_tls_io *sf_tls_io_of(SSL *ssl)
 {
 	BIO *b = SSL_get_wbio(ssl);
 	return b && method && BIO_method_type(b) == method_type ? io_of(b) : NULL;
+}
+
+struct sf_tls_io *sf_tls_io_take(SSL *ssl)
+{
+	struct sf_tls_io *io = sf_tls_io_of(ssl);
+	if (io)
+		BIO_set_data(SSL_get_wbio(ssl), NULL);
+	return io;
+}
+
+void sf_tls_io_free(struct sf_tls_io *io)
+{
+	if (!io)
+		return;
+	drop_queue(io);
+	free(io);
 }
 
 size_t sf_tls_io_unsent(const struct sf_tls_io *io)

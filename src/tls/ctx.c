@@ -52,10 +52,12 @@ static SSL_CTX *make_ssl_ctx(char *err, size_t errlen)
 	 * (most WebSockets) give their record buffers back. */
 	SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 			    SSL_MODE_RELEASE_BUFFERS);
-	/* Read-ahead: one recv(2) fills OpenSSL's record buffer (READ_BUFFER bytes, several
-	 * records) instead of one recv for each record header and one for each body. The buffer is
-	 * still given back whenever it is empty (SSL_MODE_RELEASE_BUFFERS). */
-	SSL_CTX_set_read_ahead(s, 1);
+	/* No read-ahead during the handshake: OpenSSL then reads exactly the records it needs, and
+	 * the client's first application record is still in the socket when the handshake ends, for
+	 * our record layer (handoff.c). Connections left on OpenSSL's record layer turn read-ahead on
+	 * then: one recv(2) fills its record buffer (READ_BUFFER bytes, several records), given back
+	 * whenever it is empty (SSL_MODE_RELEASE_BUFFERS). */
+	SSL_CTX_set_read_ahead(s, 0);
 	SSL_CTX_set_default_read_buffer_len(s, READ_BUFFER);
 	static const unsigned char sid_ctx[] = "snowflake-server";
 	if (SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION) != 1 ||
@@ -64,7 +66,9 @@ static SSL_CTX *make_ssl_ctx(char *err, size_t errlen)
 	    SSL_CTX_set_ciphersuites(s, TLS13_SUITES) != 1 ||
 	    SSL_CTX_set1_groups_list(s, GROUPS) != 1 ||
 	    SSL_CTX_set_session_id_context(s, sid_ctx, sizeof sid_ctx - 1) != 1 ||
-	    SSL_CTX_set_num_tickets(s, 1) != 1) {
+	    /* No TLS 1.3 tickets: the proxies' clients keep no session cache, and a ticket
+	     * would be a record under the application key before ours (handoff.c). */
+	    SSL_CTX_set_num_tickets(s, 0) != 1) {
 		set_openssl_error(err, errlen, "configuring the context");
 		SSL_CTX_free(s);
 		return NULL;
@@ -127,6 +131,8 @@ struct sf_tls_ctx *sf_tls_ctx_new(const struct sf_tls_config *cfg, char *err, si
 		return NULL;
 	}
 	sf_tls_select_install(ctx);
+	sf_tls_handoff_install(ctx->ssl);
+	ctx->openssl_records = cfg->openssl_records;
 	return ctx;
 }
 

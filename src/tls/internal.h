@@ -26,6 +26,7 @@ struct sf_tls_ctx {
 	sf_tls_challenge_fn challenge;
 	void *store;
 	bool quiet;
+	bool openssl_records;
 	struct sf_tls_table *challenges;
 
 	pthread_mutex_t wait_lock;
@@ -72,6 +73,12 @@ struct sf_tls_io {
 
 /* The sf_tls_io under ssl's BIO, or NULL if ssl does not use this BIO. */
 struct sf_tls_io *sf_tls_io_of(SSL *ssl);
+/* Takes the sf_tls_io from under ssl's BIO (the BIO keeps none): for the record layer, which
+ * outlives the SSL*. NULL if ssl does not use this BIO. */
+struct sf_tls_io *sf_tls_io_take(SSL *ssl);
+/* A bare one, on fd (the record layer without a handshake: tests and fuzzing). NULL if no memory. */
+struct sf_tls_io *sf_tls_io_new(int fd);
+void sf_tls_io_free(struct sf_tls_io *io);
 size_t sf_tls_io_unsent(const struct sf_tls_io *io);
 void sf_tls_io_cork(struct sf_tls_io *io, uint8_t *buf, size_t cap);
 /* Sends what was corked with one send(2), queueing what the socket refuses. Returns 0, or -1 with
@@ -79,6 +86,21 @@ void sf_tls_io_cork(struct sf_tls_io *io, uint8_t *buf, size_t cap);
 int sf_tls_io_uncork(struct sf_tls_io *io);
 /* Sends the queue: 0 once it is empty, SF_CONN_WANT_WRITE, or -1 with errno set. */
 ssize_t sf_tls_io_flush(struct sf_tls_io *io);
+
+/* The record layer's connection (record_conn.c): takes io; the secrets are the client's and the
+ * server's application traffic secrets (secret_len bytes each, the suite's hash length).
+ * NULL on failure (io is then still the caller's). */
+struct sf_tls_rec;
+struct sf_tls_rec *sf_tls_rec_new(struct sf_tls_io *io, uint16_t suite, const uint8_t *client_secret,
+				  const uint8_t *server_secret, size_t secret_len);
+extern const struct sf_conn_transport sf_tls_record_transport;
+/* The sf_tls_io under either TLS transport's context (for tests and diagnostics), or NULL. */
+struct sf_tls_io *sf_tls_transport_io(const struct sf_conn_transport *tr, void *tr_ctx);
+
+/* Handoff (handoff.c): installs the key-log capture on the context; attaches the per-connection
+ * secret store to ssl (0, or -1 on allocation failure). */
+void sf_tls_handoff_install(SSL_CTX *ctx);
+int sf_tls_handoff_prepare(SSL *ssl);
 
 /* Queues w under name, after a lookup that began when wake_gen was gen. If a resume happened
  * since, w's eventfd is written at once instead, so that no wake-up is lost. Returns 0, or -1 if

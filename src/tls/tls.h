@@ -2,8 +2,9 @@
  * ClientHello, the non-blocking handshake driver, and the sf_conn transport that carries the
  * connection afterwards. See docs/tls.md.
  *
- *   accept(2) ─ sf_tls_accept(base, fd, ctx, ...) ─ done(ssl, fd) ─ sf_conn_new_transport(base,
- *               fd, &sf_tls_transport, ssl, ...) ─ HTTP upgrade, WebSocket, ... as without TLS
+ *   accept(2) ─ sf_tls_accept(base, fd, ctx, ...) ─ done(ssl, fd) ─ sf_tls_transport_for(ctx,
+ *               ssl, &tr, &tr_ctx) ─ sf_conn_new_transport(base, fd, tr, tr_ctx, ...) ─ HTTP
+ *               upgrade, WebSocket, ... as without TLS
  *
  * Threads: an sf_tls_ctx is shared by every thread; a handshake and the SSL* it produces belong
  * to one thread at a time (the SSL* may move to another thread with its sf_conn). Certificates
@@ -54,6 +55,10 @@ struct sf_tls_config {
 	void *store;
 	/* Do not log failed handshakes (Go's net/http logs "http: TLS handshake error from ..."). */
 	bool quiet;
+	/* Keep every connection on OpenSSL's record layer (sf_tls_transport) after the handshake,
+	 * instead of handing TLS 1.3 connections to ours (sf_tls_transport_for). For tests and
+	 * comparisons. */
+	bool openssl_records;
 };
 
 /* TLS 1.2 and 1.3 only; for 1.2 only ECDHE with AES-GCM or ChaCha20-Poly1305; no compression,
@@ -78,7 +83,7 @@ int sf_tls_ctx_set_challenge(struct sf_tls_ctx *ctx, const char *name, struct sf
 void sf_tls_resume(struct sf_tls_ctx *ctx, const char *name);
 
 /* Handshake outcome. Success: error is NULL and the caller owns ssl and fd (wrap them with
- * sf_conn_new_transport(base, fd, &sf_tls_transport, ssl, ...)). Failure: ssl is NULL, fd is
+ * sf_tls_transport_for() and sf_conn_new_transport()). Failure: ssl is NULL, fd is
  * already closed (-1 given) and error says why: "tls: missing server name" and the other
  * certificate-selection reasons, "handshake timeout", "EOF", "read: connection reset by peer",
  * "tls: <OpenSSL reason>",
@@ -101,5 +106,12 @@ void sf_tls_handshake_cancel(struct sf_tls_handshake *hs);
  * SF_CONN_WANT_*, pending = SSL_pending, free = SSL_free (no close_notify: sf_conn has closed the
  * socket by then). Keeps no per-thread state. */
 extern const struct sf_conn_transport sf_tls_transport;
+
+/* The transport for a connection whose handshake ctx finished: our own TLS 1.3 record layer
+ * (src/tls/record.h; ssl is freed, its ~14 KiB with it) when it can take over — TLS 1.3, a suite
+ * it implements, nothing read ahead by OpenSSL — else sf_tls_transport over ssl. Takes ssl; never
+ * fails (falling back to OpenSSL's). See docs/tls.md "Record layer". */
+void sf_tls_transport_for(struct sf_tls_ctx *ctx, SSL *ssl, const struct sf_conn_transport **tr,
+			  void **tr_ctx);
 
 #endif
