@@ -176,28 +176,78 @@ static bool start(struct sf_tls_aead *a, const uint8_t *header)
 	       EVP_CipherUpdate(a->ctx, NULL, &outl, header, SF_TLS_REC_HEADER) == 1;
 }
 
-size_t sf_tls_seal(struct sf_tls_aead *a, uint8_t type, uint8_t *rec, size_t n)
+/* The header of a record of n bytes of content; false if n is too large. */
+static bool put_header(uint8_t *rec, size_t n)
 {
-	if (!a->seal || n > SF_TLS_REC_MAX_PLAIN)
-		return 0;
+	if (n > SF_TLS_REC_MAX_PLAIN)
+		return false;
 	size_t body = n + 1 + SF_TLS_REC_TAG;
 	rec[0] = SF_TLS_CT_APPLICATION_DATA;
 	rec[1] = 0x03;
 	rec[2] = 0x03;
 	rec[3] = (uint8_t)(body >> 8);
 	rec[4] = (uint8_t)body;
-	uint8_t *p = rec + SF_TLS_REC_HEADER;
-	p[n] = type;
+	return true;
+}
+
+/* Encrypts the content type after the content (at p + n), then the tag. */
+static size_t finish_seal(struct sf_tls_aead *a, uint8_t type, uint8_t *p, size_t n)
+{
 	int outl = 0, finl = 0;
-	if (!start(a, rec) || EVP_CipherUpdate(a->ctx, p, &outl, p, (int)(n + 1)) != 1 ||
-	    EVP_CipherFinal_ex(a->ctx, p + outl, &finl) != 1 ||
-	    (size_t)(outl + finl) != n + 1 ||
+	if (EVP_CipherUpdate(a->ctx, p + n, &outl, &type, 1) != 1 || outl != 1 ||
+	    EVP_CipherFinal_ex(a->ctx, p + n + 1, &finl) != 1 || finl != 0 ||
 	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, SF_TLS_REC_TAG, p + n + 1) != 1) {
 		ERR_clear_error();
 		return 0;
 	}
 	a->seq++;
-	return SF_TLS_REC_HEADER + body;
+	return SF_TLS_REC_HEADER + n + 1 + SF_TLS_REC_TAG;
+}
+
+size_t sf_tls_seal(struct sf_tls_aead *a, uint8_t type, uint8_t *rec, size_t n)
+{
+	if (!a->seal || !put_header(rec, n))
+		return 0;
+	uint8_t *p = rec + SF_TLS_REC_HEADER;
+	int outl = 0;
+	if (!start(a, rec) || (n > 0 && (EVP_CipherUpdate(a->ctx, p, &outl, p, (int)n) != 1 ||
+					 (size_t)outl != n))) {
+		ERR_clear_error();
+		return 0;
+	}
+	return finish_seal(a, type, p, n);
+}
+
+size_t sf_tls_seal_iov(struct sf_tls_aead *a, uint8_t type, const struct iovec *iov, int iovcnt,
+		       size_t off, size_t n, uint8_t *rec)
+{
+	if (!a->seal || !put_header(rec, n) || !start(a, rec)) {
+		ERR_clear_error();
+		return 0;
+	}
+	uint8_t *p = rec + SF_TLS_REC_HEADER;
+	size_t done = 0;
+	for (int i = 0; i < iovcnt && done < n; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t take = iov[i].iov_len - off;
+		if (take > n - done)
+			take = n - done;
+		int outl = 0;
+		if (EVP_CipherUpdate(a->ctx, p + done, &outl,
+				     (const uint8_t *)iov[i].iov_base + off, (int)take) != 1 ||
+		    (size_t)outl != take) {
+			ERR_clear_error();
+			return 0;
+		}
+		done += take;
+		off = 0;
+	}
+	if (done != n)
+		return 0;
+	return finish_seal(a, type, p, n);
 }
 
 long sf_tls_record_len(const uint8_t *p, size_t have)
@@ -212,17 +262,17 @@ long sf_tls_record_len(const uint8_t *p, size_t have)
 	return (long)(SF_TLS_REC_HEADER + body);
 }
 
-int sf_tls_open(struct sf_tls_aead *a, uint8_t *rec, size_t len, uint8_t *type,
-		size_t *plain_len)
+int sf_tls_open_to(struct sf_tls_aead *a, const uint8_t *rec, size_t len, uint8_t *dst,
+		   uint8_t *type, size_t *plain_len)
 {
 	if (a->seal || sf_tls_record_len(rec, len) != (long)len)
 		return -1;
-	uint8_t *p = rec + SF_TLS_REC_HEADER;
+	const uint8_t *c = rec + SF_TLS_REC_HEADER;
 	size_t n = len - SF_TLS_REC_HEADER - SF_TLS_REC_TAG;
 	int outl = 0, finl = 0;
-	if (!start(a, rec) || EVP_CipherUpdate(a->ctx, p, &outl, p, (int)n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, SF_TLS_REC_TAG, p + n) != 1 ||
-	    EVP_CipherFinal_ex(a->ctx, p + outl, &finl) != 1) {
+	if (!start(a, rec) || EVP_CipherUpdate(a->ctx, dst, &outl, c, (int)n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, SF_TLS_REC_TAG, (void *)(c + n)) != 1 ||
+	    EVP_CipherFinal_ex(a->ctx, dst + outl, &finl) != 1) {
 		ERR_clear_error();
 		return -1;	/* bad_record_mac */
 	}
@@ -230,11 +280,17 @@ int sf_tls_open(struct sf_tls_aead *a, uint8_t *rec, size_t len, uint8_t *type,
 	if (n > SF_TLS_REC_MAX_PLAIN + 1)	/* §5.4: TLSInnerPlaintext ≤ 2^14 + 1: record_overflow */
 		return -1;
 	/* the content type is the last non-zero byte; all zeros is unexpected_message */
-	while (n > 0 && p[n - 1] == 0)
+	while (n > 0 && dst[n - 1] == 0)
 		n--;
 	if (n == 0)
 		return -1;
-	*type = p[n - 1];
+	*type = dst[n - 1];
 	*plain_len = n - 1;
 	return 0;
+}
+
+int sf_tls_open(struct sf_tls_aead *a, uint8_t *rec, size_t len, uint8_t *type,
+		size_t *plain_len)
+{
+	return sf_tls_open_to(a, rec, len, rec + SF_TLS_REC_HEADER, type, plain_len);
 }

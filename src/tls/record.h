@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/uio.h>
+
 #include <openssl/evp.h>
 
 #define SF_TLS_REC_HEADER 5
@@ -68,6 +70,10 @@ int sf_tls_expand_label(uint16_t suite, const uint8_t *secret, size_t secret_len
  * place. rec must have room for n + SF_TLS_REC_OVERHEAD bytes. Returns the record's length, or 0
  * on failure (OpenSSL, or the sequence number exhausted). */
 size_t sf_tls_seal(struct sf_tls_aead *a, uint8_t type, uint8_t *rec, size_t n);
+/* The same record, its plaintext encrypted straight from iov (n bytes from byte off on; iov must
+ * hold them) into rec, which does not overlap them: no copy of the plaintext first. */
+size_t sf_tls_seal_iov(struct sf_tls_aead *a, uint8_t type, const struct iovec *iov, int iovcnt,
+		       size_t off, size_t n, uint8_t *rec);
 
 /* The record at the front of p (have bytes): its whole length (header included) once the header is
  * there, 0 if fewer than SF_TLS_REC_HEADER bytes are, -1 if the header is not one a TLS 1.3 peer
@@ -81,5 +87,9 @@ long sf_tls_record_len(const uint8_t *p, size_t have);
  * type or whose plaintext exceeds 2^14 (each fatal for the connection). */
 int sf_tls_open(struct sf_tls_aead *a, uint8_t *rec, size_t len, uint8_t *type,
 		size_t *plain_len);
+/* The same, with the inner plaintext decrypted to dst instead: rec + SF_TLS_REC_HEADER (in place)
+ * or a buffer that does not overlap rec, with room for len - SF_TLS_REC_HEADER - SF_TLS_REC_TAG bytes (content, type and padding). */
+int sf_tls_open_to(struct sf_tls_aead *a, const uint8_t *rec, size_t len, uint8_t *dst,
+		   uint8_t *type, size_t *plain_len);
 
 #endif

@@ -4,8 +4,9 @@
  * Reads: one recv(2) of up to a chunk into a per-thread buffer, every whole record opened in place
  * and its plaintext copied to the caller. What does not fit waits in a per-connection carry buffer
  * (allocated only then, freed once empty): at most one record's plaintext remainder and the
- * ciphertext after it. Writes: the caller's bytes are copied straight into full-size records in a
- * per-thread buffer, sealed in place and sent with one send(2); what the socket refuses waits in
+ * ciphertext after it (a record whose whole plaintext fits the caller's room is decrypted straight
+ * into it). Writes: the caller's bytes are encrypted straight from its iovecs into full-size
+ * records in a per-thread buffer and sent with one send(2); what the socket refuses waits in
  * the connection's queue (bio.c's sf_tls_io). An idle connection holds no buffer.
  *
  * After the handshake a client may send application data, alerts (close_notify ends the stream;
@@ -228,15 +229,25 @@ static ssize_t rec_read(void *ctx, int fd, void *buf, size_t len)
 		long rl = sf_tls_record_len(rx_buf + off, have - off);
 		if (rl == 0 || (rl > 0 && (size_t)rl > have - off))
 			break;
-		uint8_t type = 0;
-		size_t plen = 0;
-		if (rl < 0 || sf_tls_open(&r->rx, rx_buf + off, (size_t)rl, &type, &plen) < 0) {
+		if (rl < 0) {
 			err = EPROTO;
 			break;
 		}
-		const uint8_t *p = rx_buf + off + SF_TLS_REC_HEADER;
+		/* Straight into the caller's buffer when the whole inner plaintext fits there (it
+		 * may hold the content type and padding past what is handed over), else in place. */
+		uint8_t *rec = rx_buf + off;
+		bool direct = (size_t)rl - SF_TLS_REC_HEADER - SF_TLS_REC_TAG <= len - got;
+		uint8_t *p = direct ? out + got : rec + SF_TLS_REC_HEADER;
+		uint8_t type = 0;
+		size_t plen = 0;
+		if (sf_tls_open_to(&r->rx, rec, (size_t)rl, p, &type, &plen) < 0) {
+			err = EPROTO;
+			break;
+		}
 		off += (size_t)rl;
-		if (type == SF_TLS_CT_APPLICATION_DATA) {
+		if (type == SF_TLS_CT_APPLICATION_DATA && direct) {
+			got += plen;
+		} else if (type == SF_TLS_CT_APPLICATION_DATA) {
 			size_t take = plen < len - got ? plen : len - got;
 			memcpy(out + got, p, take);
 			got += take;
@@ -270,23 +281,6 @@ static ssize_t rec_read(void *ctx, int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* Copies up to SF_TLS_REC_MAX_PLAIN bytes of iov, from off on, to dst. */
-static size_t gather(const struct iovec *iov, int iovcnt, size_t off, uint8_t *dst)
-{
-	int i = 0;
-	while (i < iovcnt && off >= iov[i].iov_len)
-		off -= iov[i++].iov_len;
-	size_t len = 0;
-	for (; i < iovcnt && len < SF_TLS_REC_MAX_PLAIN; i++, off = 0) {
-		size_t take = iov[i].iov_len - off;
-		if (take > SF_TLS_REC_MAX_PLAIN - len)
-			take = SF_TLS_REC_MAX_PLAIN - len;
-		memcpy(dst + len, (const uint8_t *)iov[i].iov_base + off, take);
-		len += take;
-	}
-	return len;
-}
-
 /* Seals up to WRITE_BUDGET bytes of iov into full records and sends them with one send(2).
  * Returns the plaintext taken (what the socket refused waits in the queue), SF_CONN_WANT_WRITE
  * while that queue cannot drain, or -1. */
@@ -297,13 +291,16 @@ static ssize_t rec_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt
 	ssize_t rc = sf_tls_io_flush(r->io);
 	if (rc != 0)
 		return rc;
+	size_t total = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (total > WRITE_BUDGET)
+		total = WRITE_BUDGET;
 	size_t done = 0, len = 0;
-	while (done < WRITE_BUDGET) {
-		uint8_t *rec = sealed + len;
-		size_t n = gather(iov, iovcnt, done, rec + SF_TLS_REC_HEADER);
-		if (n == 0)
-			break;
-		size_t rl = sf_tls_seal(&r->tx, SF_TLS_CT_APPLICATION_DATA, rec, n);
+	while (done < total) {
+		size_t n = total - done < SF_TLS_REC_MAX_PLAIN ? total - done : SF_TLS_REC_MAX_PLAIN;
+		size_t rl = sf_tls_seal_iov(&r->tx, SF_TLS_CT_APPLICATION_DATA, iov, iovcnt, done, n,
+					    sealed + len);
 		if (rl == 0) {
 			errno = EPROTO;
 			return -1;

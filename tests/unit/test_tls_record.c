@@ -164,6 +164,48 @@ static size_t seal_by_hand(struct sf_tls_aead *a, uint8_t *rec, size_t n)
 	return 5 + body;
 }
 
+/* Sealing straight from iovecs gives the same bytes as sealing in place; opening into another
+ * buffer gives the same plaintext as opening in place. */
+static void test_seal_iov_and_open_to_match(void **state)
+{
+	(void)state;
+	static uint8_t data[3 * 7000], a[SF_TLS_REC_MAX_PLAIN + SF_TLS_REC_OVERHEAD],
+		b[SF_TLS_REC_MAX_PLAIN + SF_TLS_REC_OVERHEAD], plain[SF_TLS_REC_MAX_PLAIN + 1];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = pattern_at(i);
+	struct iovec iov[3] = { { data, 7000 }, { data + 7000, 7000 }, { data + 14000, 7000 } };
+	for (size_t s = 0; s < 3; s++) {
+		struct sf_tls_aead t1, r1, t2, r2;
+		pair(all_suites[s], &t1, &r1);
+		pair(all_suites[s], &t2, &r2);
+		const size_t offs[] = { 0, 6999, 7000, 100 };
+		const size_t lens[] = { SF_TLS_REC_MAX_PLAIN, 2, 14000, 1 };
+		for (size_t k = 0; k < 4; k++) {
+			memcpy(a + SF_TLS_REC_HEADER, data + offs[k], lens[k]);
+			size_t la = sf_tls_seal(&t1, SF_TLS_CT_APPLICATION_DATA, a, lens[k]);
+			size_t lb = sf_tls_seal_iov(&t2, SF_TLS_CT_APPLICATION_DATA, iov, 3, offs[k],
+						    lens[k], b);
+			assert_int_equal(la, lens[k] + SF_TLS_REC_OVERHEAD);
+			assert_int_equal(lb, la);
+			assert_memory_equal(a, b, la);
+			uint8_t type = 0;
+			size_t plen = 0;
+			assert_int_equal(sf_tls_open_to(&r1, a, la, plain, &type, &plen), 0);
+			assert_int_equal(type, SF_TLS_CT_APPLICATION_DATA);
+			assert_int_equal(plen, lens[k]);
+			assert_memory_equal(plain, data + offs[k], plen);
+			assert_int_equal(sf_tls_open(&r2, b, lb, &type, &plen), 0);
+			assert_memory_equal(b + SF_TLS_REC_HEADER, data + offs[k], plen);
+		}
+		/* more than the iovecs hold */
+		assert_int_equal(sf_tls_seal_iov(&t2, SF_TLS_CT_APPLICATION_DATA, iov, 3, 20000, 2000, b), 0);
+		sf_tls_aead_clear(&t1);
+		sf_tls_aead_clear(&r1);
+		sf_tls_aead_clear(&t2);
+		sf_tls_aead_clear(&r2);
+	}
+}
+
 static void test_open_refuses_bad_records(void **state)
 {
 	(void)state;
@@ -457,6 +499,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_expand_label_matches_openssl),
 		cmocka_unit_test(test_seal_open_round_trip),
+		cmocka_unit_test(test_seal_iov_and_open_to_match),
 		cmocka_unit_test(test_open_refuses_bad_records),
 		cmocka_unit_test(test_echo_across_key_update_then_close_notify),
 		cmocka_unit_test(test_key_update_flood_is_a_protocol_error),
