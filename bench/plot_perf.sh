@@ -26,10 +26,10 @@ for f in cpu_per_gb.csv scale.csv; do
 done
 
 gnuplot <<EOF
-set terminal pngcairo size 1200,520 font ",10"
+set terminal pngcairo size 1700,520 font ",10"
 set output "$DIR/cpu_per_gb.png"
 set datafile separator ","
-set multiplot layout 1,2 title "Server CPU-seconds per GB relayed (lower is better), medians of 3, same interleaved run for both servers\n(docs/performance.md; 2 shared vCPUs)"
+set multiplot layout 1,3 title "Server CPU-seconds per GB relayed (lower is better), medians of 3 (2 in the newest run), same interleaved run for both servers\n(docs/performance.md; 2 shared vCPUs)"
 # plain boxes at computed places (a histogram style would not share its x axis with the value
 # labels): case i = 2 * (wss://) + (multi50x2) at x = 3 i, ours at 3 i - 0.5, Go at 3 i + 0.5;
 # a panel keeps the rows of its run (the others, and the header, plot as NaN: skipped)
@@ -44,8 +44,8 @@ set xtics nomirror scale 0 ("ws:// bulk200" 0, "ws:// multi50x2" 3, "wss:// bulk
 idx(dummy) = 2 * (strcol(2) eq "wss://") + (strcol(3) eq "multi50x2")
 x(r, side) = strcol(1) eq r ? 3 * idx(0) + side : NaN
 v(col) = sprintf("%.2f", column(col))
-do for [run in "2026-12-06 2026-12-05"] {
-    set title (run eq "2026-12-06" ? "2026-12-06 (3d567707, batched TLS path)" : "2026-12-05 (688e7c1f, src/ as at 34708d5)")
+do for [run in "2026-12-06n 2026-12-06 2026-12-05"] {
+    set title (run eq "2026-12-06n" ? "2026-12-06 night (8bfe0e5, our TLS 1.3 record layer; quiet machine)" : run eq "2026-12-06" ? "2026-12-06 (3d567707, batched TLS path)" : "2026-12-05 (688e7c1f, src/ as at 34708d5)")
     plot "$DIR/cpu_per_gb.csv" using (x(run, -0.5)):4 with boxes title "ours" lc rgb "#1f77b4", \
          "" using (x(run, 0.5)):5 with boxes title "Go v2.9.2" lc rgb "#d62728", \
          "" using (x(run, -0.5)):4:(v(4)) with labels offset 0,0.7 notitle, \
@@ -55,7 +55,7 @@ unset multiplot
 
 set terminal pngcairo size 1000,700 font ",10"
 set output "$DIR/scale.png"
-set multiplot layout 2,1 title "Idle wss:// sessions held by snowflake-loadgen, measured at 1000, 2000, 5000 and 9000 sessions (2026-12-06)\n100 000 not measured: the hard descriptor limit here is 20000; nothing is extrapolated"
+set multiplot layout 2,1 title "Idle wss:// sessions held by snowflake-loadgen, measured at 1000, 2000, 5000 and 9000 sessions (2026-12-06, two runs)\n100 000 not measured: the hard descriptor limit here is 20000; nothing is extrapolated"
 set grid
 set xrange [0:10000]
 set xtics 1000
@@ -63,12 +63,14 @@ set key top left autotitle columnhead
 set ylabel "KiB per session"
 set yrange [0:30]
 unset title
-plot "$DIR/scale.csv" using 1:2 with linespoints lw 2 pt 7 title "server RSS growth per idle session", \
+plot "$DIR/scale.csv" using 1:2 with linespoints lw 2 pt 7 title "server RSS growth per idle session (our TLS 1.3 record layer)", \
+     "" using 1:6 with linespoints dt 2 pt 6 title "the same with OpenSSL's record layer (earlier run)", \
      "" using 1:2:(sprintf("%.1f", \$2)) with labels offset 0,1 notitle
 set xlabel "idle wss:// sessions"
 set ylabel "% of one core"
 set yrange [0:14]
 plot "$DIR/scale.csv" using 1:3 with linespoints lw 2 pt 7 title "server CPU while idle", \
+     "" using 1:7 with linespoints dt 3 pt 4 title "server CPU while idle, OpenSSL's record layer (earlier run, loaded machine)", \
      "" using 1:4 with linespoints dt 2 pt 6 title "snowflake-loadgen CPU while idle (the client side)", \
      "" using 1:3:(sprintf("%.1f", \$3)) with labels offset 0,1 notitle
 unset multiplot

@@ -64,6 +64,7 @@ struct sf_smux_session {
 	/* keepalive */
 	bool header_seen;
 	uint64_t next_nop;
+	uint64_t last_nop;	/* when our last NOP left (0: none yet) */
 	uint64_t next_check;
 	uint64_t idle_timeout;	/* the check's period: SF_SMUX_KEEPALIVE_TIMEOUT_MS unless set */
 

@@ -255,11 +255,11 @@ static bool collect(uint8_t *field, size_t *have, size_t want, const uint8_t **d
 
 int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, uint64_t now)
 {
-	(void)now;
 	if (SF_BUG(s->in_callback))
 		return -1;
 	if (s->broken)
 		return -1;
+	bool peer_nop = false;
 	while (len > 0) {
 		size_t n;
 		switch (s->state) {
@@ -271,6 +271,7 @@ int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, ui
 			sf_smux_hdr_decode(s->hdr_buf, &s->hdr);
 			if (handle_header(s) < 0)
 				goto fail;
+			peer_nop |= s->hdr.cmd == SF_SMUX_NOP;
 			break;
 		case SF_SMUX_IN_PSH:
 			n = s->payload_left < len ? s->payload_left : len;
@@ -286,6 +287,19 @@ int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, ui
 				goto fail;
 			break;
 		}
+	}
+	/* The peer's keepalive: ours, if due within half a period anyway, leaves now, in the same
+	 * KCP packet as our acknowledgement of theirs (one packet, one record and one send instead of
+	 * two, for every idle session every 10 s); at most one early NOP per 6 s. Ours is then due a
+	 * period plus a second later, so that the peer's next NOP, on its own 10 s ticker, comes
+	 * first and brings it again. If ours has just left on its own (the two tickers a few
+	 * milliseconds apart), the same step puts us behind the peer's ticker. */
+	if (peer_nop && s->next_nop <= now + SF_SMUX_KEEPALIVE_INTERVAL_MS / 2) {
+		s->next_nop = now + SF_SMUX_KEEPALIVE_INTERVAL_MS + SF_SMUX_KEEPALIVE_STEP_MS;
+		s->last_nop = now;
+		sf_smux_send(s, SF_SMUX_NOP, 0, NULL, 0);
+	} else if (peer_nop && s->last_nop && now - s->last_nop <= SF_SMUX_KEEPALIVE_STEP_MS) {
+		s->next_nop = now + SF_SMUX_KEEPALIVE_INTERVAL_MS + SF_SMUX_KEEPALIVE_STEP_MS;
 	}
 	return 0;
 fail:
@@ -320,6 +334,7 @@ int sf_smux_tick(struct sf_smux_session *s, uint64_t now)
 	}
 	if (now >= s->next_nop) {
 		s->next_nop = advance(s->next_nop, now, SF_SMUX_KEEPALIVE_INTERVAL_MS);
+		s->last_nop = now;
 		sf_smux_send(s, SF_SMUX_NOP, 0, NULL, 0);
 	}
 	return 0;

@@ -18,6 +18,8 @@
 #define SF_SMUX_SESSION_BUFFER 4194304          /* MaxReceiveBuffer: session bucket */
 #define SF_SMUX_INITIAL_PEER_WINDOW 262144      /* assumed peer window until its first UPD */
 #define SF_SMUX_KEEPALIVE_INTERVAL_MS 10000     /* NOP period */
+/* How far behind the peer's keepalive ticker ours steps, to answer its NOPs (session.c). */
+#define SF_SMUX_KEEPALIVE_STEP_MS 1000
 #define SF_SMUX_KEEPALIVE_TIMEOUT_MS 240000     /* idle check period */
 #define SF_SMUX_MAX_STREAMS 1024                /* open streams per session; more are refused */
 #define SF_SMUX_RECV_SLACK 65535                /* tolerated overrun past our window: one frame */

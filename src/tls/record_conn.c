@@ -11,7 +11,8 @@
  *
  * After the handshake a client may send application data, alerts (close_notify ends the stream;
  * any other alert is fatal, user_canceled aside) and KeyUpdate; anything else is a protocol error
- * (EPROTO), as is a record that fails authentication. */
+ * (EPROTO), as is a record that fails authentication, and more than EMPTY_RECORDS_MAX records in a
+ * row without content. */
 #include "tls/internal.h"
 #include "tls/record.h"
 
@@ -31,6 +32,9 @@
 #define SEALED_MAX (WRITE_BUDGET + 8 * SF_TLS_REC_OVERHEAD)
 /* KeyUpdates accepted: this many, plus one per MiB received (a peer asking for new keys on every
  * record would cost us three HKDFs and a cipher set-up per 27 bytes). */
+/* Records in a row that carry no application byte (empty or padding only): as OpenSSL's
+ * MAX_EMPTY_RECORDS, a peer may not make us open them forever for nothing. */
+#define EMPTY_RECORDS_MAX 32
 #define KEY_UPDATES_FREE 8
 #define KEY_UPDATE_BYTES (1u << 20)
 
@@ -50,6 +54,7 @@ struct sf_tls_rec {
 	bool peer_eof;		/* recv(2) returned 0: no more reads, what is carried goes first */
 	uint64_t received;	/* ciphertext bytes read, for the KeyUpdate allowance */
 	unsigned key_updates;
+	unsigned empty_records;	/* in a row */
 };
 
 /* The carry holds a whole record (or a header no record may have: its error is still to come). */
@@ -245,6 +250,13 @@ static ssize_t rec_read(void *ctx, int fd, void *buf, size_t len)
 			break;
 		}
 		off += (size_t)rl;
+		if (type == SF_TLS_CT_APPLICATION_DATA && plen == 0 &&
+		    ++r->empty_records > EMPTY_RECORDS_MAX) {
+			err = EPROTO;
+			break;
+		}
+		if (plen > 0)
+			r->empty_records = 0;
 		if (type == SF_TLS_CT_APPLICATION_DATA && direct) {
 			got += plen;
 		} else if (type == SF_TLS_CT_APPLICATION_DATA) {

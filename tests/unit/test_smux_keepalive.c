@@ -11,7 +11,7 @@ static uint64_t run_until(struct h_app *app, uint64_t *now, uint64_t until)
 	for (int i = 0; i < 1000 && *now < until; i++) {
 		int64_t due = sf_smux_next_due(app->sess, *now);
 		assert_true(due >= 0);
-		assert_true(due <= SF_SMUX_KEEPALIVE_INTERVAL_MS);
+		assert_true(due <= SF_SMUX_KEEPALIVE_INTERVAL_MS + SF_SMUX_KEEPALIVE_STEP_MS);
 		*now += due > 0 ? (uint64_t)due : 0;
 		if (*now > until)
 			*now = until;
@@ -56,13 +56,92 @@ static void test_nop_every_10s(void **state)
 			assert_int_equal(app.nframes, before + 1);
 			assert_memory_equal(app.frames[before].bytes, nop_bytes, 8);
 		}
-		/* the client keeps the session alive */
-		size_t n = h_frame(client_nop, SF_SMUX_NOP, 0, NULL, 0);
+		/* the client keeps the session alive (an empty PSH: a NOP would move our ticker,
+		 * test_peer_nop_brings_ours_forward) */
+		size_t n = h_frame(client_nop, SF_SMUX_PSH, 0, NULL, 0);
 		assert_int_equal(sf_smux_input(app.sess, client_nop, n, now), 0);
 	}
 	assert_true(now > 241000);
 	/* the 4-min check at 241000 falls on a NOP tick: 30 ticks, 30 NOPs, still alive */
 	assert_int_equal(app.nframes, 2 + 30);
+	h_app_free(&app);
+}
+
+/* The peer's NOP brings ours forward when it is due within 5 s: idle sessions then exchange
+ * their keepalives in step (ours rides with the KCP acknowledgement of theirs). */
+static void test_peer_nop_brings_ours_forward(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	uint8_t f[8];
+	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
+	/* ours is due at 10000: a NOP at 4000 is too early to answer */
+	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 4000), 0);
+	assert_int_equal(app.nframes, 0);
+	/* at 6000 it is within 5 s: ours leaves now, the next one a period and a step later */
+	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 6000), 0);
+	assert_int_equal(app.nframes, 1);
+	assert_memory_equal(app.frames[0].bytes, nop_bytes, sizeof nop_bytes);
+	assert_int_equal(sf_smux_next_due(app.sess, 6000), 11000);
+	/* a peer sending NOPs fast gets no more than one of ours per 6 s (and those within a second
+	 * of ours put ours a step later: 7000 + 11000) */
+	for (uint64_t t = 6100; t < 13000; t += 100)
+		assert_int_equal(sf_smux_input(app.sess, f, sizeof f, t), 0);
+	assert_int_equal(app.nframes, 1);
+	assert_int_equal(sf_smux_next_due(app.sess, 13000), 5000);
+	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 13000), 0);
+	assert_int_equal(app.nframes, 2);
+	/* steady state, a peer NOP every 10 s: one of ours with each, none from the timer */
+	uint64_t now = 13000;
+	for (int i = 0; i < 20; i++) {
+		for (uint64_t t = now + 1000; t < now + 10000; t += 1000)
+			assert_int_equal(sf_smux_tick(app.sess, t), 0);
+		now += 10000;
+		assert_int_equal(app.nframes, 2 + (size_t)i);
+		assert_int_equal(sf_smux_input(app.sess, f, sizeof f, now), 0);
+		assert_int_equal(app.nframes, 3 + (size_t)i);
+	}
+	/* the peer stops: ours goes on every 10 s, the first at most a period and a step after the
+	 * last */
+	size_t before = app.nframes;
+	assert_int_equal(sf_smux_tick(app.sess, now + 10999), 0);
+	assert_int_equal(app.nframes, before);
+	assert_int_equal(sf_smux_tick(app.sess, now + 11000), 0);
+	assert_int_equal(app.nframes, before + 1);
+	assert_int_equal(sf_smux_tick(app.sess, now + 21000), 0);
+	assert_int_equal(app.nframes, before + 2);
+	h_app_free(&app);
+
+	/* other frames do not count as the peer's keepalive */
+	h_app_init(&app, 0);
+	uint8_t syn[8];
+	h_frame(syn, SF_SMUX_SYN, 3, NULL, 0);
+	assert_int_equal(sf_smux_input(app.sess, syn, sizeof syn, 9000), 0);
+	for (size_t i = 0; i < app.nframes; i++)
+		assert_true(memcmp(app.frames[i].bytes, nop_bytes, 8) != 0);
+	h_app_free(&app);
+}
+
+/* Our ticker a few milliseconds ahead of the peer's: ours leaves alone once, then the peer's NOP
+ * right after it puts ours a step behind, and from the next period on they travel together. */
+static void test_ours_steps_behind_the_peer(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	uint8_t f[8];
+	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
+	assert_int_equal(sf_smux_tick(app.sess, 10000), 0);	/* ours, alone */
+	assert_int_equal(app.nframes, 1);
+	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 10003), 0);	/* theirs, just after */
+	assert_int_equal(app.nframes, 1);
+	assert_int_equal(sf_smux_next_due(app.sess, 10003), 11000);
+	for (uint64_t t = 11000; t < 20003; t += 1000)
+		assert_int_equal(sf_smux_tick(app.sess, t), 0);
+	assert_int_equal(app.nframes, 1);
+	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 20003), 0);	/* together now */
+	assert_int_equal(app.nframes, 2);
 	h_app_free(&app);
 }
 
@@ -192,6 +271,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nop_every_10s),
+		cmocka_unit_test(test_peer_nop_brings_ours_forward),
+		cmocka_unit_test(test_ours_steps_behind_the_peer),
 		cmocka_unit_test(test_dead_after_silent_period),
 		cmocka_unit_test(test_alive_while_frames_arrive),
 		cmocka_unit_test(test_shorter_idle_timeout),

@@ -13,7 +13,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
@@ -266,6 +269,121 @@ static void test_open_refuses_bad_records(void **state)
 	sf_tls_aead_clear(&rx);
 }
 
+/* ---- the transport on a socket pair, fed records we seal ourselves ---- */
+
+struct raw {
+	int sv[2];
+	struct sf_tls_rec *rec;
+	struct sf_tls_aead client;
+};
+
+static void raw_open(struct raw *w)
+{
+	uint8_t cs[32], ss[32];
+	fill_secret(cs, 32, 1);
+	fill_secret(ss, 32, 2);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, w->sv), 0);
+	struct sf_tls_io *io = sf_tls_io_new(w->sv[0]);
+	assert_non_null(io);
+	w->rec = sf_tls_rec_new(io, 0x1301, cs, ss, 32);
+	assert_non_null(w->rec);
+	assert_int_equal(sf_tls_aead_init(&w->client, 0x1301, cs, 32, true), 0);
+}
+
+static void raw_send(struct raw *w, uint8_t type, const void *p, size_t n)
+{
+	uint8_t rec[256];
+	assert_true(n + SF_TLS_REC_OVERHEAD <= sizeof rec);
+	memcpy(rec + SF_TLS_REC_HEADER, p, n);
+	size_t len = sf_tls_seal(&w->client, type, rec, n);
+	assert_int_equal(send(w->sv[1], rec, len, 0), (ssize_t)len);
+}
+
+static void raw_close(struct raw *w)
+{
+	sf_tls_record_transport.free(w->rec);
+	sf_tls_aead_clear(&w->client);
+	close(w->sv[0]);
+	close(w->sv[1]);
+}
+
+/* Empty records cost an AEAD open each and deliver nothing: 32 in a row are accepted (as
+ * OpenSSL does), the 33rd is a protocol error. */
+static void test_empty_records_are_bounded(void **state)
+{
+	(void)state;
+	uint8_t buf[1024];
+	struct raw w;
+	raw_open(&w);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 32; i++)
+			raw_send(&w, SF_TLS_CT_APPLICATION_DATA, "", 0);
+		raw_send(&w, SF_TLS_CT_APPLICATION_DATA, "ok", 2);	/* resets the count */
+		assert_int_equal(sf_tls_record_transport.read(w.rec, w.sv[0], buf, sizeof buf), 2);
+		assert_memory_equal(buf, "ok", 2);
+	}
+	for (int i = 0; i < 33; i++)
+		raw_send(&w, SF_TLS_CT_APPLICATION_DATA, "", 0);
+	errno = 0;
+	assert_int_equal(sf_tls_record_transport.read(w.rec, w.sv[0], buf, sizeof buf), -1);
+	assert_int_equal(errno, EPROTO);
+	raw_close(&w);
+}
+
+/* Data before close_notify is delivered, then EOF; a record cut by the socket's EOF is dropped. */
+static void test_close_notify_after_data_and_cut_record(void **state)
+{
+	(void)state;
+	uint8_t buf[1024];
+	struct raw w;
+	raw_open(&w);
+	raw_send(&w, SF_TLS_CT_APPLICATION_DATA, "last words", 10);
+	raw_send(&w, SF_TLS_CT_ALERT, "\x01\x00", 2);
+	raw_send(&w, SF_TLS_CT_APPLICATION_DATA, "never", 5);	/* after close_notify: ignored */
+	assert_int_equal(sf_tls_record_transport.read(w.rec, w.sv[0], buf, sizeof buf), 10);
+	assert_memory_equal(buf, "last words", 10);
+	assert_int_equal(sf_tls_record_transport.pending(w.rec), 1);	/* the EOF to tell */
+	assert_int_equal(sf_tls_record_transport.read(w.rec, w.sv[0], buf, sizeof buf), 0);
+	raw_close(&w);
+
+	raw_open(&w);
+	raw_send(&w, SF_TLS_CT_APPLICATION_DATA, "whole", 5);
+	uint8_t cut[64];
+	memcpy(cut + SF_TLS_REC_HEADER, "cut off", 7);
+	size_t len = sf_tls_seal(&w.client, SF_TLS_CT_APPLICATION_DATA, cut, 7);
+	assert_int_equal(send(w.sv[1], cut, len - 3, 0), (ssize_t)(len - 3));
+	shutdown(w.sv[1], SHUT_WR);
+	assert_int_equal(sf_tls_record_transport.read(w.rec, w.sv[0], buf, sizeof buf), 5);
+	assert_int_equal(sf_tls_record_transport.read(w.rec, w.sv[0], buf, sizeof buf), 0);
+	raw_close(&w);
+}
+
+/* A reader with little room gets a big record in pieces, in order, nothing lost. */
+static void test_small_room_reads_in_pieces(void **state)
+{
+	(void)state;
+	uint8_t data[200], buf[16];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = pattern_at(i);
+	struct raw w;
+	raw_open(&w);
+	raw_send(&w, SF_TLS_CT_APPLICATION_DATA, data, 100);
+	raw_send(&w, SF_TLS_CT_APPLICATION_DATA, data + 100, 100);
+	size_t got = 0;
+	uint8_t back[200];
+	for (int i = 0; i < 100 && got < sizeof back; i++) {
+		ssize_t n = sf_tls_record_transport.read(w.rec, w.sv[0], buf, 7);
+		assert_true(n > 0 && n <= 7);
+		memcpy(back + got, buf, (size_t)n);
+		got += (size_t)n;
+	}
+	assert_int_equal(got, sizeof data);
+	assert_memory_equal(back, data, sizeof data);
+	assert_int_equal(sf_tls_record_transport.pending(w.rec), 0);
+	assert_int_equal(sf_tls_record_transport.read(w.rec, w.sv[0], buf, 7), SF_CONN_WANT_READ);
+	raw_close(&w);
+}
+
 /* ---- over a socket, against an OpenSSL client ---- */
 
 static struct tls_test_server F;
@@ -501,6 +619,9 @@ int main(void)
 		cmocka_unit_test(test_seal_open_round_trip),
 		cmocka_unit_test(test_seal_iov_and_open_to_match),
 		cmocka_unit_test(test_open_refuses_bad_records),
+		cmocka_unit_test(test_empty_records_are_bounded),
+		cmocka_unit_test(test_close_notify_after_data_and_cut_record),
+		cmocka_unit_test(test_small_room_reads_in_pieces),
 		cmocka_unit_test(test_echo_across_key_update_then_close_notify),
 		cmocka_unit_test(test_key_update_flood_is_a_protocol_error),
 		cmocka_unit_test(test_non_record_is_a_protocol_error),
