@@ -10,6 +10,12 @@ every second for the rest of the hold (loadgen's latency p50/p99/max). One JSON 
 stdout's results file, and a markdown table at the end.
 
     bench/loadgen-scale.py --sessions 1000,2000,5000,9000 [--active 1000] [--window 20]
+                           [--reference /work/ref/snowflake-server-v2.9.2]
+
+With --reference (the Go snowflake-server, bench/README.md), every N runs against our server and
+then against the reference, the same way (each serves wss:// from the same certificate through
+its autocert cache, and opens its HTTP-01 listener on port 80 of a random 127.x.y.z), and a
+second table gives the ratios ours / reference.
 
 The server needs 2 descriptors per session (WebSocket + ORPort): with a hard RLIMIT_NOFILE of L,
 about L/2 sessions is the most one host can show. Timings decide nothing here; a run whose
@@ -77,8 +83,9 @@ def stop(proc):
             proc.wait()
 
 
-def run_one(opts, n, work):
-    rec = {"sessions": n, "active": min(opts.active, n), "ok": False}
+def run_one(opts, n, work, impl="ours"):
+    binary = opts.server if impl == "ours" else opts.reference
+    rec = {"sessions": n, "active": min(opts.active, n), "ok": False, "impl": impl, "server": binary}
     host = "127.%d.%d.%d" % (random.randint(64, 250), random.randint(0, 255), random.randint(2, 250))
     state = tempfile.mkdtemp(prefix=f"state-{n}-", dir=work)
     echo = srv = lg = None
@@ -92,14 +99,15 @@ def run_one(opts, n, work):
                    TOR_PT_SERVER_BINDADDR=f"snowflake-{host}:{port}", TOR_PT_ORPORT=f"127.0.0.1:{orport}",
                    TOR_PT_STATE_LOCATION=state)
         shutil.copytree(os.path.join(work, "tls", "cache"), os.path.join(state, "snowflake-certificate-cache"))
-        srv = subprocess.Popen([opts.server, "--acme-hostnames", TLS_NAME, "--acme-http-port",
-                                str(free_port(host)), "--log", os.path.join(work, f"server-{n}.log")],
+        # the same command line for both servers (Go's has no --acme-http-port: port 80 of host)
+        srv = subprocess.Popen([binary, "--acme-hostnames", TLS_NAME,
+                                "--log", os.path.join(work, f"server-{impl}-{n}.log")],
                                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
         wait_line(srv, "SMETHODS DONE", 20)
         time.sleep(1)
         rec["server_rss0_kb"] = status_kb(srv.pid, "VmRSS")
-        ready = os.path.join(work, f"ready-{n}")
+        ready = os.path.join(work, f"ready-{impl}-{n}")
         quiet = opts.settle + opts.window
         hold = quiet + opts.ping_time
         cmd = [opts.loadgen, "idle", "--url", f"wss://{TLS_NAME}:{port}/", "--connect", f"{host}:{port}",
@@ -164,6 +172,29 @@ def table(recs):
     return "\n".join(rows)
 
 
+RATIOS = [("server RSS per idle session (KiB)", lambda r: r["server_rss_per_session_kb"]),
+          ("server CPU while idle (% of a core)", lambda r: r["server_idle_cpu_pct"]),
+          ("server descriptors", lambda r: r["server_fds"]),
+          ("ping p50 (ms)", lambda r: (r["result"]["latency_ms"] or {}).get("p50")),
+          ("ping p99 (ms)", lambda r: (r["result"]["latency_ms"] or {}).get("p99")),
+          ("server CPU while pinging (% of a core)", lambda r: r["server_ping_cpu_pct"])]
+
+
+def ratio_table(recs):
+    rows = ["| sessions | metric | ours | reference | ours / reference |", "|---|---|---|---|---|"]
+    by = {(r["impl"], r["sessions"]): r for r in recs}
+    for n in sorted({r["sessions"] for r in recs}):
+        a, b = by.get(("ours", n)), by.get(("reference", n))
+        if not (a and b and a.get("ok") and b.get("ok")):
+            rows.append(f"| {n} | (a run failed: no ratio) | | | |")
+            continue
+        for name, get in RATIOS:
+            x, y = get(a), get(b)
+            ratio = f"{x / y:.2f}" if isinstance(x, (int, float)) and isinstance(y, (int, float)) and y else "-"
+            rows.append(f"| {n} | {name} | {x} | {y} | {ratio} |")
+    return "\n".join(rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sessions", default="1000,2000,5000,9000")
@@ -174,6 +205,7 @@ def main():
     ap.add_argument("--ping-time", type=float, default=20, help="seconds of pings")
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
     ap.add_argument("--server")
+    ap.add_argument("--reference", help="a second server run the same way after ours for every N (Go's)")
     ap.add_argument("--loadgen")
     ap.add_argument("--sfpeer", default=os.environ.get("SFPEER"))
     ap.add_argument("--out", help="JSONL results (default bench/results/<time>-loadgen-scale.jsonl)")
@@ -194,12 +226,18 @@ def main():
         f.write(json.dumps({"meta": {"nofile_hard": hard, "cpus": os.cpu_count(),
                                      "loadavg": os.getloadavg(), "argv": sys.argv}}) + "\n")
         for n in [int(x) for x in opts.sessions.split(",")]:
-            rec = run_one(opts, n, work)
-            recs.append(rec)
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
-            print(f"{n}: {'ok' if rec['ok'] else 'FAILED ' + rec.get('error', '')[:300]}", file=sys.stderr)
-    print(table(recs))
+            for impl in ["ours"] + (["reference"] if opts.reference else []):
+                rec = run_one(opts, n, work, impl)
+                recs.append(rec)
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                print(f"{impl} {n}: {'ok' if rec['ok'] else 'FAILED ' + rec.get('error', '')[:300]}",
+                      file=sys.stderr)
+    print(table([r for r in recs if r["impl"] == "ours"]))
+    if opts.reference:
+        print("\nreference:\n")
+        print(table([r for r in recs if r["impl"] == "reference"]))
+        print("\n" + ratio_table(recs))
     print(f"results: {out}; logs: {work}", file=sys.stderr)
     sys.exit(0 if all(r["ok"] for r in recs) else 1)
 
