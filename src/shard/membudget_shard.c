@@ -26,10 +26,15 @@ uint64_t sf_shard_mem_used(struct sf_shard_state *sh)
 	return used;
 }
 
+/* Something to tell, and the last line about it is a period old (or there was none). */
+static bool log_due(const struct sf_shard_state *sh, uint64_t unlogged, uint64_t logged_ms)
+{
+	return unlogged > 0 && (!logged_ms || sh->now_ms - logged_ms >= MEM_LOG_PERIOD_MS);
+}
+
 static void log_refusals(struct sf_shard_state *sh, uint64_t used)
 {
-	if (sh->mem_refused_unlogged == 0 ||
-	    (sh->mem_refuse_logged_ms && sh->now_ms - sh->mem_refuse_logged_ms < MEM_LOG_PERIOD_MS))
+	if (!log_due(sh, sh->mem_refused_unlogged, sh->mem_refuse_logged_ms))
 		return;
 	sf_logf("memory budget: %llu of %llu bytes held (refusal mark %llu): refused %llu "
 		"WebSockets of new clients", (unsigned long long)used,
@@ -54,8 +59,7 @@ bool sf_shard_mem_admit(struct sf_shard_state *sh)
 
 static void log_evictions(struct sf_shard_state *sh, uint64_t used)
 {
-	if (sh->mem_evicted_unlogged == 0 ||
-	    (sh->mem_evict_logged_ms && sh->now_ms - sh->mem_evict_logged_ms < MEM_LOG_PERIOD_MS))
+	if (!log_due(sh, sh->mem_evicted_unlogged, sh->mem_evict_logged_ms))
 		return;
 	sf_logf("memory budget: over the eviction mark (%llu bytes): closed %llu clients holding "
 		"%llu bytes without progress for %u ms or more; now %llu of %llu",

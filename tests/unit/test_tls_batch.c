@@ -29,33 +29,19 @@ static uint8_t pattern_at(size_t i)
 	return (uint8_t)(i * 131u + (i >> 11));
 }
 
-static struct tls_test_server F;
+TLS_TEST_SERVER_GROUP(F, NAME)
 
 /* Every test runs twice: over our TLS 1.3 record layer (what sf_tls_transport_for() picks) and
  * over OpenSSL's (sf_tls_transport, as TLS 1.2 connections stay). */
 static const struct sf_conn_transport *tr;
 static void *tr_ctx;
 
-static void wrap(struct tls_test_outcome *o)
-{
-	assert_non_null(o->ssl);
-	sf_tls_transport_for(F.ctx, o->ssl, &tr, &tr_ctx);
-	assert_ptr_equal(tr, F.ctx->openssl_records ? &sf_tls_transport : &sf_tls_record_transport);
-	o->ssl = NULL;
-}
-
 static struct sf_conn *wrap_conn(struct tls_test_outcome *o, const struct sf_conn_callbacks *cb,
 				 void *user)
 {
-	wrap(o);
-	return sf_conn_new_transport(F.loop.base, o->fd, tr, tr_ctx, cb, user);
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	return tls_test_server_init(&F, NAME);
+	struct sf_conn *conn = tls_test_server_conn(&F, o, cb, user, &tr, &tr_ctx);
+	assert_ptr_equal(tr, F.ctx->openssl_records ? &sf_tls_transport : &sf_tls_record_transport);
+	return conn;
 }
 
 static int group_setup_openssl(void **state)
@@ -66,12 +52,6 @@ static int group_setup_openssl(void **state)
 	return r;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	tls_test_server_free(&F);
-	return 0;
-}
 
 /* ---- the client (its own thread: no cmocka asserts there) ---- */
 

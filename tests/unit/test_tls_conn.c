@@ -26,21 +26,7 @@ static uint8_t pattern_at(size_t i)
 	return (uint8_t)(i * 131u + (i >> 11));
 }
 
-static struct tls_test_server F;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	return tls_test_server_init(&F, NAME);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tls_test_server_free(&F);
-	return 0;
-}
+TLS_TEST_SERVER_GROUP(F, NAME)
 
 /* ---- client side of the transfers (on the client thread: no cmocka asserts there) ---- */
 

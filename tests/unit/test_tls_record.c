@@ -386,21 +386,7 @@ static void test_small_room_reads_in_pieces(void **state)
 
 /* ---- over a socket, against an OpenSSL client ---- */
 
-static struct tls_test_server F;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	return tls_test_server_init(&F, NAME);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tls_test_server_free(&F);
-	return 0;
-}
+TLS_TEST_SERVER_GROUP(F, NAME)
 
 struct peer {
 	bool data_ok;
@@ -532,8 +518,7 @@ static const struct sf_conn_transport *serve(struct tls_client *c, struct echo *
 	tls_test_server_handshake(&F, c, &o);
 	const struct sf_conn_transport *tr;
 	void *tr_ctx;
-	sf_tls_transport_for(F.ctx, o.ssl, &tr, &tr_ctx);
-	e->conn = sf_conn_new_transport(F.loop.base, o.fd, tr, tr_ctx, &echo_callbacks, e);
+	e->conn = tls_test_server_conn(&F, &o, &echo_callbacks, e, &tr, &tr_ctx);
 	assert_non_null(e->conn);
 	TEST_RUN_UNTIL(&F.loop, e->reason[0] != '\0');
 	sf_conn_close(e->conn);

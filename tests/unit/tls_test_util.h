@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "net/conn.h"
 #include "tls/cert.h"
 #include "tls/tls.h"
 
@@ -334,6 +336,23 @@ static inline void tls_test_server_free(struct tls_test_server *s)
 	tls_test_pki_free(&s->pki);
 }
 
+/* One tls_test_server, var, for a whole cmocka group, with the group's setup (SIGPIPE ignored: a
+ * peer may close first) and teardown, named group_setup and group_teardown. */
+#define TLS_TEST_SERVER_GROUP(var, name)                                   \
+	static struct tls_test_server var;                                 \
+	static int group_setup(void **state)                               \
+	{                                                                  \
+		(void)state;                                               \
+		signal(SIGPIPE, SIG_IGN);                                  \
+		return tls_test_server_init(&var, name);                   \
+	}                                                                  \
+	static int group_teardown(void **state)                            \
+	{                                                                  \
+		(void)state;                                               \
+		tls_test_server_free(&var);                                \
+		return 0;                                                  \
+	}
+
 /* Handshake of client c (started on its own thread) with the server on the test's loop; the
  * outcome holds the server's SSL* and fd. Uses cmocka: call from the test's thread only. */
 static inline void tls_test_server_handshake(struct tls_test_server *s, struct tls_client *c,
@@ -349,6 +368,20 @@ static inline void tls_test_server_handshake(struct tls_test_server *s, struct t
 	assert_non_null(sf_tls_accept(s->loop.base, server_fd, s->ctx, 0, tls_test_on_done, o));
 	TEST_RUN_UNTIL(&s->loop, o->done);
 	assert_non_null(o->ssl);
+}
+
+/* The connection of a finished handshake (o), as the server makes it: the transport
+ * sf_tls_transport_for() picks (told in *tr, *tr_ctx), under an sf_conn on the test's loop.
+ * Takes o's SSL*. */
+static inline struct sf_conn *tls_test_server_conn(struct tls_test_server *s,
+						   struct tls_test_outcome *o,
+						   const struct sf_conn_callbacks *cb, void *user,
+						   const struct sf_conn_transport **tr, void **tr_ctx)
+{
+	assert_non_null(o->ssl);
+	sf_tls_transport_for(s->ctx, o->ssl, tr, tr_ctx);
+	o->ssl = NULL;
+	return sf_conn_new_transport(s->loop.base, o->fd, *tr, *tr_ctx, cb, user);
 }
 
 #endif
