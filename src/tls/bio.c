@@ -197,11 +197,14 @@ size_t sf_tls_io_unsent(const struct sf_tls_io *io)
 	return io->unsent_len - io->unsent_off;
 }
 
-void sf_tls_io_cork(struct sf_tls_io *io, uint8_t *buf, size_t cap)
+static _Thread_local uint8_t cork_buf[SF_TLS_CORK_CAP];
+
+uint8_t *sf_tls_io_cork(struct sf_tls_io *io)
 {
-	io->cork = buf;
-	io->cork_cap = cap;
+	io->cork = cork_buf;
+	io->cork_cap = sizeof cork_buf;
 	io->cork_len = 0;
+	return cork_buf;
 }
 
 /* Sends p with one send(2); what is refused is queued. Returns 0, or -1 with errno set. */

@@ -80,7 +80,17 @@ struct sf_tls_io *sf_tls_io_take(SSL *ssl);
 struct sf_tls_io *sf_tls_io_new(int fd);
 void sf_tls_io_free(struct sf_tls_io *io);
 size_t sf_tls_io_unsent(const struct sf_tls_io *io);
-void sf_tls_io_cork(struct sf_tls_io *io, uint8_t *buf, size_t cap);
+/* Plaintext either transport seals per writev, all of it then sent with one send(2). */
+#define SF_TLS_WRITE_BUDGET (8 * 16384)
+/* A record's ciphertext exceeds its plaintext by less than this (header, AEAD tag, TLS 1.3
+ * content type, OpenSSL's TLS 1.2 explicit nonce). */
+#define SF_TLS_RECORD_SLACK 1024
+/* The cork buffer: a writev's records, and room for one record more. */
+#define SF_TLS_CORK_CAP (SF_TLS_WRITE_BUDGET + 2 * SF_TLS_RECORD_SLACK)
+/* Corks io: records written until sf_tls_io_uncork() are appended to this thread's cork buffer
+ * (SF_TLS_CORK_CAP bytes), which is returned. One per thread serves every connection, as nothing
+ * stays in it between calls: what the socket refuses moves to io's own queue. */
+uint8_t *sf_tls_io_cork(struct sf_tls_io *io);
 /* Sends what was corked with one send(2), queueing what the socket refuses. Returns 0, or -1 with
  * errno set (fatal). */
 int sf_tls_io_uncork(struct sf_tls_io *io);

@@ -27,9 +27,10 @@
  * partial record carried from the last read. */
 #define READ_CHUNK 65536
 #define RX_BUF (READ_CHUNK + SF_TLS_REC_MAX)
-/* Plaintext sealed per writev, all of it sent with one send(2). */
-#define WRITE_BUDGET (8 * SF_TLS_REC_MAX_PLAIN)
-#define SEALED_MAX (WRITE_BUDGET + 8 * SF_TLS_REC_OVERHEAD)
+/* rec_writev seals a whole budget into the cork buffer. */
+_Static_assert(SF_TLS_CORK_CAP >= SF_TLS_WRITE_BUDGET +
+			  SF_TLS_WRITE_BUDGET / SF_TLS_REC_MAX_PLAIN * SF_TLS_REC_OVERHEAD,
+	       "cork buffer too small for a write budget's records");
 /* KeyUpdates accepted: this many, plus one per MiB received (a peer asking for new keys on every
  * record would cost us three HKDFs and a cipher set-up per 27 bytes). */
 /* Records in a row that carry no application byte (empty or padding only): as OpenSSL's
@@ -66,7 +67,6 @@ static bool carried_record(const struct sf_tls_rec *r)
 }
 
 static _Thread_local uint8_t rx_buf[RX_BUF];
-static _Thread_local uint8_t sealed[SEALED_MAX];
 
 struct sf_tls_rec *sf_tls_rec_new(struct sf_tls_io *io, uint16_t suite, const uint8_t *client_secret,
 				  const uint8_t *server_secret, size_t secret_len)
@@ -140,7 +140,7 @@ static int answer_key_update(struct sf_tls_rec *r)
 		errno = EPROTO;
 		return -1;
 	}
-	sf_tls_io_cork(r->io, rec, sizeof rec);
+	memcpy(sf_tls_io_cork(r->io), rec, n);
 	r->io->cork_len = n;
 	return sf_tls_io_uncork(r->io);
 }
@@ -293,7 +293,7 @@ static ssize_t rec_read(void *ctx, int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* Seals up to WRITE_BUDGET bytes of iov into full records and sends them with one send(2).
+/* Seals up to SF_TLS_WRITE_BUDGET bytes of iov into full records and sends them with one send(2).
  * Returns the plaintext taken (what the socket refused waits in the queue), SF_CONN_WANT_WRITE
  * while that queue cannot drain, or -1. */
 static ssize_t rec_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt)
@@ -306,23 +306,25 @@ static ssize_t rec_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt
 	size_t total = 0;
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	if (total > WRITE_BUDGET)
-		total = WRITE_BUDGET;
+	if (total > SF_TLS_WRITE_BUDGET)
+		total = SF_TLS_WRITE_BUDGET;
+	if (total == 0)
+		return 0;
+	uint8_t *sealed = sf_tls_io_cork(r->io);
 	size_t done = 0, len = 0;
 	while (done < total) {
 		size_t n = total - done < SF_TLS_REC_MAX_PLAIN ? total - done : SF_TLS_REC_MAX_PLAIN;
 		size_t rl = sf_tls_seal_iov(&r->tx, SF_TLS_CT_APPLICATION_DATA, iov, iovcnt, done, n,
 					    sealed + len);
 		if (rl == 0) {
+			r->io->cork_len = 0;
+			sf_tls_io_uncork(r->io);	/* sends nothing: only uncorks */
 			errno = EPROTO;
 			return -1;
 		}
 		len += rl;
 		done += n;
 	}
-	if (len == 0)
-		return 0;
-	sf_tls_io_cork(r->io, sealed, sizeof sealed);
 	r->io->cork_len = len;
 	if (sf_tls_io_uncork(r->io) < 0)
 		return -1;

@@ -9,16 +9,6 @@
 
 /* A full TLS record's plaintext: small evbuffer chunks are coalesced so that each record is full. */
 #define RECORD_MAX 16384
-/* Plaintext sealed per writev, all of it sent with one send(2). */
-#define WRITE_BUDGET (8 * RECORD_MAX)
-/* A record's ciphertext never exceeds its plaintext by this (header, AEAD tag, TLS 1.3 content
- * type; a KeyUpdate answer) */
-#define RECORD_SLACK 1024
-#define SEALED_MAX (WRITE_BUDGET + 2 * RECORD_SLACK)
-
-/* Where one writev's records are sealed before their single send(2): per thread, as nothing is
- * left in it between calls (what the socket refuses moves to the connection's queue). */
-static _Thread_local uint8_t sealed[SEALED_MAX];
 
 static ssize_t outcome(SSL *ssl, int r, bool reading)
 {
@@ -125,9 +115,9 @@ static size_t next_record(const struct iovec *iov, int iovcnt, size_t off, uint8
 	return len;
 }
 
-/* Seals up to WRITE_BUDGET bytes of iov into full records and sends them all with one send(2).
- * Returns the plaintext taken (all of it is the connection's now: what the socket refused waits in
- * its queue), or SF_CONN_WANT_WRITE while that queue cannot drain, or -1. */
+/* Seals up to SF_TLS_WRITE_BUDGET bytes of iov into full records and sends them all with one
+ * send(2). Returns the plaintext taken (all of it is the connection's now: what the socket refused
+ * waits in its queue), or SF_CONN_WANT_WRITE while that queue cannot drain, or -1. */
 static ssize_t tls_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt)
 {
 	(void)fd;
@@ -143,8 +133,9 @@ static ssize_t tls_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt
 	uint8_t record[RECORD_MAX];
 	size_t done = 0;
 	ssize_t stop = 0;
-	sf_tls_io_cork(io, sealed, sizeof sealed);
-	while (done < WRITE_BUDGET && io->cork_cap - io->cork_len >= RECORD_MAX + RECORD_SLACK) {
+	sf_tls_io_cork(io);
+	while (done < SF_TLS_WRITE_BUDGET &&
+	       io->cork_cap - io->cork_len >= RECORD_MAX + SF_TLS_RECORD_SLACK) {
 		const uint8_t *p = NULL;
 		size_t len = next_record(iov, iovcnt, done, record, &p);
 		if (len == 0)
