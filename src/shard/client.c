@@ -209,6 +209,7 @@ static int session_start(struct sf_client *c, uint32_t conv)
 		return -1;
 	}
 	sf_smux_set_idle_timeout(c->smux, sh->params->session_idle_ms, sh->now_ms);
+	sf_smux_set_keepalive(c->smux, SF_SMUX_SERVER_KEEPALIVE_MS, true, sh->now_ms);
 	/* Looked up once per session, as upstream: every stream of it gets this address. */
 	char addr[SF_TT_ADDR_MAX + 1];
 	if (sf_tt_clientmap_get(sh->clientmap, c->id, addr))

@@ -64,6 +64,8 @@ struct sf_smux_session {
 	/* keepalive */
 	bool header_seen;
 	uint64_t next_nop;
+	uint64_t nop_interval;	/* SF_SMUX_KEEPALIVE_INTERVAL_MS unless set */
+	bool ride;		/* ours leaves with the acknowledgement of the peer's NOP */
 	uint64_t last_nop;	/* when our last NOP left (0: none yet) */
 	uint64_t next_check;
 	uint64_t idle_timeout;	/* the check's period: SF_SMUX_KEEPALIVE_TIMEOUT_MS unless set */

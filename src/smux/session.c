@@ -16,7 +16,8 @@ struct sf_smux_session *sf_smux_session_new(const struct sf_smux_callbacks *cb, 
 	s->state = SF_SMUX_WANT_HDR;
 	s->next_sid = 1;
 	/* the reference's tickers start with the session */
-	s->next_nop = now + SF_SMUX_KEEPALIVE_INTERVAL_MS;
+	s->nop_interval = SF_SMUX_KEEPALIVE_INTERVAL_MS;
+	s->next_nop = now + s->nop_interval;
 	s->idle_timeout = SF_SMUX_KEEPALIVE_TIMEOUT_MS;
 	s->next_check = now + s->idle_timeout;
 	return s;
@@ -28,6 +29,16 @@ void sf_smux_set_idle_timeout(struct sf_smux_session *s, uint64_t timeout_ms, ui
 		timeout_ms = SF_SMUX_KEEPALIVE_TIMEOUT_MS;
 	s->idle_timeout = timeout_ms;
 	s->next_check = now + timeout_ms;
+}
+
+void sf_smux_set_keepalive(struct sf_smux_session *s, uint64_t interval_ms, bool ride,
+			   uint64_t now)
+{
+	if (interval_ms == 0)
+		interval_ms = SF_SMUX_KEEPALIVE_INTERVAL_MS;
+	s->nop_interval = interval_ms;
+	s->ride = ride;
+	s->next_nop = now + interval_ms;
 }
 
 void sf_smux_session_free(struct sf_smux_session *s)
@@ -253,6 +264,16 @@ static bool collect(uint8_t *field, size_t *have, size_t want, const uint8_t **d
 	return *have == want;
 }
 
+/* How long before ours is due a peer's NOP brings it forward: half our period, so that a peer
+ * sending NOPs fast gets at most one of ours per half period and a step; at most the peers' own
+ * period (the reference's), so that with a longer one of ours some NOP of theirs always falls in
+ * the window, whatever the phase of their ticker. */
+static uint64_t early_window(const struct sf_smux_session *s)
+{
+	uint64_t half = s->nop_interval / 2;
+	return half < SF_SMUX_KEEPALIVE_INTERVAL_MS ? half : SF_SMUX_KEEPALIVE_INTERVAL_MS;
+}
+
 int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, uint64_t now)
 {
 	if (SF_BUG(s->in_callback))
@@ -288,18 +309,19 @@ int sf_smux_input(struct sf_smux_session *s, const uint8_t *data, size_t len, ui
 			break;
 		}
 	}
-	/* The peer's keepalive: ours, if due within half a period anyway, leaves now, in the same
-	 * KCP packet as our acknowledgement of theirs (one packet, one record and one send instead of
-	 * two, for every idle session every 10 s); at most one early NOP per 6 s. Ours is then due a
-	 * period plus a second later, so that the peer's next NOP, on its own 10 s ticker, comes
-	 * first and brings it again. If ours has just left on its own (the two tickers a few
-	 * milliseconds apart), the same step puts us behind the peer's ticker. */
-	if (peer_nop && s->next_nop <= now + SF_SMUX_KEEPALIVE_INTERVAL_MS / 2) {
-		s->next_nop = now + SF_SMUX_KEEPALIVE_INTERVAL_MS + SF_SMUX_KEEPALIVE_STEP_MS;
-		s->last_nop = now;
-		sf_smux_send(s, SF_SMUX_NOP, 0, NULL, 0);
-	} else if (peer_nop && s->last_nop && now - s->last_nop <= SF_SMUX_KEEPALIVE_STEP_MS) {
-		s->next_nop = now + SF_SMUX_KEEPALIVE_INTERVAL_MS + SF_SMUX_KEEPALIVE_STEP_MS;
+	/* Riding on the peer's keepalive: ours, if due within the early window anyway, leaves now,
+	 * in the same KCP packet as our acknowledgement of theirs (one packet, one record and one
+	 * send instead of two). Ours is then due a period plus a step later, so that the peer's NOP,
+	 * on its own ticker, comes first and brings it again. If ours has just left on its own (the
+	 * two tickers a few milliseconds apart), the same step puts us behind the peer's ticker. */
+	if (s->ride && peer_nop) {
+		if (s->next_nop <= now + early_window(s)) {
+			s->next_nop = now + s->nop_interval + SF_SMUX_KEEPALIVE_STEP_MS;
+			s->last_nop = now;
+			sf_smux_send(s, SF_SMUX_NOP, 0, NULL, 0);
+		} else if (s->last_nop && now - s->last_nop <= SF_SMUX_KEEPALIVE_STEP_MS) {
+			s->next_nop = now + s->nop_interval + SF_SMUX_KEEPALIVE_STEP_MS;
+		}
 	}
 	return 0;
 fail:
@@ -333,7 +355,7 @@ int sf_smux_tick(struct sf_smux_session *s, uint64_t now)
 		s->header_seen = false;
 	}
 	if (now >= s->next_nop) {
-		s->next_nop = advance(s->next_nop, now, SF_SMUX_KEEPALIVE_INTERVAL_MS);
+		s->next_nop = advance(s->next_nop, now, s->nop_interval);
 		s->last_nop = now;
 		sf_smux_send(s, SF_SMUX_NOP, 0, NULL, 0);
 	}

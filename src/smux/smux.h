@@ -9,6 +9,7 @@
 #ifndef SF_SMUX_SMUX_H
 #define SF_SMUX_SMUX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,7 +18,11 @@
 #define SF_SMUX_STREAM_WINDOW 1048576           /* MaxStreamBuffer: window we advertise */
 #define SF_SMUX_SESSION_BUFFER 4194304          /* MaxReceiveBuffer: session bucket */
 #define SF_SMUX_INITIAL_PEER_WINDOW 262144      /* assumed peer window until its first UPD */
-#define SF_SMUX_KEEPALIVE_INTERVAL_MS 10000     /* NOP period */
+#define SF_SMUX_KEEPALIVE_INTERVAL_MS 10000     /* the reference's NOP period (clients' too) */
+/* Ours as a server (docs/smux.md "Behaviour"): every snowflake client since the first with smux
+ * (2020) closes a session only after 10 minutes without a frame (KeepAliveTimeout), and the
+ * acknowledgements of its own NOPs, every 10 s, keep the proxy's inactivity timer going. */
+#define SF_SMUX_SERVER_KEEPALIVE_MS 60000
 /* How far behind the peer's keepalive ticker ours steps, to answer its NOPs (session.c). */
 #define SF_SMUX_KEEPALIVE_STEP_MS 1000
 #define SF_SMUX_KEEPALIVE_TIMEOUT_MS 240000     /* idle check period */
@@ -49,6 +54,12 @@ struct sf_smux_session *sf_smux_session_new(const struct sf_smux_callbacks *cb, 
 /* The idle check's period (0: SF_SMUX_KEEPALIVE_TIMEOUT_MS), restarted at now. Upstream's is
  * fixed; the shard takes another only from its embedder (tests that cannot wait 4 minutes). */
 void sf_smux_set_idle_timeout(struct sf_smux_session *s, uint64_t timeout_ms, uint64_t now);
+/* Our NOP period (0: SF_SMUX_KEEPALIVE_INTERVAL_MS, the reference's), the ticker restarted at now,
+ * and whether ours rides with the peer's NOPs (docs/smux.md "Behaviour"). A new session keeps the
+ * reference's plain 10 s ticker, as the load generator does to behave like the Go clients; the
+ * server's sessions take SF_SMUX_SERVER_KEEPALIVE_MS and ride. */
+void sf_smux_set_keepalive(struct sf_smux_session *s, uint64_t interval_ms, bool ride,
+			   uint64_t now);
 /* Frees the session and all its streams WITHOUT calling any callback and without sending. */
 void sf_smux_session_free(struct sf_smux_session *s);
 

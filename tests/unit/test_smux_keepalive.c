@@ -1,6 +1,6 @@
-/* Keepalive (docs/smux.md "Behaviour"): NOP every 10 s from session creation; every 4 min the
- * session is
- * dead unless a frame header arrived since the previous check or the receive bucket is full. */
+/* Keepalive (docs/smux.md "Behaviour"): NOP every 10 s from session creation (every minute for
+ * the server's sessions, riding with the peer's NOPs); every 4 min the session is dead unless a
+ * frame header arrived since the previous check or the receive bucket is full. */
 #include "smux_harness.h"
 
 static const uint8_t nop_bytes[] = { 0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
@@ -56,8 +56,8 @@ static void test_nop_every_10s(void **state)
 			assert_int_equal(app.nframes, before + 1);
 			assert_memory_equal(app.frames[before].bytes, nop_bytes, 8);
 		}
-		/* the client keeps the session alive (an empty PSH: a NOP would move our ticker,
-		 * test_peer_nop_brings_ours_forward) */
+		/* the client keeps the session alive (an empty PSH: a NOP would move a riding
+		 * ticker, test_peer_nop_brings_ours_forward) */
 		size_t n = h_frame(client_nop, SF_SMUX_PSH, 0, NULL, 0);
 		assert_int_equal(sf_smux_input(app.sess, client_nop, n, now), 0);
 	}
@@ -67,13 +67,15 @@ static void test_nop_every_10s(void **state)
 	h_app_free(&app);
 }
 
-/* The peer's NOP brings ours forward when it is due within 5 s: idle sessions then exchange
- * their keepalives in step (ours rides with the KCP acknowledgement of theirs). */
+/* Riding (sf_smux_set_keepalive), the peer's NOP brings ours forward when it is due within 5 s:
+ * idle sessions then exchange their keepalives in step (ours rides with the KCP acknowledgement
+ * of theirs). */
 static void test_peer_nop_brings_ours_forward(void **state)
 {
 	(void)state;
 	struct h_app app;
 	h_app_init(&app, 0);
+	sf_smux_set_keepalive(app.sess, 0, true, 0);
 	uint8_t f[8];
 	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
 	/* ours is due at 10000: a NOP at 4000 is too early to answer */
@@ -115,11 +117,35 @@ static void test_peer_nop_brings_ours_forward(void **state)
 
 	/* other frames do not count as the peer's keepalive */
 	h_app_init(&app, 0);
+	sf_smux_set_keepalive(app.sess, 0, true, 0);
 	uint8_t syn[8];
 	h_frame(syn, SF_SMUX_SYN, 3, NULL, 0);
 	assert_int_equal(sf_smux_input(app.sess, syn, sizeof syn, 9000), 0);
 	for (size_t i = 0; i < app.nframes; i++)
 		assert_true(memcmp(app.frames[i].bytes, nop_bytes, 8) != 0);
+	h_app_free(&app);
+}
+
+/* A new session keeps the reference's plain ticker (the load generator, like the Go clients): the
+ * peer's NOPs move nothing. */
+static void test_plain_ticker_ignores_peer_nops(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	uint8_t f[8];
+	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
+	for (uint64_t t = 6000; t < 60000; t += 10000) {
+		size_t before = app.nframes;
+		assert_int_equal(sf_smux_input(app.sess, f, sizeof f, t), 0);
+		assert_int_equal(app.nframes, before);	/* nothing rides on theirs */
+		assert_int_equal(sf_smux_next_due(app.sess, t), 4000);	/* still due at 10 s steps */
+		assert_int_equal(sf_smux_tick(app.sess, t + 4000), 0);
+		assert_int_equal(app.nframes, before + 1);
+	}
+	/* a NOP right after ours moves nothing either */
+	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 60003), 0);
+	assert_int_equal(sf_smux_next_due(app.sess, 60003), 9997);
 	h_app_free(&app);
 }
 
@@ -130,6 +156,7 @@ static void test_ours_steps_behind_the_peer(void **state)
 	(void)state;
 	struct h_app app;
 	h_app_init(&app, 0);
+	sf_smux_set_keepalive(app.sess, 0, true, 0);
 	uint8_t f[8];
 	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
 	assert_int_equal(sf_smux_tick(app.sess, 10000), 0);	/* ours, alone */
@@ -143,6 +170,115 @@ static void test_ours_steps_behind_the_peer(void **state)
 	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 20003), 0);	/* together now */
 	assert_int_equal(app.nframes, 2);
 	h_app_free(&app);
+}
+
+/* The server's period (SF_SMUX_SERVER_KEEPALIVE_MS) with a peer on the clients' 10 s ticker:
+ * events in time order for 10 minutes; returns our NOPs, counting in *alone those that left on
+ * our own timer rather than with the acknowledgement of a peer NOP, and the longest gap between
+ * two of ours (from session start for the first) in *max_gap. peer_period 0: a silent peer. */
+static size_t server_nops(uint64_t phase, uint64_t peer_period, size_t *alone, uint64_t *max_gap)
+{
+	struct h_app app;
+	h_app_init(&app, 0);
+	sf_smux_set_keepalive(app.sess, SF_SMUX_SERVER_KEEPALIVE_MS, true, 0);
+	sf_smux_set_idle_timeout(app.sess, 3600000, 0);	/* beside the point here */
+	uint8_t f[8];
+	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
+	uint64_t now = 0, peer_next = phase, last = 0;
+	*alone = 0;
+	*max_gap = 0;
+	for (int i = 0; i < 10000 && now < 600000; i++) {
+		uint64_t due = now + (uint64_t)sf_smux_next_due(app.sess, now);
+		size_t before = app.nframes;
+		if (peer_period && peer_next <= due) {
+			now = peer_next;
+			peer_next += peer_period;
+			assert_int_equal(sf_smux_input(app.sess, f, sizeof f, now), 0);
+		} else {
+			now = due;
+			assert_int_equal(sf_smux_tick(app.sess, now), 0);
+			*alone += app.nframes - before;
+		}
+		assert_true(app.nframes - before <= 1);
+		if (app.nframes > before) {
+			assert_memory_equal(app.frames[before].bytes, nop_bytes, sizeof nop_bytes);
+			if (now - last > *max_gap)
+				*max_gap = now - last;
+			last = now;
+		}
+	}
+	assert_true(now >= 600000);
+	size_t n = app.nframes;
+	h_app_free(&app);
+	return n;
+}
+
+/* Alone, the server's NOP goes every minute (a silent peer is dead at 4 min, before the 4th). */
+static void test_server_period_alone(void **state)
+{
+	(void)state;
+	struct h_app app;
+	h_app_init(&app, 0);
+	sf_smux_set_keepalive(app.sess, SF_SMUX_SERVER_KEEPALIVE_MS, true, 0);
+	assert_int_equal(sf_smux_next_due(app.sess, 0), SF_SMUX_SERVER_KEEPALIVE_MS);
+	assert_int_equal(sf_smux_tick(app.sess, 59999), 0);
+	assert_int_equal(app.nframes, 0);
+	assert_int_equal(sf_smux_tick(app.sess, 60000), 0);
+	assert_int_equal(app.nframes, 1);
+	assert_int_equal(sf_smux_tick(app.sess, 180000), 0);	/* late: one, phase kept */
+	assert_int_equal(app.nframes, 2);
+	assert_int_equal(sf_smux_next_due(app.sess, 180000), 60000);
+	assert_int_equal(sf_smux_tick(app.sess, SF_SMUX_KEEPALIVE_TIMEOUT_MS), -1);
+	h_app_free(&app);
+
+	/* 0 restores the reference's 10 s */
+	h_app_init(&app, 0);
+	sf_smux_set_keepalive(app.sess, 0, false, 500);
+	assert_int_equal(sf_smux_next_due(app.sess, 500), SF_SMUX_KEEPALIVE_INTERVAL_MS);
+	h_app_free(&app);
+}
+
+/* A client's NOPs every 10 s, whatever the phase of its ticker and with its clock a little fast
+ * or slow: every one of ours (one a minute) rides with the acknowledgement of one of theirs, so
+ * an idle session costs the client one acknowledgement of ours a minute instead of six. The client
+ * never waits longer than a minute and a step for a frame (its smux gives up after 10 min). */
+static void test_server_period_rides_with_peer(void **state)
+{
+	(void)state;
+	static const uint64_t phases[] = { 1, 2500, 5000, 7500, 9999 };
+	static const uint64_t periods[] = { 9950, 10000, 10050 };
+	for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
+		for (size_t j = 0; j < sizeof periods / sizeof periods[0]; j++) {
+			size_t alone = 0;
+			uint64_t gap = 0;
+			size_t n = server_nops(phases[i], periods[j], &alone, &gap);
+			print_message("phase %llu period %llu: %zu NOPs, %zu alone, longest gap %llu ms\n",
+				      (unsigned long long)phases[i], (unsigned long long)periods[j], n,
+				      alone, (unsigned long long)gap);
+			assert_true(n >= 9 && n <= 11);
+			assert_int_equal(alone, 0);
+			assert_true(gap <= SF_SMUX_SERVER_KEEPALIVE_MS + SF_SMUX_KEEPALIVE_STEP_MS);
+		}
+	}
+	/* a silent peer (dead at 4 min in real life): ours on the timer, every minute */
+	size_t alone = 0;
+	uint64_t gap = 0;
+	assert_int_equal(server_nops(0, 0, &alone, &gap), 10);
+	assert_int_equal(alone, 10);
+	assert_int_equal(gap, SF_SMUX_SERVER_KEEPALIVE_MS);
+}
+
+/* A peer flooding NOPs gets one of ours per 52 s: the period and a step less the early window,
+ * plus the step its NOPs within a second of ours add. */
+static void test_server_period_nop_flood(void **state)
+{
+	(void)state;
+	size_t alone = 0;
+	uint64_t gap = 0;
+	size_t n = server_nops(0, 100, &alone, &gap);
+	assert_int_equal(alone, 0);
+	assert_int_equal(n, 11);	/* 50 s, 102 s, ..., 570 s */
+	assert_int_equal(gap, 52000);
 }
 
 static void test_dead_after_silent_period(void **state)
@@ -273,6 +409,10 @@ int main(void)
 		cmocka_unit_test(test_nop_every_10s),
 		cmocka_unit_test(test_peer_nop_brings_ours_forward),
 		cmocka_unit_test(test_ours_steps_behind_the_peer),
+		cmocka_unit_test(test_plain_ticker_ignores_peer_nops),
+		cmocka_unit_test(test_server_period_alone),
+		cmocka_unit_test(test_server_period_rides_with_peer),
+		cmocka_unit_test(test_server_period_nop_flood),
 		cmocka_unit_test(test_dead_after_silent_period),
 		cmocka_unit_test(test_alive_while_frames_arrive),
 		cmocka_unit_test(test_shorter_idle_timeout),
