@@ -9,11 +9,17 @@
 #                [--sfpeer BIN] [--transport-options OPTS] [--label NAME] [SCENARIO...]
 #
 # SCENARIO: bulk<MB> multi50x2 ping200 ping200short setup idle<N> (default: bulk200
-# multi50x2 ping200 ping200short setup idle1000). --build: default $SF_BUILD_DIR, else
-# build/release (configured -DCMAKE_BUILD_TYPE=Release and built if snowflake-server is
-# missing). --reference: a second server to run interleaved with ours (the Go
-# snowflake-server; bench/README.md says how to build v2.9.2). --modes: ws (default), wss,
-# or ws,wss. --sfpeer: default $SFPEER, else the tree's SF_SFPEER_BIN, else <build>/sfpeer/sfpeer.
+# multi50x2 ping200 ping200short setup idle1000), and scale<N>[,<N>...]: that many idle wss://
+# sessions from snowflake-loadgen (bench/loadgen-scale.py, after the others; the same
+# --reference; 2 descriptors per session, so N is bounded by half the hard RLIMIT_NOFILE).
+# Every scenario of docs/performance.md in one command:
+#   bench/run.sh --reference GO_BIN --modes ws,wss bulk200 multi50x2 ping200 ping200short \
+#       setup idle1000 scale1000,5000
+# --build: default $SF_BUILD_DIR, else build/release (configured -DCMAKE_BUILD_TYPE=Release,
+# and what is missing of snowflake-server and snowflake-loadgen built). --reference: a second
+# server to run interleaved with ours (the Go snowflake-server; bench/README.md says how to
+# build v2.9.2). --modes: ws (default), wss, or ws,wss. --sfpeer: default $SFPEER, else the
+# tree's SF_SFPEER_BIN, else <build>/sfpeer/sfpeer.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,10 +29,12 @@ LABEL=""
 SFPEER_BIN=${SFPEER:-}
 PASS=()
 SCENARIOS=()
+SCALE=""
+REFERENCE=()
 
 usage()
 {
-	sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,22s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -35,9 +43,13 @@ while [ $# -gt 0 ]; do
 	--build) BUILD=$2; shift;;
 	--label) LABEL=$2; shift;;
 	--sfpeer) SFPEER_BIN=$2; shift;;
-	--reference|--modes|--reps|--transport-options) PASS+=("$1" "$2"); shift;;
+	--reference) PASS+=("$1" "$2"); REFERENCE=("$1" "$2"); shift;;
+	--modes|--reps|--transport-options) PASS+=("$1" "$2"); shift;;
 	-h|--help) usage;;
 	-*) echo "run.sh: unknown option $1" >&2; usage;;
+	scale*)
+		[[ $1 =~ ^scale[0-9]+(,[0-9]+)*$ ]] || { echo "run.sh: $1: scale<N>[,<N>...]" >&2; exit 2; }
+		SCALE=${SCALE:+$SCALE,}${1#scale};;
 	*) SCENARIOS+=("$1");;
 	esac
 	shift
@@ -50,10 +62,13 @@ if grep -q '^SF_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
 	echo "run.sh: $BUILD is a sanitizer build (SF_SANITIZE=ON); benchmark a normal build" >&2
 	exit 1
 fi
-if [ ! -x "$BUILD/src/snowflake-server" ]; then
-	echo "run.sh: building a Release tree in $BUILD" >&2
+need=(snowflake-server)
+[ -z "$SCALE" ] || need+=(snowflake-loadgen)
+if [ ! -x "$BUILD/src/snowflake-server" ] ||
+	{ [ -n "$SCALE" ] && [ ! -x "$BUILD/tools/loadgen/snowflake-loadgen" ]; }; then
+	echo "run.sh: building ${need[*]} (Release) in $BUILD" >&2
 	[ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >&2
-	cmake --build "$BUILD" -j2 --target snowflake-server >&2
+	cmake --build "$BUILD" -j2 --target "${need[@]}" >&2
 fi
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
 if [ "$build_type" != Release ]; then
@@ -78,7 +93,8 @@ OUT=$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)-$LABEL.jsonl
 # First record: what was measured, on what.
 rev=$(git -C "$SRC" rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev*"
-python3 - "$OUT" "$LABEL" "$rev" "${build_type:-RelWithDebInfo}" "${PASS[@]}" "${SCENARIOS[@]}" <<'EOF'
+python3 - "$OUT" "$LABEL" "$rev" "${build_type:-RelWithDebInfo}" "${PASS[@]}" \
+	"${SCENARIOS[@]}" ${SCALE:+"scale$SCALE"} <<'EOF'
 import json, os, platform, sys, time
 out, label, rev, build_type, *args = sys.argv[1:]
 cpu = "unknown"
@@ -97,5 +113,14 @@ with open(out, "a") as f:
 EOF
 
 echo "run.sh: results in $OUT" >&2
-exec python3 "$HERE/bench.py" --server "$BUILD/src/snowflake-server" --sfpeer "$SFPEER_BIN" \
-	--out "$OUT" "${PASS[@]}" "${SCENARIOS[@]}"
+rc=0
+if [ ${#SCENARIOS[@]} -gt 0 ] || [ -z "$SCALE" ]; then
+	python3 "$HERE/bench.py" --server "$BUILD/src/snowflake-server" --sfpeer "$SFPEER_BIN" \
+		--out "$OUT" "${PASS[@]}" "${SCENARIOS[@]}" || rc=$?
+fi
+if [ -n "$SCALE" ]; then
+	# Its records (one per N and server) go to a file of their own: another shape.
+	python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
+		--sessions "$SCALE" --out "${OUT%.jsonl}-scale.jsonl" "${REFERENCE[@]}" || rc=$?
+fi
+exit "$rc"

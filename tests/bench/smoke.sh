@@ -1,11 +1,13 @@
 #!/bin/bash
-# bench-smoke: keeps bench/bench.py from rotting. Runs it on tiny scenarios (1 session x 2 MB,
-# 5 idle sessions) over ws:// and wss:// against our server, and asserts that it wrote one
-# complete, verified record per run and a table without failures; then that a server that
-# accepts nobody gives an error record and exit status 1, not a number. No timing is asserted.
-# Needs SF_SERVER, SFPEER, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
+# bench-smoke: keeps bench/bench.py and bench/loadgen-scale.py from rotting. Runs bench.py on
+# tiny scenarios (1 session x 2 MB, 5 idle sessions) over ws:// and wss:// against our server,
+# and asserts that it wrote one complete, verified record per run and a table without failures;
+# then that a server that accepts nobody gives an error record and exit status 1, not a number.
+# Then loadgen-scale.py with 20 sessions, our server standing in as the reference too: two
+# complete records and the ratio table. No timing is asserted.
+# Needs SF_SERVER, SFPEER, SF_LOADGEN, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
 set -euo pipefail
-: "${SF_SERVER:?}" "${SFPEER:?}" "${SF_SOURCE_DIR:?}"
+: "${SF_SERVER:?}" "${SFPEER:?}" "${SF_LOADGEN:?}" "${SF_SOURCE_DIR:?}"
 BENCH=$SF_SOURCE_DIR/bench/bench.py
 work=$(mktemp -d "${TMPDIR:-/tmp}/sf-bench-smoke.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -61,4 +63,39 @@ assert int(sys.argv[3]) == 1, f"bench.py exit status {sys.argv[3]} for a failed 
 assert len(recs) == 1 and not recs[0]["ok"] and recs[0]["failures"], recs
 assert "(1 of 1 failed)" in open(sys.argv[2]).read()
 print("bench-smoke: a failed run is an error record:", recs[0]["failures"][0][:80])
+PY
+
+# The scale scenario (bench/run.sh scale<N>): 20 idle wss:// sessions, 5 of them pinging, once
+# against our server and once against it again as the "reference" (the Go server in real runs).
+# Its work directory goes under $work (TMPDIR) so the trap removes it.
+rc=0
+TMPDIR=$work python3 "$SF_SOURCE_DIR/bench/loadgen-scale.py" --server "$SF_SERVER" \
+	--reference "$SF_SERVER" --loadgen "$SF_LOADGEN" --sfpeer "$SFPEER" --sessions 20 \
+	--active 5 --ramp 200 --settle 1 --window 1 --ping-time 2 --out "$work/scale.jsonl" \
+	>"$work/scale.md" 2>"$work/scale.log" || rc=$?
+python3 - "$work/scale.jsonl" "$work/scale.md" "$rc" "$work/scale.log" <<'PY'
+import json, sys
+path, md, rc, log = sys.argv[1:]
+assert rc == "0", f"loadgen-scale.py exit status {rc}: {open(log).read()[-2000:]}"
+recs = [json.loads(l) for l in open(path)]
+assert "meta" in recs[0] and recs[0]["meta"]["nofile_hard"] > 0, recs[0]
+runs = recs[1:]
+assert [r["impl"] for r in runs] == ["ours", "reference"], [r.get("impl") for r in runs]
+for r in runs:
+    res = r["result"]
+    where = r["impl"]
+    assert r["ok"] and r["loadgen_rc"] == 0 and r["sessions"] == 20, f"{where}: {r}"
+    assert res["sessions_ok"] == 20 and res["streams_ok"] == 20 and res["streams_failed"] == 0, where
+    assert res["verify_failures"] == 0 and sum(res["errors"].values()) == 0, f"{where}: {res['errors']}"
+    assert res["idle"]["established"] == 20, f"{where}: {res['idle']}"
+    assert res["pings"]["sent"] > 0 and res["pings"]["ok"] == res["pings"]["sent"], f"{where}: {res['pings']}"
+    # a WebSocket and an ORPort connection per session, beside the listeners
+    assert r["server_fds"] >= 40, f"{where}: {r['server_fds']} server descriptors for 20 sessions"
+    assert r["server_rss_per_session_kb"] > 0 and r["server_idle_cpu_pct"] >= 0, where
+table = open(md).read()
+assert "| sessions | metric | ours | reference | ours / reference |" in table, table
+for row in ("| 20 | server RSS per idle session (KiB) |", "| 20 | server descriptors |",
+            "| 20 | ping p99 (ms) |"):
+    assert row in table, f"no row {row!r} in the ratio table"
+print("bench-smoke: loadgen-scale.py gave 2 complete records and the ratio table")
 PY
