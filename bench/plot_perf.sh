@@ -4,7 +4,7 @@
 #
 #   docs/perf/cpu_per_gb.csv -> docs/perf/cpu_per_gb.png   server CPU-s per GB relayed, ours
 #                                                          against Go v2.9.2, ws:// and wss://,
-#                                                          bulk200 and multi50x2, one panel a run
+#                                                          bulk200 and multi50x2, one panel a run (the newest three)
 #   docs/perf/scale.csv      -> docs/perf/scale.png        RSS per idle wss:// session and idle
 #                                                          CPU against the session count
 #
@@ -29,7 +29,7 @@ gnuplot <<EOF
 set terminal pngcairo size 1700,520 font ",10"
 set output "$DIR/cpu_per_gb.png"
 set datafile separator ","
-set multiplot layout 1,3 title "Server CPU-seconds per GB relayed (lower is better), medians of 3 (2 in the newest run), same interleaved run for both servers\n(docs/performance.md; 2 shared vCPUs)"
+set multiplot layout 1,3 title "Server CPU-seconds per GB relayed (lower is better), medians of 3 (2 in the night run), same interleaved run for both servers; the three newest runs\n(docs/performance.md; 2 shared vCPUs)"
 # plain boxes at computed places (a histogram style would not share its x axis with the value
 # labels): case i = 2 * (wss://) + (multi50x2) at x = 3 i, ours at 3 i - 0.5, Go at 3 i + 0.5;
 # a panel keeps the rows of its run (the others, and the header, plot as NaN: skipped)
@@ -44,8 +44,8 @@ set xtics nomirror scale 0 ("ws:// bulk200" 0, "ws:// multi50x2" 3, "wss:// bulk
 idx(dummy) = 2 * (strcol(2) eq "wss://") + (strcol(3) eq "multi50x2")
 x(r, side) = strcol(1) eq r ? 3 * idx(0) + side : NaN
 v(col) = sprintf("%.2f", column(col))
-do for [run in "2026-12-06n 2026-12-06 2026-12-05"] {
-    set title (run eq "2026-12-06n" ? "2026-12-06 night (8bfe0e5, our TLS 1.3 record layer; quiet machine)" : run eq "2026-12-06" ? "2026-12-06 (3d567707, batched TLS path)" : "2026-12-05 (688e7c1f, src/ as at 34708d5)")
+do for [run in "2026-12-07 2026-12-06n 2026-12-06"] {
+    set title (run eq "2026-12-07" ? "2026-12-07 (3b76a04, the one-command run)" : run eq "2026-12-06n" ? "2026-12-06 night (8bfe0e5, our TLS 1.3 record layer; quiet machine, 2 reps)" : "2026-12-06 (3d567707, batched TLS path)")
     plot "$DIR/cpu_per_gb.csv" using (x(run, -0.5)):4 with boxes title "ours" lc rgb "#1f77b4", \
          "" using (x(run, 0.5)):5 with boxes title "Go v2.9.2" lc rgb "#d62728", \
          "" using (x(run, -0.5)):4:(v(4)) with labels offset 0,0.7 notitle, \
