@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "tls/hello.h"
+#include "tls/record.h"
 #include "tls/tls.h"
 
 /* A handshake suspended until its certificate is published (see wait.c). */
@@ -81,7 +82,7 @@ struct sf_tls_io *sf_tls_io_new(int fd);
 void sf_tls_io_free(struct sf_tls_io *io);
 size_t sf_tls_io_unsent(const struct sf_tls_io *io);
 /* Plaintext either transport seals per writev, all of it then sent with one send(2). */
-#define SF_TLS_WRITE_BUDGET (8 * 16384)
+#define SF_TLS_WRITE_BUDGET (8 * SF_TLS_REC_MAX_PLAIN)
 /* A record's ciphertext exceeds its plaintext by less than this (header, AEAD tag, TLS 1.3
  * content type, OpenSSL's TLS 1.2 explicit nonce). */
 #define SF_TLS_RECORD_SLACK 1024

@@ -7,9 +7,6 @@
 
 #include <openssl/err.h>
 
-/* A full TLS record's plaintext: small evbuffer chunks are coalesced so that each record is full. */
-#define RECORD_MAX 16384
-
 static ssize_t outcome(SSL *ssl, int r, bool reading)
 {
 	int saved = errno;
@@ -89,7 +86,8 @@ static ssize_t tls_read(void *ctx, int fd, void *buf, size_t len)
 }
 
 /* The next record's plaintext from the front of iov (skipping off bytes): a direct pointer when
- * one iovec holds a whole record, else a copy into buf of up to RECORD_MAX bytes. */
+ * one iovec holds a whole record, else a copy into buf of up to SF_TLS_REC_MAX_PLAIN bytes (small
+ * evbuffer chunks are coalesced so that each record is full). */
 static size_t next_record(const struct iovec *iov, int iovcnt, size_t off, uint8_t *buf,
 			  const uint8_t **p)
 {
@@ -98,16 +96,16 @@ static size_t next_record(const struct iovec *iov, int iovcnt, size_t off, uint8
 		off -= iov[i++].iov_len;
 	if (i == iovcnt)
 		return 0;
-	if (iov[i].iov_len - off >= RECORD_MAX || i == iovcnt - 1) {
+	if (iov[i].iov_len - off >= SF_TLS_REC_MAX_PLAIN || i == iovcnt - 1) {
 		size_t len = iov[i].iov_len - off;
 		*p = (const uint8_t *)iov[i].iov_base + off;
-		return len < RECORD_MAX ? len : RECORD_MAX;
+		return len < SF_TLS_REC_MAX_PLAIN ? len : SF_TLS_REC_MAX_PLAIN;
 	}
 	size_t len = 0;
-	for (; i < iovcnt && len < RECORD_MAX; i++, off = 0) {
+	for (; i < iovcnt && len < SF_TLS_REC_MAX_PLAIN; i++, off = 0) {
 		size_t take = iov[i].iov_len - off;
-		if (take > RECORD_MAX - len)
-			take = RECORD_MAX - len;
+		if (take > SF_TLS_REC_MAX_PLAIN - len)
+			take = SF_TLS_REC_MAX_PLAIN - len;
 		memcpy(buf + len, (const uint8_t *)iov[i].iov_base + off, take);
 		len += take;
 	}
@@ -130,12 +128,12 @@ static ssize_t tls_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt
 	ssize_t rc = sf_tls_io_flush(io);
 	if (rc != 0)
 		return rc;
-	uint8_t record[RECORD_MAX];
+	uint8_t record[SF_TLS_REC_MAX_PLAIN];
 	size_t done = 0;
 	ssize_t stop = 0;
 	sf_tls_io_cork(io);
 	while (done < SF_TLS_WRITE_BUDGET &&
-	       io->cork_cap - io->cork_len >= RECORD_MAX + SF_TLS_RECORD_SLACK) {
+	       io->cork_cap - io->cork_len >= SF_TLS_REC_MAX_PLAIN + SF_TLS_RECORD_SLACK) {
 		const uint8_t *p = NULL;
 		size_t len = next_record(iov, iovcnt, done, record, &p);
 		if (len == 0)

@@ -5,6 +5,12 @@
 
 static const uint8_t nop_bytes[] = { 0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
 
+/* The peer's NOP, whole, arriving at now. */
+static int peer_nop(struct h_app *app, uint64_t now)
+{
+	return sf_smux_input(app->sess, nop_bytes, sizeof nop_bytes, now);
+}
+
 /* Ticks whenever next_due says, up to until; returns the time of the first -1, or 0. */
 static uint64_t run_until(struct h_app *app, uint64_t *now, uint64_t until)
 {
@@ -76,23 +82,21 @@ static void test_peer_nop_brings_ours_forward(void **state)
 	struct h_app app;
 	h_app_init(&app, 0);
 	sf_smux_set_keepalive(app.sess, 0, true, 0);
-	uint8_t f[8];
-	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
 	/* ours is due at 10000: a NOP at 4000 is too early to answer */
-	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 4000), 0);
+	assert_int_equal(peer_nop(&app, 4000), 0);
 	assert_int_equal(app.nframes, 0);
 	/* at 6000 it is within 5 s: ours leaves now, the next one a period and a step later */
-	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 6000), 0);
+	assert_int_equal(peer_nop(&app, 6000), 0);
 	assert_int_equal(app.nframes, 1);
 	assert_memory_equal(app.frames[0].bytes, nop_bytes, sizeof nop_bytes);
 	assert_int_equal(sf_smux_next_due(app.sess, 6000), 11000);
 	/* a peer sending NOPs fast gets no more than one of ours per 6 s (and those within a second
 	 * of ours put ours a step later: 7000 + 11000) */
 	for (uint64_t t = 6100; t < 13000; t += 100)
-		assert_int_equal(sf_smux_input(app.sess, f, sizeof f, t), 0);
+		assert_int_equal(peer_nop(&app, t), 0);
 	assert_int_equal(app.nframes, 1);
 	assert_int_equal(sf_smux_next_due(app.sess, 13000), 5000);
-	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 13000), 0);
+	assert_int_equal(peer_nop(&app, 13000), 0);
 	assert_int_equal(app.nframes, 2);
 	/* steady state, a peer NOP every 10 s: one of ours with each, none from the timer */
 	uint64_t now = 13000;
@@ -101,7 +105,7 @@ static void test_peer_nop_brings_ours_forward(void **state)
 			assert_int_equal(sf_smux_tick(app.sess, t), 0);
 		now += 10000;
 		assert_int_equal(app.nframes, 2 + (size_t)i);
-		assert_int_equal(sf_smux_input(app.sess, f, sizeof f, now), 0);
+		assert_int_equal(peer_nop(&app, now), 0);
 		assert_int_equal(app.nframes, 3 + (size_t)i);
 	}
 	/* the peer stops: ours goes on every 10 s, the first at most a period and a step after the
@@ -133,18 +137,16 @@ static void test_plain_ticker_ignores_peer_nops(void **state)
 	(void)state;
 	struct h_app app;
 	h_app_init(&app, 0);
-	uint8_t f[8];
-	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
 	for (uint64_t t = 6000; t < 60000; t += 10000) {
 		size_t before = app.nframes;
-		assert_int_equal(sf_smux_input(app.sess, f, sizeof f, t), 0);
+		assert_int_equal(peer_nop(&app, t), 0);
 		assert_int_equal(app.nframes, before);	/* nothing rides on theirs */
 		assert_int_equal(sf_smux_next_due(app.sess, t), 4000);	/* still due at 10 s steps */
 		assert_int_equal(sf_smux_tick(app.sess, t + 4000), 0);
 		assert_int_equal(app.nframes, before + 1);
 	}
 	/* a NOP right after ours moves nothing either */
-	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 60003), 0);
+	assert_int_equal(peer_nop(&app, 60003), 0);
 	assert_int_equal(sf_smux_next_due(app.sess, 60003), 9997);
 	h_app_free(&app);
 }
@@ -157,17 +159,15 @@ static void test_ours_steps_behind_the_peer(void **state)
 	struct h_app app;
 	h_app_init(&app, 0);
 	sf_smux_set_keepalive(app.sess, 0, true, 0);
-	uint8_t f[8];
-	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
 	assert_int_equal(sf_smux_tick(app.sess, 10000), 0);	/* ours, alone */
 	assert_int_equal(app.nframes, 1);
-	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 10003), 0);	/* theirs, just after */
+	assert_int_equal(peer_nop(&app, 10003), 0);	/* theirs, just after */
 	assert_int_equal(app.nframes, 1);
 	assert_int_equal(sf_smux_next_due(app.sess, 10003), 11000);
 	for (uint64_t t = 11000; t < 20003; t += 1000)
 		assert_int_equal(sf_smux_tick(app.sess, t), 0);
 	assert_int_equal(app.nframes, 1);
-	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, 20003), 0);	/* together now */
+	assert_int_equal(peer_nop(&app, 20003), 0);	/* together now */
 	assert_int_equal(app.nframes, 2);
 	h_app_free(&app);
 }
@@ -182,8 +182,6 @@ static size_t server_nops(uint64_t phase, uint64_t peer_period, size_t *alone, u
 	h_app_init(&app, 0);
 	sf_smux_set_keepalive(app.sess, SF_SMUX_SERVER_KEEPALIVE_MS, true, 0);
 	sf_smux_set_idle_timeout(app.sess, 3600000, 0);	/* beside the point here */
-	uint8_t f[8];
-	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
 	uint64_t now = 0, peer_next = phase, last = 0;
 	*alone = 0;
 	*max_gap = 0;
@@ -193,7 +191,7 @@ static size_t server_nops(uint64_t phase, uint64_t peer_period, size_t *alone, u
 		if (peer_period && peer_next <= due) {
 			now = peer_next;
 			peer_next += peer_period;
-			assert_int_equal(sf_smux_input(app.sess, f, sizeof f, now), 0);
+			assert_int_equal(peer_nop(&app, now), 0);
 		} else {
 			now = due;
 			assert_int_equal(sf_smux_tick(app.sess, now), 0);
@@ -307,9 +305,7 @@ static void test_alive_while_frames_arrive(void **state)
 	static const uint64_t arrivals[] = { 239999, 240000, 470000, 720000 - 1 };
 	for (size_t i = 0; i < sizeof arrivals / sizeof arrivals[0]; i++) {
 		assert_int_equal(run_until(&app, &now, arrivals[i]), 0);
-		uint8_t f[8];
-		h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
-		assert_int_equal(sf_smux_input(app.sess, f, sizeof f, now), 0);
+		assert_int_equal(peer_nop(&app, now), 0);
 	}
 	/* the period 720000..960000 stays silent: dead at its end, 4-8 min after the last frame */
 	assert_int_equal(run_until(&app, &now, 2000000), 960000);
@@ -324,10 +320,8 @@ static void test_shorter_idle_timeout(void **state)
 	sf_smux_set_idle_timeout(app.sess, 3000, 500); /* checks at 3500, 6500, ... */
 	uint64_t now = 500;
 	assert_int_equal(sf_smux_next_due(app.sess, now), 3000);
-	uint8_t f[8];
-	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
 	assert_int_equal(run_until(&app, &now, 3000), 0);
-	assert_int_equal(sf_smux_input(app.sess, f, sizeof f, now), 0);
+	assert_int_equal(peer_nop(&app, now), 0);
 	/* the frame at 3000 covers the check at 3500; the period 3500..6500 stays silent */
 	assert_int_equal(run_until(&app, &now, 100000), 6500);
 	assert_int_equal(app.nframes, 0); /* no NOP was due yet (10 s) */
@@ -346,9 +340,7 @@ static void test_partial_header_is_not_traffic(void **state)
 	(void)state;
 	struct h_app app;
 	h_app_init(&app, 0);
-	uint8_t f[8];
-	h_frame(f, SF_SMUX_NOP, 0, NULL, 0);
-	assert_int_equal(sf_smux_input(app.sess, f, 7, 1000), 0);
+	assert_int_equal(sf_smux_input(app.sess, nop_bytes, 7, 1000), 0);
 	uint64_t now = 1000;
 	assert_int_equal(run_until(&app, &now, 1000000), SF_SMUX_KEEPALIVE_TIMEOUT_MS);
 	h_app_free(&app);
