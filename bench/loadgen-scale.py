@@ -6,11 +6,19 @@ tls-cache.sh certificate; `snowflake-loadgen idle` opens N sessions, each with o
 (source addresses 127.0.0.2-127.0.0.9), and holds them. Once all are up (its ready file) and a
 settle time passed, a quiet window measures the server's RSS per session, its idle CPU and the
 load generator's CPU, and counts both processes' descriptors; then --active streams ping 1 KB
-every second for the rest of the hold (loadgen's latency p50/p99/max). One JSON record per N on
-stdout's results file, and a markdown table at the end.
+every --ping-interval seconds (1) for the rest of the hold (loadgen's latency p50/p99/max). The
+sessions keep the Go client's smux NOP every 10 s unless --keepalive says otherwise. One JSON
+record per N on stdout's results file, and a markdown table at the end.
 
     bench/loadgen-scale.py --sessions 1000,2000,5000,9000 [--active 1000] [--window 20]
                            [--reference /work/ref/snowflake-server-v2.9.2]
+    bench/loadgen-scale.py --sessions 9000 --rate-of 100000
+
+--rate-of M makes N sessions send the server what M Go-like clients would, for a host whose
+descriptors cannot hold M: a NOP every 10 s x N / M per session, and M/10 pings of 1 KB a second
+(the issue's 10 000 active of 100 000) over min(N, M/10) streams. What this shows is the CPU and
+latency at M's packet rate with N sessions' state; the server's own NOP (once a minute per
+session) still comes from N sessions only, and RSS is N's (docs/performance.md).
 
 With --reference (the Go snowflake-server, bench/README.md), every N runs against our server and
 then against the reference, the same way (each serves wss:// from the same certificate through
@@ -85,7 +93,16 @@ def stop(proc):
 
 def run_one(opts, n, work, impl="ours"):
     binary = opts.server if impl == "ours" else opts.reference
-    rec = {"sessions": n, "active": min(opts.active, n), "ok": False, "impl": impl, "server": binary}
+    rec = {"sessions": n, "active": min(opts.active, n), "ok": False, "impl": impl, "server": binary,
+           "keepalive_ms": opts.keepalive, "ping_interval_s": opts.ping_interval}
+    if opts.rate_of:
+        # N sessions sending what rate_of Go-like clients would: NOPs every 10 s x N / rate_of,
+        # and a tenth of rate_of pings a second (the issue's 10 000 of 100 000), spread over
+        # min(N, rate_of / 10) streams.
+        rec["rate_of"] = opts.rate_of
+        rec["keepalive_ms"] = max(20, round(10000 * n / opts.rate_of))
+        rec["active"] = min(n, opts.rate_of // 10)
+        rec["ping_interval_s"] = round(rec["active"] / (opts.rate_of / 10), 3)
     host = "127.%d.%d.%d" % (random.randint(64, 250), random.randint(0, 255), random.randint(2, 250))
     state = tempfile.mkdtemp(prefix=f"state-{n}-", dir=work)
     echo = srv = lg = None
@@ -114,6 +131,7 @@ def run_one(opts, n, work, impl="ours"):
                "--ca", os.path.join(work, "tls", "ca.pem"), "--sessions", str(n),
                "--source", "127.0.0.2-127.0.0.9", "--ramp", str(opts.ramp), "--duration", str(hold),
                "--active", str(rec["active"]), "--ping-delay", str(quiet), "--ready-file", ready,
+               "--keepalive", str(rec["keepalive_ms"]), "--interval", str(rec["ping_interval_s"]),
                "--timeout", str(n / opts.ramp + hold + 120)]
         rec["loadgen_cmd"] = " ".join(cmd)
         t0 = time.time()
@@ -156,7 +174,7 @@ def run_one(opts, n, work, impl="ours"):
 
 
 def table(recs):
-    rows = ["| sessions | all up (s) | server RSS/session (KiB) | server idle CPU % | loadgen idle CPU % "
+    rows = ["| sessions (keepalive ms) | all up (s) | server RSS/session (KiB) | server idle CPU % | loadgen idle CPU % "
             "| server fds | loadgen fds | loadgen RSS/session (KiB) | pinging | ping p50 / p99 / max (ms) "
             "| server CPU % while pinging |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -165,10 +183,10 @@ def table(recs):
             rows.append(f"| {r['sessions']} | failed: {r.get('error', '')[:80]} |")
             continue
         lat = r["result"]["latency_ms"] or {}
-        rows.append(f"| {r['sessions']} | {r['all_up_s']} | {r['server_rss_per_session_kb']} | "
+        rows.append(f"| {r['sessions']} ({r['keepalive_ms']}) | {r['all_up_s']} | {r['server_rss_per_session_kb']} | "
                     f"{r['server_idle_cpu_pct']} | {r['loadgen_idle_cpu_pct']} | {r['server_fds']} | "
                     f"{r['loadgen_fds']} | {r['loadgen_rss_per_session_kb']} | {r['active']} | "
-                    f"{lat.get('p50')} / {lat.get('p99')} / {lat.get('max')} | {r['server_ping_cpu_pct']} |")
+                    f"{lat.get('p50')} / {lat.get('p99')} / {lat.get('max')} every {r['ping_interval_s']} s | {r['server_ping_cpu_pct']} |")
     return "\n".join(rows)
 
 
@@ -203,6 +221,12 @@ def main():
     ap.add_argument("--settle", type=float, default=5)
     ap.add_argument("--window", type=float, default=20, help="quiet window (s)")
     ap.add_argument("--ping-time", type=float, default=20, help="seconds of pings")
+    ap.add_argument("--ping-interval", type=float, default=1, help="seconds between a stream's pings")
+    ap.add_argument("--keepalive", type=int, default=10000,
+                    help="the sessions' smux NOP period in ms (the Go client's: 10000)")
+    ap.add_argument("--rate-of", type=int, metavar="M",
+                    help="every N sends the packets of M Go-like clients: keepalive 10 s x N / M, "
+                         "M/10 pings a second over min(N, M/10) streams (overrides the three above)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
     ap.add_argument("--server")
     ap.add_argument("--reference", help="a second server run the same way after ours for every N (Go's)")

@@ -11,10 +11,12 @@
 # SCENARIO: bulk<MB> multi50x2 ping200 ping200short setup idle<N> (default: bulk200
 # multi50x2 ping200 ping200short setup idle1000), and scale<N>[,<N>...]: that many idle wss://
 # sessions from snowflake-loadgen (bench/loadgen-scale.py, after the others; the same
-# --reference; 2 descriptors per session, so N is bounded by half the hard RLIMIT_NOFILE).
+# --reference; 2 descriptors per session, so N is bounded by half the hard RLIMIT_NOFILE), and
+# scale<N>as<M>: N such sessions sending the keepalives and pings of M (loadgen-scale.py
+# --rate-of M: the packet rate of more sessions than the descriptors allow).
 # Every scenario of docs/performance.md in one command:
 #   bench/run.sh --reference GO_BIN --modes ws,wss bulk200 multi50x2 ping200 ping200short \
-#       setup idle1000 scale1000,5000
+#       setup idle1000 scale1000,5000 scale9000as100000
 # --build: default $SF_BUILD_DIR, else build/release (configured -DCMAKE_BUILD_TYPE=Release,
 # and what is missing of snowflake-server and snowflake-loadgen built). --reference: a second
 # server to run interleaved with ours (the Go snowflake-server; bench/README.md says how to
@@ -30,6 +32,8 @@ SFPEER_BIN=${SFPEER:-}
 PASS=()
 SCENARIOS=()
 SCALE=""
+DENSE=()	# N:M of every scale<N>as<M>
+DENSE_NAMES=()
 REFERENCE=()
 
 usage()
@@ -47,6 +51,10 @@ while [ $# -gt 0 ]; do
 	--modes|--reps|--transport-options) PASS+=("$1" "$2"); shift;;
 	-h|--help) usage;;
 	-*) echo "run.sh: unknown option $1" >&2; usage;;
+	scale*as*)
+		[[ $1 =~ ^scale([0-9]+)as([0-9]+)$ ]] || { echo "run.sh: $1: scale<N>as<M>" >&2; exit 2; }
+		DENSE+=("${BASH_REMATCH[1]}:${BASH_REMATCH[2]}")
+		DENSE_NAMES+=("$1");;
 	scale*)
 		[[ $1 =~ ^scale[0-9]+(,[0-9]+)*$ ]] || { echo "run.sh: $1: scale<N>[,<N>...]" >&2; exit 2; }
 		SCALE=${SCALE:+$SCALE,}${1#scale};;
@@ -94,7 +102,7 @@ OUT=$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)-$LABEL.jsonl
 rev=$(git -C "$SRC" rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev*"
 python3 - "$OUT" "$LABEL" "$rev" "${build_type:-RelWithDebInfo}" "${PASS[@]}" \
-	"${SCENARIOS[@]}" ${SCALE:+"scale$SCALE"} <<'EOF'
+	"${SCENARIOS[@]}" ${SCALE:+"scale$SCALE"} ${DENSE_NAMES[@]+"${DENSE_NAMES[@]}"} <<'EOF'
 import json, os, platform, sys, time
 out, label, rev, build_type, *args = sys.argv[1:]
 cpu = "unknown"
@@ -114,7 +122,7 @@ EOF
 
 echo "run.sh: results in $OUT" >&2
 rc=0
-if [ ${#SCENARIOS[@]} -gt 0 ] || [ -z "$SCALE" ]; then
+if [ ${#SCENARIOS[@]} -gt 0 ] || { [ -z "$SCALE" ] && [ ${#DENSE[@]} -eq 0 ]; }; then
 	python3 "$HERE/bench.py" --server "$BUILD/src/snowflake-server" --sfpeer "$SFPEER_BIN" \
 		--out "$OUT" "${PASS[@]}" "${SCENARIOS[@]}" || rc=$?
 fi
@@ -123,4 +131,9 @@ if [ -n "$SCALE" ]; then
 	python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
 		--sessions "$SCALE" --out "${OUT%.jsonl}-scale.jsonl" "${REFERENCE[@]}" || rc=$?
 fi
+for d in ${DENSE[@]+"${DENSE[@]}"}; do
+	python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
+		--sessions "${d%%:*}" --rate-of "${d#*:}" --out "${OUT%.jsonl}-scale.jsonl" \
+		"${REFERENCE[@]}" || rc=$?
+done
 exit "$rc"

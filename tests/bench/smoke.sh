@@ -4,7 +4,8 @@
 # and asserts that it wrote one complete, verified record per run and a table without failures;
 # then that a server that accepts nobody gives an error record and exit status 1, not a number.
 # Then loadgen-scale.py with 20 sessions, our server standing in as the reference too: two
-# complete records and the ratio table. No timing is asserted.
+# complete records and the ratio table; and with --rate-of (scale<N>as<M>): the keepalive and
+# ping rates it derives reach the load generator. No timing is asserted.
 # Needs SF_SERVER, SFPEER, SF_LOADGEN, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
 set -euo pipefail
 : "${SF_SERVER:?}" "${SFPEER:?}" "${SF_LOADGEN:?}" "${SF_SOURCE_DIR:?}"
@@ -98,4 +99,28 @@ for row in ("| 20 | server RSS per idle session (KiB) |", "| 20 | server descrip
             "| 20 | ping p99 (ms) |"):
     assert row in table, f"no row {row!r} in the ratio table"
 print("bench-smoke: loadgen-scale.py gave 2 complete records and the ratio table")
+PY
+
+# scale<N>as<M> (loadgen-scale.py --rate-of): 10 sessions sending what 200 would, i.e. a NOP every
+# 500 ms each and 20 pings a second over the 10 streams (every 0.5 s).
+rc=0
+TMPDIR=$work python3 "$SF_SOURCE_DIR/bench/loadgen-scale.py" --server "$SF_SERVER" \
+	--loadgen "$SF_LOADGEN" --sfpeer "$SFPEER" --sessions 10 --rate-of 200 --ramp 200 \
+	--settle 1 --window 1 --ping-time 2 --out "$work/dense.jsonl" \
+	>"$work/dense.md" 2>"$work/dense.log" || rc=$?
+python3 - "$work/dense.jsonl" "$work/dense.md" "$rc" "$work/dense.log" <<'PY'
+import json, sys
+path, md, rc, log = sys.argv[1:]
+assert rc == "0", f"loadgen-scale.py --rate-of exit status {rc}: {open(log).read()[-2000:]}"
+(r,) = [json.loads(l) for l in open(path)][1:]
+res = r["result"]
+assert r["ok"] and r["rate_of"] == 200 and r["sessions"] == 10, r
+assert (r["keepalive_ms"], r["active"], r["ping_interval_s"]) == (500, 10, 0.5), r
+assert "--keepalive 500 " in r["loadgen_cmd"] and "--interval 0.5 " in r["loadgen_cmd"], r["loadgen_cmd"]
+assert res["keepalive_ms"] == 500 and res["sessions_ok"] == 10, res
+assert res["pings"]["sent"] > 0 and res["pings"]["ok"] == res["pings"]["sent"], res["pings"]
+# held ~4 s with a NOP every 500 ms: well over 3 packets per session beyond the pings
+assert res["wire"]["pkts_out"] >= res["pings"]["sent"] + 10 * 3, res["wire"]
+assert "| 10 (500) |" in open(md).read(), open(md).read()
+print("bench-smoke: loadgen-scale.py --rate-of 200 with 10 sessions: NOPs every 500 ms, pings every 0.5 s")
 PY

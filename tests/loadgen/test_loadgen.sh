@@ -5,7 +5,8 @@
 #      ways; the same scenario with the Go client (sfpeer client) moves the same byte counts.
 #   2. idle (from several source addresses, some streams pinging), ping, setup: all sessions up,
 #      every ping and final byte back.
-#   3. a flipped byte (--corrupt-at) makes loadgen report a verification failure and exit 1.
+#   3. a flipped byte (--corrupt-at) makes loadgen report a verification failure and exit 1;
+#      --keepalive changes the NOP period (more packets out), and a too short one is refused.
 #   4. wss:// with the certificate checked (--ca), and without; a wrong CA fails the run.
 # Needs SF_SERVER, SFPEER, SF_LOADGEN, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
 # timeout: 360
@@ -94,6 +95,17 @@ grep -q '"event":"ready","established":24' "$DP_WORK/lg-idle.err" || dp_fail "id
 lg_run ping ping --sessions 4 --streams 2 --duration 2 --interval 0.25 --ping-size 1000
 lg_expect_ok 4 2 "j['pings']['ok'] >= 8" "j['pings']['ok'] == j['pings']['sent']" \
 	"j['bytes_verified'] == 8 * 2 + 1000 * j['pings']['ok']"
+# --keepalive: the smux NOP period of every session. Held 2 s, two sessions send no NOP with the
+# Go client's 10 s period and about 10 each with 200 ms; a period under two ticks is refused.
+lg_run ka-default idle --sessions 2 --duration 2
+lg_expect_ok 2 1 "j['keepalive_ms'] == 10000"
+ka_base=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wire"]["pkts_out"])' "$LG_JSON")
+lg_run ka-200 idle --sessions 2 --duration 2 --keepalive 200
+lg_expect_ok 2 1 "j['keepalive_ms'] == 200" "j['wire']['pkts_out'] >= $ka_base + 2 * 6"
+dp_say "--keepalive 200: $ka_base packets out with the default period, $(python3 -c \
+	'import json,sys; print(json.load(open(sys.argv[1]))["wire"]["pkts_out"])' "$LG_JSON") with 200 ms"
+lg_run ka-bad idle --sessions 1 --keepalive 5
+[ "$LG_RC" = 2 ] || dp_fail "--keepalive 5: loadgen exited with $LG_RC, want 2 (usage)"
 lg_run setup setup --sessions 10 --ramp 50
 lg_expect_ok 10 1 "j['setup_ms']['count'] == 10" "j['bytes_verified'] == 10"
 lg_run corrupt bulk --sessions 1 --bytes 100000 --corrupt-at 54321

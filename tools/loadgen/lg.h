@@ -70,7 +70,7 @@ struct lg_session {
 	/* dirty list: sessions whose KCP has timer work (retransmissions, ACKs owed) */
 	struct lg_session *dirty_prev, *dirty_next;
 	bool in_dirty;
-	/* keepalive FIFO: smux NOP every 10 s, in the order sessions came up */
+	/* keepalive FIFO: a smux NOP every keepalive_ms, in the order sessions came up */
 	struct lg_session *ka_next;
 	uint64_t ka_due;		/* ms */
 };
@@ -94,6 +94,7 @@ struct lg_opts {
 	uint32_t ping_size;
 	uint32_t active;		/* idle: streams that ping during the hold */
 	double ping_delay_s;		/* idle: the pings start this long into the hold */
+	uint32_t keepalive_ms;		/* smux NOP period (the Go client's: 10 s) */
 	double timeout_s;
 	const char *ready_file;
 	int64_t corrupt_at;		/* test: send a wrong byte at this offset of the first stream */

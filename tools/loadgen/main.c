@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "kcp/kcp.h"
+#include "smux/smux.h"
 
 #define TICK_MS 10
 
@@ -30,6 +31,8 @@ static void usage(void)
 		"  --duration S          ping: how long; idle: the hold (default 10)\n"
 		"  --interval S (1)  --ping-size B (1024)  --active K (idle: streams pinging in the hold)\n"
 		"  --ping-delay S        idle: the pings start S seconds into the hold (default 0)\n"
+		"  --keepalive MS        smux NOP period of every session (default 10000, the Go\n"
+		"                        client's; less makes N sessions send what more would)\n"
 		"  --timeout S (120)  --ready-file FILE (idle: created when all are up)\n"
 		"  --corrupt-at N        test: flip a bit of byte N of the first stream when sending\n");
 	exit(2);
@@ -137,14 +140,15 @@ static void parse(struct lg_opts *o, int argc, char **argv)
 	*o = (struct lg_opts){ .mode = o->mode, .sessions = 1, .streams = 1, .bytes = 1000000,
 			       .write_size = 16384, .ramp = 1000, .duration_s = 10, .interval_s = 1,
 			       .ping_size = 1024, .active = UINT32_MAX, .timeout_s = 120,
-			       .corrupt_at = -1 };
+			       .corrupt_at = -1, .keepalive_ms = SF_SMUX_KEEPALIVE_INTERVAL_MS };
 	static const struct option longopts[] = {
 		{ "url", 1, 0, 'u' }, { "connect", 1, 0, 'c' }, { "ca", 1, 0, 'C' },
 		{ "source", 1, 0, 'S' }, { "sessions", 1, 0, 'n' }, { "streams", 1, 0, 'm' },
 		{ "bytes", 1, 0, 'b' }, { "write-size", 1, 0, 'w' }, { "ramp", 1, 0, 'r' },
 		{ "duration", 1, 0, 'd' }, { "interval", 1, 0, 'i' }, { "ping-size", 1, 0, 'p' },
 		{ "active", 1, 0, 'a' }, { "timeout", 1, 0, 't' }, { "ready-file", 1, 0, 'R' },
-		{ "corrupt-at", 1, 0, 'x' }, { "ping-delay", 1, 0, 'D' }, { 0, 0, 0, 0 },
+		{ "corrupt-at", 1, 0, 'x' }, { "ping-delay", 1, 0, 'D' }, { "keepalive", 1, 0, 'K' },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 	optind = 2;
@@ -167,12 +171,14 @@ static void parse(struct lg_opts *o, int argc, char **argv)
 		case 'R': o->ready_file = optarg; break;
 		case 'x': o->corrupt_at = strtoll(optarg, NULL, 10); break;
 		case 'D': o->ping_delay_s = strtod(optarg, NULL); break;
+		case 'K': o->keepalive_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		default: usage();
 		}
 	}
 	if (!o->url || parse_url(o) < 0 || !o->sessions || !o->streams || o->streams > 1024 ||
 	    !o->write_size || o->write_size > 65536 || o->ramp < 0 || o->timeout_s <= 0 ||
-	    o->ping_delay_s < 0 || !o->ping_size || o->interval_s <= 0)
+	    o->ping_delay_s < 0 || !o->ping_size || o->interval_s <= 0 ||
+	    o->keepalive_ms < 2 * TICK_MS || o->keepalive_ms > 3600000)
 		usage();
 	if (o->mode == LG_PING || o->active == UINT32_MAX)
 		o->active = o->mode == LG_PING ? UINT32_MAX : 0;
@@ -269,11 +275,11 @@ static int report(struct lg *lg)
 	bool ok = sessions_ok == lg->o.sessions && !c->verify_failures && !lg->timed_out &&
 		  c->pings_ok == c->pings_sent;
 	printf("{\"mode\":\"%s\",\"url\":\"%s\",\"sessions\":%u,\"streams_per_session\":%u,"
-	       "\"sessions_ok\":%llu,\"sessions_failed\":%llu,\"streams_ok\":%llu,"
+	       "\"keepalive_ms\":%u,\"sessions_ok\":%llu,\"sessions_failed\":%llu,\"streams_ok\":%llu,"
 	       "\"streams_failed\":%llu,\"bytes_sent\":%llu,\"bytes_verified\":%llu,"
 	       "\"verify_failures\":%llu,\"elapsed_s\":%.3f,\"transfer_s\":%.3f,\"mb_per_s\":%.3f,"
 	       "\"setup_ms\":%s,\"ws_connect_ms\":%s,\"latency_ms\":%s,\"timed_out\":%s,",
-	       mode_name(lg->o.mode), lg->o.url, lg->o.sessions, lg->o.streams,
+	       mode_name(lg->o.mode), lg->o.url, lg->o.sessions, lg->o.streams, lg->o.keepalive_ms,
 	       (unsigned long long)sessions_ok, (unsigned long long)(lg->o.sessions - sessions_ok),
 	       (unsigned long long)streams_ok, (unsigned long long)streams_failed,
 	       (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_verified,

@@ -1,7 +1,8 @@
 /* The protocol stack of one session, as snowflake's client/lib builds it, from the project's
  * sans-I/O layers: WebSocket client frames ← turbotunnel encapsulation ← KCP ← smux client.
  * No timer per session: a session with KCP timer work sits on the dirty list the 10 ms tick
- * walks, and the smux keepalive (NOP every 10 s) runs from one FIFO. */
+ * walks, and the smux keepalive (a NOP every --keepalive ms, 10 s by default) runs from one
+ * FIFO: every session has the same period, so the order they came up is the order they are due. */
 #include "lg.h"
 
 #include <stdlib.h>
@@ -10,8 +11,6 @@
 #include "kcp/kcp.h"
 #include "smux/smux.h"
 #include "ws/ws.h"
-
-#define KEEPALIVE_MS 10000	/* smux DefaultConfig().KeepAliveInterval */
 
 static void ws_on_data(void *user, const uint8_t *p, size_t n)
 {
@@ -146,6 +145,8 @@ int lg_stack_open(struct lg_session *s)
 	uint32_t conv = (uint32_t)lg_rand(lg);
 	s->kcp = sf_kcp_new(conv, kcp_out, s);
 	s->smux = sf_smux_session_new(&smux_cbs, s, now);
+	if (s->smux)
+		sf_smux_set_keepalive(s->smux, lg->o.keepalive_ms, false, now);
 	s->streams = calloc(lg->o.streams, sizeof *s->streams);
 	if (!s->ws || !s->dec || !s->kcp || !s->smux || !s->streams) {
 		lg_session_fail(s, &lg->c.err_alloc);
@@ -169,7 +170,7 @@ int lg_stack_open(struct lg_session *s)
 			return -1;
 		}
 	}
-	s->ka_due = now + KEEPALIVE_MS;
+	s->ka_due = now + lg->o.keepalive_ms;
 	ka_push(lg, s);
 	for (uint32_t i = 0; i < s->nstreams && lg_live(s); i++)
 		lg_work_stream_opened(&s->streams[i]);
@@ -272,7 +273,7 @@ void lg_keepalive_tick(struct lg *lg, uint64_t now_ms)
 			continue;
 		}
 		lg_stack_pump(s);
-		s->ka_due += KEEPALIVE_MS;
+		s->ka_due += lg->o.keepalive_ms;
 		ka_push(lg, s);
 	}
 }
