@@ -123,18 +123,38 @@ static void links_within_share(struct sf_client *c, struct sf_link *l)
 	}
 }
 
+static void refused_ws_output(void *user, const uint8_t *p, size_t n)
+{
+	(void)sf_conn_write(user, p, n); /* if the connection has ended, no Close goes out */
+}
+
+static const struct sf_ws_callbacks refused_ws_callbacks = { .on_output = refused_ws_output };
+
+/* A WebSocket the shard cannot take still gets a Close, 1013 (Try Again Later), flushed for at
+ * most CLOSE_FLUSH_MS: its proxy sees an overloaded bridge rather than a broken connection. */
+static void refuse(struct sf_shard_state *sh, struct sf_handover *h)
+{
+	if (sf_conn_attach(h->conn, sh->base) == 0) {
+		sf_ws_set_callbacks(h->ws, &refused_ws_callbacks, h->conn);
+		sf_ws_close_code(h->ws, SF_WS_CLOSE_TRY_AGAIN_LATER);
+		sf_conn_close_flush(h->conn, CLOSE_FLUSH_MS);
+		h->conn = NULL;
+	}
+	sf_handover_free(h);
+}
+
 void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)
 {
 	/* Under memory pressure, only ClientIDs the shard knows come in (their session goes on). */
 	if (!sf_client_find(sh, h->clientid) && !sf_shard_mem_admit(sh)) {
-		sf_handover_free(h);
+		refuse(sh, h);
 		return;
 	}
 	struct sf_client *c = sf_client_get(sh, h->clientid);
 	struct sf_link *l = c ? calloc(1, sizeof *l) : NULL;
 	if (!l) {
 		sf_logf("shard full or out of memory: refusing a WebSocket");
-		sf_handover_free(h);
+		refuse(sh, h);
 		return;
 	}
 	/* Upstream records the address for every WebSocket; the newest wins for its ClientID. */

@@ -352,6 +352,11 @@ void sf_ws_close(struct sf_ws *ws)
 	send_close(ws, SF_WS_CLOSE_NO_STATUS);
 }
 
+void sf_ws_close_code(struct sf_ws *ws, uint16_t code)
+{
+	send_close(ws, code);
+}
+
 bool sf_ws_close_sent(const struct sf_ws *ws)
 {
 	return ws->close_sent;

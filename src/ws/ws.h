@@ -16,6 +16,7 @@
 #define SF_WS_MAX_FRAME (1u << 24)
 
 #define SF_WS_CLOSE_NO_STATUS 1005
+#define SF_WS_CLOSE_TRY_AGAIN_LATER 1013	/* RFC 6455 7.4.1 (IANA registry): overloaded */
 
 /* Callbacks may send (sf_ws_send_binary, sf_ws_close) but must not free the object. */
 struct sf_ws_callbacks {
@@ -53,6 +54,8 @@ int sf_ws_send_binary(struct sf_ws *ws, const uint8_t *p, size_t n);
 
 /* Emits a Close with empty payload (88 00) unless a Close was already sent. */
 void sf_ws_close(struct sf_ws *ws);
+/* The same with a status code and no reason (SF_WS_CLOSE_NO_STATUS: the empty Close). */
+void sf_ws_close_code(struct sf_ws *ws, uint16_t code);
 
 bool sf_ws_close_sent(const struct sf_ws *ws);
 

@@ -6,6 +6,7 @@
  *  - a WebSocket closed while its hand-over is being adopted (a malformed packet in the bytes
  *    that came with the preamble) goes alone: the client's other WebSocket carries on;
  *  - stopping the shard with live WebSockets sends each a Close frame and closes it;
+ *  - a WebSocket refused (the shard full) gets a Close 1013 (Try Again Later);
  *  - the shard's thread is named sf-shard-<index>;
  *  - a client that vanishes without a close (its WebSocket silent, never closed) loses its
  *    session, its stream's tor connection and then its WebSocket, while a client that keeps
@@ -40,8 +41,9 @@
 
 static struct sf_tor_target tor_target; /* 127.0.0.1:port */
 
-/* idle_ms: both idle periods (0: upstream's); tor_port: the ORPort (9 when never dialled). */
-static struct sf_shard *start_shard_with(uint16_t tor_port, uint64_t idle_ms)
+/* idle_ms: both idle periods (0: upstream's); tor_port: the ORPort (9 when never dialled);
+ * max_clients: the clients the shard holds. */
+static struct sf_shard *start_shard_with(uint16_t tor_port, uint64_t idle_ms, uint32_t max_clients)
 {
 	struct sockaddr_in *a = (struct sockaddr_in *)&tor_target.orport;
 	memset(&tor_target, 0, sizeof tor_target);
@@ -53,7 +55,7 @@ static struct sf_shard *start_shard_with(uint16_t tor_port, uint64_t idle_ms)
 	struct sf_shard_params p = {
 		.tor = &tor_target,
 		.clientmap_capacity = 64,
-		.max_clients = 64,
+		.max_clients = max_clients,
 		.session_idle_ms = idle_ms,
 		.record_idle_ms = idle_ms,
 	};
@@ -66,7 +68,7 @@ static struct sf_shard *start_shard_with(uint16_t tor_port, uint64_t idle_ms)
 
 static struct sf_shard *start_shard(void)
 {
-	return start_shard_with(9, 0);
+	return start_shard_with(9, 0, 64);
 }
 
 /* ---- the client's packets ---- */
@@ -152,6 +154,7 @@ struct downstream {
 	size_t len;			/* unparsed WebSocket bytes */
 	struct sf_tt_decoder dec;
 	bool close_frame;		/* a Close frame arrived */
+	uint16_t close_code;		/* its status code (1005: none) */
 	bool eof;
 	/* the KCP ACKs seen for CONV */
 	int acks;
@@ -207,6 +210,7 @@ static void parse_frames(struct downstream *d)
 		uint8_t op = f[0] & 0x0f;
 		if (op == 0x8) {
 			d->close_frame = true;
+			d->close_code = n >= 2 ? (uint16_t)(f[hdr] << 8 | f[hdr + 1]) : 1005;
 		} else if (op == 0x2) {
 			size_t used = 0;
 			assert_int_equal(sf_tt_decoder_feed(&d->dec, f + hdr, n, &used), 0);
@@ -358,6 +362,45 @@ static void test_stop_closes_live_websockets(void **state)
 	}
 }
 
+/* A WebSocket the shard cannot take (a new ClientID while the shard is full) gets a Close with
+ * 1013, Try Again Later, before its socket closes, and nothing else; the client already in
+ * carries on. */
+static void test_full_shard_refuses_with_try_again_later(void **state)
+{
+	(void)state;
+	struct sf_shard *sh = start_shard_with(9, 0, 1);
+	static const uint8_t in_id[8] = { 'f', 'i', 'r', 's', 't', 'o', 'n', 'e' };
+	static const uint8_t late_id[8] = { 'l', 'a', 't', 'e', 'c', 'o', 'm', 'r' };
+	uint8_t pkt[64], frame[128];
+
+	int a = hand_over(sh, in_id, pkt, encap_push(0, pkt, sizeof pkt));
+	struct downstream da;
+	downstream_init(&da);
+	want_una = 1;
+	read_until(a, &da, got_una);
+	assert_true(got_una(&da));
+
+	int b = hand_over(sh, late_id, pkt, encap_push(0, pkt, sizeof pkt));
+	struct downstream db;
+	downstream_init(&db);
+	read_until(b, &db, got_close);
+	assert_true(db.close_frame);
+	assert_int_equal(db.close_code, 1013);
+	assert_true(db.eof);
+	assert_int_equal(db.acks, 0);
+
+	size_t n = encap_push(1, pkt, sizeof pkt);
+	size_t fn = ws_frame(pkt, n, frame);
+	assert_int_equal(send(a, frame, fn, MSG_NOSIGNAL), (ssize_t)fn);
+	want_una = 2;
+	read_until(a, &da, got_una);
+	assert_int_equal(da.last_una, 2);
+	assert_false(da.close_frame);
+	sf_shard_stop(sh);
+	close(a);
+	close(b);
+}
+
 /* The shard's thread calls itself sf-shard-<index> (top -H, ps -L). */
 static void test_thread_is_named(void **state)
 {
@@ -426,7 +469,7 @@ static void test_vanished_client_is_freed(void **state)
 	enum { IDLE_MS = 1000, TALK_EVERY_MS = 100, GIVE_UP_MS = 15000 };
 	uint16_t port;
 	int lfd = listen_loopback(&port);
-	struct sf_shard *sh = start_shard_with(port, IDLE_MS);
+	struct sf_shard *sh = start_shard_with(port, IDLE_MS, 64);
 	const struct sf_shard_metrics *m = sf_shard_metrics(sh);
 	static const uint8_t gone_id[8] = { 'v', 'a', 'n', 'i', 's', 'h', 'e', 'd' };
 	static const uint8_t talk_id[8] = { 't', 'a', 'l', 'k', 'i', 'n', 'g', '!' };
@@ -483,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_session_outlives_its_websocket),
 		cmocka_unit_test(test_bad_handover_closes_alone),
 		cmocka_unit_test(test_stop_closes_live_websockets),
+		cmocka_unit_test(test_full_shard_refuses_with_try_again_later),
 		cmocka_unit_test(test_vanished_client_is_freed),
 		cmocka_unit_test(test_thread_is_named),
 	};

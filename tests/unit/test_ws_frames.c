@@ -512,6 +512,29 @@ static void test_server_close(void **state)
 	sink_free(&s);
 }
 
+/* A Close with a status code (a refused WebSocket: 1013, Try Again Later), sent once; a status
+ * no one may send (1005) goes out as the empty Close. */
+static void test_server_close_code(void **state)
+{
+	(void)state;
+	struct sink s;
+	struct sf_ws *ws = new_ws(&s);
+	sf_ws_close_code(ws, SF_WS_CLOSE_TRY_AGAIN_LATER);
+	sf_ws_close_code(ws, 1000);
+	sf_ws_close(ws);
+	expect_bytes(s.out, s.out_len, "\x88\x02\x03\xf5", 4);
+	assert_true(sf_ws_close_sent(ws));
+	assert_int_equal(sf_ws_send_binary(ws, (const uint8_t *)"x", 1), -1);
+	sf_ws_free(ws);
+	sink_free(&s);
+
+	ws = new_ws(&s);
+	sf_ws_close_code(ws, SF_WS_CLOSE_NO_STATUS);
+	expect_bytes(s.out, s.out_len, "\x88\x00", 2);
+	sf_ws_free(ws);
+	sink_free(&s);
+}
+
 /* Callbacks may send; a ping answered while data keeps flowing through a moved object. */
 static void test_set_callbacks_moves_owner(void **state)
 {
@@ -556,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_split_everywhere),
 		cmocka_unit_test(test_output_frames),
 		cmocka_unit_test(test_server_close),
+		cmocka_unit_test(test_server_close_code),
 		cmocka_unit_test(test_set_callbacks_moves_owner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
