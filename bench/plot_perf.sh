@@ -6,7 +6,8 @@
 #                                                          against Go v2.9.2, ws:// and wss://,
 #                                                          bulk200 and multi50x2, one panel a run (the newest three)
 #   docs/perf/scale.csv      -> docs/perf/scale.png        RSS per idle wss:// session and idle
-#                                                          CPU against the session count
+#   docs/perf/scale_rate.csv                               CPU against the session count (up to
+#                                                          9000 held; to 100 000 by packet rate)
 #
 #   bench/plot_perf.sh [--dir DIR]      (DIR: where the CSVs are and the PNGs go; docs/perf)
 set -euo pipefail
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
 done
 command -v gnuplot >/dev/null || { echo "plot_perf.sh: gnuplot is needed (gnuplot-nox)" >&2; exit 2; }
 DIR=$(cd "$DIR" && pwd)
-for f in cpu_per_gb.csv scale.csv; do
+for f in cpu_per_gb.csv scale.csv scale_rate.csv; do
 	[ -r "$DIR/$f" ] || { echo "plot_perf.sh: $DIR/$f missing" >&2; exit 2; }
 done
 
@@ -53,26 +54,30 @@ do for [run in "2026-12-07 2026-12-06n 2026-12-06"] {
 }
 unset multiplot
 
-set terminal pngcairo size 1000,700 font ",10"
+set terminal pngcairo size 1100,800 font ",10"
 set output "$DIR/scale.png"
-set multiplot layout 2,1 title "Idle wss:// sessions held by snowflake-loadgen, measured at 1000, 2000, 5000 and 9000 sessions (2026-12-06, two runs)\n100 000 not measured: the hard descriptor limit here is 20000; nothing is extrapolated"
+set multiplot layout 2,1 title "Idle wss:// sessions held by snowflake-loadgen: 1000 to 9000 held (hard descriptor limit 20000);\nbeyond that, 9000 sessions sending the keepalives of 20 000, 50 000 and 100 000 (loadgen-scale.py --rate-of). Nothing is extrapolated"
 set grid
-set xrange [0:10000]
-set xtics 1000
+set logscale x
+set xrange [700:140000]
+set xtics ("1000" 1000, "2000" 2000, "5000" 5000, "9000" 9000, "20 000" 20000, "50 000" 50000, "100 000" 100000)
 set key top left autotitle columnhead
 set ylabel "KiB per session"
 set yrange [0:30]
 unset title
-plot "$DIR/scale.csv" using 1:2 with linespoints lw 2 pt 7 title "server RSS growth per idle session (our TLS 1.3 record layer)", \
-     "" using 1:6 with linespoints dt 2 pt 6 title "the same with OpenSSL's record layer (earlier run)", \
-     "" using 1:2:(sprintf("%.1f", \$2)) with labels offset 0,1 notitle
-set xlabel "idle wss:// sessions"
+plot "$DIR/scale_rate.csv" every ::0::3 using 1:6 with linespoints lw 2 pt 7 title "server RSS growth per idle session (2026-12-07)", \
+     "$DIR/scale.csv" using 1:2 with linespoints dt 2 pt 6 title "the same, 2026-12-06 night (load generator sending 5 packets a minute, not 12)", \
+     "" using 1:6 with linespoints dt 3 pt 4 title "the same with OpenSSL's record layer (2026-12-06)", \
+     "$DIR/scale_rate.csv" every ::0::3 using 1:6:(sprintf("%.1f", \$6)) with labels offset 0,1 notitle
+set xlabel "sessions (held, or whose keepalive packet rate 9000 held sessions carry)"
 set ylabel "% of one core"
-set yrange [0:14]
-plot "$DIR/scale.csv" using 1:3 with linespoints lw 2 pt 7 title "server CPU while idle", \
-     "" using 1:7 with linespoints dt 3 pt 4 title "server CPU while idle, OpenSSL's record layer (earlier run, loaded machine)", \
-     "" using 1:4 with linespoints dt 2 pt 6 title "snowflake-loadgen CPU while idle (the client side)", \
-     "" using 1:3:(sprintf("%.1f", \$3)) with labels offset 0,1 notitle
+set yrange [0:35]
+plot 10 with lines dt 2 lw 1 lc rgb "red" title "issue 9's target at 100 000 sessions: 10 % of a core", \
+     "$DIR/scale_rate.csv" every ::0::3 using 1:4 with linespoints lw 2 pt 7 title "server CPU while idle, sessions held (2026-12-07)", \
+     "" every ::3::6 using 1:4 with linespoints lw 2 dt 4 pt 5 title "server CPU while idle, 9000 sessions at the packet rate of N", \
+     "" using 1:5 with linespoints dt 2 pt 6 title "snowflake-loadgen CPU while idle (the client side)", \
+     "" using 1:4:(sprintf("%.1f", \$4)) with labels offset 0,1 notitle, \
+     "$DIR/scale.csv" using 1:3 with linespoints dt 3 pt 4 title "server CPU while idle, 2026-12-06 night (5 packets a minute per session)"
 unset multiplot
 EOF
 echo "plot_perf.sh: wrote $DIR/cpu_per_gb.png and $DIR/scale.png"
