@@ -261,6 +261,19 @@ static void wait_websockets_closed(struct sf_shard *sh, uint64_t n)
 	assert_int_equal(sf_counter_get(&m->websockets_closed), n);
 }
 
+/* Hands over a WebSocket of id whose first packet (with the preamble) is a PUSH at sn 0, and
+ * reads until the shard ACKs it: adopted, with a live session. Returns the client end. */
+static int hand_over_live(struct sf_shard *sh, const uint8_t id[8], struct downstream *d)
+{
+	uint8_t pkt[64];
+	int fd = hand_over(sh, id, pkt, encap_push(0, pkt, sizeof pkt));
+	downstream_init(d);
+	want_una = 1;
+	read_until(fd, d, got_una);
+	assert_true(got_una(d));
+	return fd;
+}
+
 static void test_session_outlives_its_websocket(void **state)
 {
 	(void)state;
@@ -268,12 +281,8 @@ static void test_session_outlives_its_websocket(void **state)
 	static const uint8_t id[8] = { 'c', 'l', 'i', 'e', 'n', 't', '0', '1' };
 	uint8_t pkt[64];
 
-	int a = hand_over(sh, id, pkt, encap_push(0, pkt, sizeof pkt));
 	struct downstream d;
-	downstream_init(&d);
-	want_una = 1;
-	read_until(a, &d, got_una);
-	assert_true(got_una(&d));
+	int a = hand_over_live(sh, id, &d);
 	assert_int_equal(d.last_ack_sn, 0);
 	assert_false(d.other_conv);
 
@@ -303,12 +312,8 @@ static void test_bad_handover_closes_alone(void **state)
 	static const uint8_t id[8] = { 'c', 'l', 'i', 'e', 'n', 't', '0', '2' };
 	uint8_t pkt[64], frame[128];
 
-	int a = hand_over(sh, id, pkt, encap_push(0, pkt, sizeof pkt));
 	struct downstream da;
-	downstream_init(&da);
-	want_una = 1;
-	read_until(a, &da, got_una);
-	assert_true(got_una(&da));
+	int a = hand_over_live(sh, id, &da);
 
 	/* a second WebSocket of the same ClientID whose first packet is not KCP (cmd 7): it is
 	 * closed while the shard adopts it */
@@ -341,16 +346,11 @@ static void test_stop_closes_live_websockets(void **state)
 {
 	(void)state;
 	struct sf_shard *sh = start_shard();
-	uint8_t pkt[64];
 	int fds[3];
 	struct downstream d;
 	for (int i = 0; i < 3; i++) {
 		uint8_t id[8] = { 's', 't', 'o', 'p', 0, 0, 0, (uint8_t)i };
-		fds[i] = hand_over(sh, id, pkt, encap_push(0, pkt, sizeof pkt));
-		downstream_init(&d);
-		want_una = 1;
-		read_until(fds[i], &d, got_una); /* adopted, with a live session */
-		assert_true(got_una(&d));
+		fds[i] = hand_over_live(sh, id, &d);
 	}
 	sf_shard_stop(sh);
 	for (int i = 0; i < 3; i++) {
@@ -373,12 +373,8 @@ static void test_full_shard_refuses_with_try_again_later(void **state)
 	static const uint8_t late_id[8] = { 'l', 'a', 't', 'e', 'c', 'o', 'm', 'r' };
 	uint8_t pkt[64], frame[128];
 
-	int a = hand_over(sh, in_id, pkt, encap_push(0, pkt, sizeof pkt));
 	struct downstream da;
-	downstream_init(&da);
-	want_una = 1;
-	read_until(a, &da, got_una);
-	assert_true(got_una(&da));
+	int a = hand_over_live(sh, in_id, &da);
 
 	int b = hand_over(sh, late_id, pkt, encap_push(0, pkt, sizeof pkt));
 	struct downstream db;
