@@ -15,6 +15,7 @@
 #include "lib/err.h"
 #include "lib/flags.h"
 #include "lib/size.h"
+#include "lib/version.h"
 #include "lib/goduration.h"
 #include "lib/log.h"
 #include "pt/bindaddr.h"
@@ -510,7 +511,7 @@ int main(int argc, char **argv)
 	struct options o = { 0 };
 	parse_flags(argc, argv, &o);
 	if (o.version) {
-		fprintf(stderr, "snowflake-server %s\n", SF_VERSION);
+		fprintf(stderr, "snowflake-server %s\n", sf_version);
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -530,7 +531,7 @@ int main(int argc, char **argv)
 		}
 	}
 	sf_log_setup(log_fd, !o.unsafe_logging);
-	sf_logf("snowflake-server %s", SF_VERSION);
+	sf_logf("snowflake-server %s", sf_version);
 
 	if (!o.disable_tls && !o.acme_hostnames[0]) {
 		sf_logf("the --acme-hostnames option is required");
@@ -544,7 +545,7 @@ int main(int argc, char **argv)
 		sf_logf("error in setup: see the ENV-ERROR line given to tor");
 		return 1;
 	}
-	sf_pt_report_version(stdout, "snowflake-server", SF_VERSION);
+	sf_pt_report_version(stdout, "snowflake-server", sf_version);
 
 	struct app app = { .log_path = o.log_path };
 	app.base = event_base_new();
