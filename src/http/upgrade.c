@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <http_parser.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +293,22 @@ static enum sf_http_upgrade_status upgrader_error(struct sf_http_upgrade *u, int
 	return u->status;
 }
 
+/* Fetched once: EVP_sha1() makes every EVP_Digest look the algorithm up by name, and the very
+ * first lookup also loads OpenSSL's configuration file (milliseconds, on a client's time). */
+static EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha1(void)
+{
+	sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
+int sf_http_upgrade_init(void)
+{
+	pthread_once(&sha1_once, fetch_sha1);
+	return sha1_md ? 0 : -1;
+}
+
 static void accept_response(struct sf_http_upgrade *u)
 {
 	char in[KEY_LEN + sizeof WS_GUID];
@@ -299,7 +316,8 @@ static void accept_response(struct sf_http_upgrade *u)
 	unsigned int mdlen = 0;
 	memcpy(in, u->key, KEY_LEN);
 	memcpy(in + KEY_LEN, WS_GUID, sizeof WS_GUID - 1);
-	EVP_Digest(in, KEY_LEN + sizeof WS_GUID - 1, md, &mdlen, EVP_sha1(), NULL);
+	sf_http_upgrade_init();
+	EVP_Digest(in, KEY_LEN + sizeof WS_GUID - 1, md, &mdlen, sha1_md ? sha1_md : EVP_sha1(), NULL);
 	EVP_EncodeBlock(b64, md, (int)mdlen);
 	int n = snprintf(u->response, sizeof u->response,
 			 "HTTP/1.1 101 Switching Protocols\r\n"

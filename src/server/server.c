@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "http/upgrade.h"
 #include "lib/log.h"
 #include "metrics/endpoint.h"
 #include "net/listener.h"
@@ -107,6 +108,9 @@ struct sf_server *sf_server_new(struct event_base *base, const struct sf_server_
 	srv->certs = cfg->certs;
 	if (load_extorports(srv, cfg, err, errlen) < 0)
 		goto fail;
+	/* OpenSSL's configuration and SHA-1 now, not on the first client's time (http/upgrade.h). */
+	if (sf_http_upgrade_init() < 0)
+		sf_logf("OpenSSL gave no SHA-1: WebSocket accept keys take its implicit fetch");
 	if (cfg->orport_srcaddr) {
 		char why[200];
 		if (sf_tor_srcaddr_parse(cfg->orport_srcaddr, &srv->srcaddr, why, sizeof why) < 0) {

@@ -159,6 +159,18 @@ static void test_gorilla_request_accepted(void **state)
 	assert_int_equal(r.client_ip_len, 11);
 }
 
+/* The start-up fetch of SHA-1 (sf_server_new calls it) succeeds, may run again, and the accept
+ * key stays RFC 6455's. */
+static void test_init_then_accept(void **state)
+{
+	(void)state;
+	assert_int_equal(sf_http_upgrade_init(), 0);
+	assert_int_equal(sf_http_upgrade_init(), 0);
+	struct result r = run(gorilla_request);
+	assert_int_equal(r.status, SF_HTTP_UPGRADE_ACCEPT);
+	assert_string_equal(r.response, RFC_101);
+}
+
 static void test_split_at_every_byte(void **state)
 {
 	(void)state;
@@ -432,6 +444,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gorilla_request_accepted),
+		cmocka_unit_test(test_init_then_accept),
 		cmocka_unit_test(test_split_at_every_byte),
 		cmocka_unit_test(test_lenient_accepts),
 		cmocka_unit_test(test_upgrader_failures),
