@@ -235,6 +235,18 @@ int sf_tls_io_uncork(struct sf_tls_io *io)
 	return send_or_queue(io, buf, len);
 }
 
+int sf_tls_io_uncork_sealed(struct sf_tls_io *io, size_t len)
+{
+	io->cork_len = len;
+	return sf_tls_io_uncork(io);
+}
+
+void sf_tls_io_uncork_drop(struct sf_tls_io *io)
+{
+	io->cork = NULL;
+	io->cork_cap = io->cork_len = 0;
+}
+
 ssize_t sf_tls_io_flush(struct sf_tls_io *io)
 {
 	while (sf_tls_io_unsent(io) > 0) {

@@ -95,6 +95,10 @@ uint8_t *sf_tls_io_cork(struct sf_tls_io *io);
 /* Sends what was corked with one send(2), queueing what the socket refuses. Returns 0, or -1 with
  * errno set (fatal). */
 int sf_tls_io_uncork(struct sf_tls_io *io);
+/* The same after the caller sealed len bytes into the cork buffer itself (the record layer). */
+int sf_tls_io_uncork_sealed(struct sf_tls_io *io, size_t len);
+/* Uncorks sending nothing: what was corked is dropped (sealing failed half-way). */
+void sf_tls_io_uncork_drop(struct sf_tls_io *io);
 /* Sends the queue: 0 once it is empty, SF_CONN_WANT_WRITE, or -1 with errno set. */
 ssize_t sf_tls_io_flush(struct sf_tls_io *io);
 

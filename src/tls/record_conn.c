@@ -128,7 +128,7 @@ static bool set_carry(struct sf_tls_rec *r, const uint8_t *p, size_t pn, const u
  * Goes behind anything already queued. Returns 0 or -1 (errno set). */
 static int answer_key_update(struct sf_tls_rec *r)
 {
-	uint8_t rec[SF_TLS_REC_HEADER + 4 + 1 + 1 + SF_TLS_REC_TAG];
+	uint8_t *rec = sf_tls_io_cork(r->io);
 	uint8_t *m = rec + SF_TLS_REC_HEADER;
 	m[0] = HS_KEY_UPDATE;
 	m[1] = 0;
@@ -137,12 +137,11 @@ static int answer_key_update(struct sf_tls_rec *r)
 	m[4] = 0;
 	size_t n = sf_tls_seal(&r->tx, SF_TLS_CT_HANDSHAKE, rec, 5);
 	if (n == 0 || sf_tls_aead_update(&r->tx) < 0) {
+		sf_tls_io_uncork_drop(r->io);
 		errno = EPROTO;
 		return -1;
 	}
-	memcpy(sf_tls_io_cork(r->io), rec, n);
-	r->io->cork_len = n;
-	return sf_tls_io_uncork(r->io);
+	return sf_tls_io_uncork_sealed(r->io, n);
 }
 
 /* Post-handshake handshake messages: only KeyUpdate (no post-handshake authentication is asked
@@ -317,16 +316,14 @@ static ssize_t rec_writev(void *ctx, int fd, const struct iovec *iov, int iovcnt
 		size_t rl = sf_tls_seal_iov(&r->tx, SF_TLS_CT_APPLICATION_DATA, iov, iovcnt, done, n,
 					    sealed + len);
 		if (rl == 0) {
-			r->io->cork_len = 0;
-			sf_tls_io_uncork(r->io);	/* sends nothing: only uncorks */
+			sf_tls_io_uncork_drop(r->io);
 			errno = EPROTO;
 			return -1;
 		}
 		len += rl;
 		done += n;
 	}
-	r->io->cork_len = len;
-	if (sf_tls_io_uncork(r->io) < 0)
+	if (sf_tls_io_uncork_sealed(r->io, len) < 0)
 		return -1;
 	return (ssize_t)done;
 }
