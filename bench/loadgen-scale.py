@@ -21,7 +21,8 @@ latency at M's packet rate with N sessions' state; the server's own NOP (once a 
 session) still comes from N sessions only, and RSS is N's (docs/performance.md).
 
 With --reference (the Go snowflake-server, bench/README.md), every N runs against our server and
-then against the reference, the same way (each serves wss:// from the same certificate through
+against the reference, the same way (with --reps R, R times each, in the order ours-reference,
+reference-ours, ...; the tables then give medians) (each serves wss:// from the same certificate through
 its autocert cache, and opens its HTTP-01 listener on port 80 of a random 127.x.y.z), and a
 second table gives the ratios ours / reference.
 
@@ -35,6 +36,7 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -173,6 +175,32 @@ def run_one(opts, n, work, impl="ours"):
     return rec
 
 
+MEDIAN_KEYS = ["all_up_s", "server_rss_per_session_kb", "server_idle_cpu_pct", "loadgen_idle_cpu_pct",
+               "server_fds", "loadgen_fds", "loadgen_rss_per_session_kb", "server_ping_cpu_pct"]
+
+
+def medians(recs):
+    """One record per (server, N): the median of each tabled number over its successful
+    repetitions, or the first failed record when none succeeded."""
+    out = []
+    for key in dict.fromkeys((r["impl"], r["sessions"]) for r in recs):
+        group = [r for r in recs if (r["impl"], r["sessions"]) == key]
+        ok = [r for r in group if r.get("ok")]
+        if len(ok) <= 1:
+            out.append(ok[0] if ok else group[0])
+            continue
+        m = dict(ok[0])
+        for k in MEDIAN_KEYS:
+            v = statistics.median(r[k] for r in ok)
+            m[k] = int(v) if float(v).is_integer() else round(v, 2)
+        lats = [r["result"]["latency_ms"] for r in ok if r["result"]["latency_ms"]]
+        m["result"] = dict(ok[0]["result"], latency_ms={
+            q: round(statistics.median(lat[q] for lat in lats), 3) for q in ("p50", "p99", "max")}
+            if lats else None)
+        out.append(m)
+    return out
+
+
 def table(recs):
     rows = ["| sessions (keepalive ms) | all up (s) | server RSS/session (KiB) | server idle CPU % | loadgen idle CPU % "
             "| server fds | loadgen fds | loadgen RSS/session (KiB) | pinging | ping p50 / p99 / max (ms) "
@@ -232,6 +260,9 @@ def main():
     ap.add_argument("--reference", help="a second server run the same way after ours for every N (Go's)")
     ap.add_argument("--loadgen")
     ap.add_argument("--sfpeer", default=os.environ.get("SFPEER"))
+    ap.add_argument("--reps", type=int, default=1,
+                    help="repetitions per N; with --reference they alternate ours-reference, "
+                         "reference-ours, and the tables give medians")
     ap.add_argument("--out", help="JSONL results (default bench/results/<time>-loadgen-scale.jsonl)")
     opts = ap.parse_args()
     opts.server = opts.server or os.path.join(opts.build, "src", "snowflake-server")
@@ -250,18 +281,25 @@ def main():
         f.write(json.dumps({"meta": {"nofile_hard": hard, "cpus": os.cpu_count(),
                                      "loadavg": os.getloadavg(), "argv": sys.argv}}) + "\n")
         for n in [int(x) for x in opts.sessions.split(",")]:
-            for impl in ["ours"] + (["reference"] if opts.reference else []):
-                rec = run_one(opts, n, work, impl)
-                recs.append(rec)
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                print(f"{impl} {n}: {'ok' if rec['ok'] else 'FAILED ' + rec.get('error', '')[:300]}",
-                      file=sys.stderr)
-    print(table([r for r in recs if r["impl"] == "ours"]))
+            for rep in range(opts.reps):
+                # A B, then B A: neither server always runs first (a warmer machine, a fuller
+                # page cache) on every repetition.
+                impls = ["ours"] + (["reference"] if opts.reference else [])
+                for impl in impls if rep % 2 == 0 else impls[::-1]:
+                    rec = run_one(opts, n, work, impl)
+                    rec["rep"] = rep
+                    recs.append(rec)
+                    f.write(json.dumps(rec) + "\n")
+                    f.flush()
+                    print(f"{impl} {n} (repetition {rep + 1}): "
+                          f"{'ok' if rec['ok'] else 'FAILED ' + rec.get('error', '')[:300]}", file=sys.stderr)
+    if opts.reps > 1:
+        print(f"Medians of {opts.reps} repetitions per cell (failed ones left out).\n")
+    print(table(medians([r for r in recs if r["impl"] == "ours"])))
     if opts.reference:
         print("\nreference:\n")
-        print(table([r for r in recs if r["impl"] == "reference"]))
-        print("\n" + ratio_table(recs))
+        print(table(medians([r for r in recs if r["impl"] == "reference"])))
+        print("\n" + ratio_table(medians(recs)))
     print(f"results: {out}; logs: {work}", file=sys.stderr)
     sys.exit(0 if all(r["ok"] for r in recs) else 1)
 

@@ -20,8 +20,10 @@
 # --build: default $SF_BUILD_DIR, else build/release (configured -DCMAKE_BUILD_TYPE=Release,
 # and what is missing of snowflake-server and snowflake-loadgen built). --reference: a second
 # server to run interleaved with ours (the Go snowflake-server; bench/README.md says how to
-# build v2.9.2). --modes: ws (default), wss, or ws,wss. --sfpeer: default $SFPEER, else the
-# tree's SF_SFPEER_BIN, else <build>/sfpeer/sfpeer.
+# build v2.9.2). --modes: ws (default), wss, or ws,wss. --reps: repetitions of each scenario
+# (default 3 for bench.py's, 1 for the scale ones; given, it applies to both, and the scale
+# runs alternate ours-reference, reference-ours). --sfpeer: default $SFPEER, else the tree's
+# SF_SFPEER_BIN, else <build>/sfpeer/sfpeer.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +35,7 @@ PASS=()
 SCENARIOS=()
 SCALE=""
 DENSE=()	# N:M of every scale<N>as<M>
+SCALE_REPS=()
 DENSE_NAMES=()
 REFERENCE=()
 
@@ -48,7 +51,8 @@ while [ $# -gt 0 ]; do
 	--label) LABEL=$2; shift;;
 	--sfpeer) SFPEER_BIN=$2; shift;;
 	--reference) PASS+=("$1" "$2"); REFERENCE=("$1" "$2"); shift;;
-	--modes|--reps|--transport-options) PASS+=("$1" "$2"); shift;;
+	--reps) PASS+=("$1" "$2"); SCALE_REPS=("$1" "$2"); shift;;
+	--modes|--transport-options) PASS+=("$1" "$2"); shift;;
 	-h|--help) usage;;
 	-*) echo "run.sh: unknown option $1" >&2; usage;;
 	scale*as*)
@@ -129,11 +133,12 @@ fi
 if [ -n "$SCALE" ]; then
 	# Its records (one per N and server) go to a file of their own: another shape.
 	python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
-		--sessions "$SCALE" --out "${OUT%.jsonl}-scale.jsonl" "${REFERENCE[@]}" || rc=$?
+		--sessions "$SCALE" --out "${OUT%.jsonl}-scale.jsonl" ${REFERENCE[@]+"${REFERENCE[@]}"} \
+		${SCALE_REPS[@]+"${SCALE_REPS[@]}"} || rc=$?
 fi
 for d in ${DENSE[@]+"${DENSE[@]}"}; do
 	python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
 		--sessions "${d%%:*}" --rate-of "${d#*:}" --out "${OUT%.jsonl}-scale.jsonl" \
-		"${REFERENCE[@]}" || rc=$?
+		${REFERENCE[@]+"${REFERENCE[@]}"} ${SCALE_REPS[@]+"${SCALE_REPS[@]}"} || rc=$?
 done
 exit "$rc"

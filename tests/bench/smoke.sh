@@ -3,8 +3,8 @@
 # tiny scenarios (1 session x 2 MB, 5 idle sessions) over ws:// and wss:// against our server,
 # and asserts that it wrote one complete, verified record per run and a table without failures;
 # then that a server that accepts nobody gives an error record and exit status 1, not a number.
-# Then loadgen-scale.py with 20 sessions, our server standing in as the reference too: two
-# complete records and the ratio table; and with --rate-of (scale<N>as<M>): the keepalive and
+# Then loadgen-scale.py with 20 sessions, our server standing in as the reference too, 2
+# repetitions: four complete records in the order A B B A, and the ratio table of medians; and with --rate-of (scale<N>as<M>): the keepalive and
 # ping rates it derives reach the load generator. No timing is asserted.
 # Needs SF_SERVER, SFPEER, SF_LOADGEN, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
 set -euo pipefail
@@ -66,12 +66,13 @@ assert "(1 of 1 failed)" in open(sys.argv[2]).read()
 print("bench-smoke: a failed run is an error record:", recs[0]["failures"][0][:80])
 PY
 
-# The scale scenario (bench/run.sh scale<N>): 20 idle wss:// sessions, 5 of them pinging, once
-# against our server and once against it again as the "reference" (the Go server in real runs).
+# The scale scenario (bench/run.sh scale<N>): 20 idle wss:// sessions, 5 of them pinging, twice
+# against our server and twice against it again as the "reference" (the Go server in real runs),
+# in the order ours, reference, reference, ours.
 # Its work directory goes under $work (TMPDIR) so the trap removes it.
 rc=0
 TMPDIR=$work python3 "$SF_SOURCE_DIR/bench/loadgen-scale.py" --server "$SF_SERVER" \
-	--reference "$SF_SERVER" --loadgen "$SF_LOADGEN" --sfpeer "$SFPEER" --sessions 20 \
+	--reference "$SF_SERVER" --loadgen "$SF_LOADGEN" --sfpeer "$SFPEER" --sessions 20 --reps 2 \
 	--active 5 --ramp 200 --settle 1 --window 1 --ping-time 2 --out "$work/scale.jsonl" \
 	>"$work/scale.md" 2>"$work/scale.log" || rc=$?
 python3 - "$work/scale.jsonl" "$work/scale.md" "$rc" "$work/scale.log" <<'PY'
@@ -81,7 +82,8 @@ assert rc == "0", f"loadgen-scale.py exit status {rc}: {open(log).read()[-2000:]
 recs = [json.loads(l) for l in open(path)]
 assert "meta" in recs[0] and recs[0]["meta"]["nofile_hard"] > 0, recs[0]
 runs = recs[1:]
-assert [r["impl"] for r in runs] == ["ours", "reference"], [r.get("impl") for r in runs]
+assert [(r["impl"], r["rep"]) for r in runs] == [("ours", 0), ("reference", 0), ("reference", 1),
+                                                 ("ours", 1)], [(r.get("impl"), r.get("rep")) for r in runs]
 for r in runs:
     res = r["result"]
     where = r["impl"]
@@ -95,10 +97,11 @@ for r in runs:
     assert r["server_rss_per_session_kb"] > 0 and r["server_idle_cpu_pct"] >= 0, where
 table = open(md).read()
 assert "| sessions | metric | ours | reference | ours / reference |" in table, table
+assert "Medians of 2 repetitions per cell" in table, table
 for row in ("| 20 | server RSS per idle session (KiB) |", "| 20 | server descriptors |",
             "| 20 | ping p99 (ms) |"):
     assert row in table, f"no row {row!r} in the ratio table"
-print("bench-smoke: loadgen-scale.py gave 2 complete records and the ratio table")
+print("bench-smoke: loadgen-scale.py gave 4 complete records, alternating, and the ratio table of medians")
 PY
 
 # scale<N>as<M> (loadgen-scale.py --rate-of): 10 sessions sending what 200 would, i.e. a NOP every
