@@ -93,7 +93,7 @@ def stop(proc):
             proc.wait()
 
 
-def run_one(opts, n, work, impl="ours"):
+def run_one(opts, n, work, impl="ours", rep=0):
     binary = opts.server if impl == "ours" else opts.reference
     rec = {"sessions": n, "active": min(opts.active, n), "ok": False, "impl": impl, "server": binary,
            "keepalive_ms": opts.keepalive, "ping_interval_s": opts.ping_interval}
@@ -120,13 +120,13 @@ def run_one(opts, n, work, impl="ours"):
         shutil.copytree(os.path.join(work, "tls", "cache"), os.path.join(state, "snowflake-certificate-cache"))
         # the same command line for both servers (Go's has no --acme-http-port: port 80 of host)
         srv = subprocess.Popen([binary, "--acme-hostnames", TLS_NAME,
-                                "--log", os.path.join(work, f"server-{impl}-{n}.log")],
+                                "--log", os.path.join(work, f"server-{impl}-{n}-{rep}.log")],
                                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
         wait_line(srv, "SMETHODS DONE", 20)
         time.sleep(1)
         rec["server_rss0_kb"] = status_kb(srv.pid, "VmRSS")
-        ready = os.path.join(work, f"ready-{impl}-{n}")
+        ready = os.path.join(work, f"ready-{impl}-{n}-{rep}")  # one per run: the wait below
         quiet = opts.settle + opts.window
         hold = quiet + opts.ping_time
         cmd = [opts.loadgen, "idle", "--url", f"wss://{TLS_NAME}:{port}/", "--connect", f"{host}:{port}",
@@ -286,7 +286,7 @@ def main():
                 # page cache) on every repetition.
                 impls = ["ours"] + (["reference"] if opts.reference else [])
                 for impl in impls if rep % 2 == 0 else impls[::-1]:
-                    rec = run_one(opts, n, work, impl)
+                    rec = run_one(opts, n, work, impl, rep)
                     rec["rep"] = rep
                     recs.append(rec)
                     f.write(json.dumps(rec) + "\n")

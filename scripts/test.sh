@@ -18,10 +18,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 SF_TEST_SCALE=0.25 ctest --test-dir build/asan --output-on-failure -j "$jobs"
 
 # libFuzzer targets (tests/fuzz, docs/security.md "Fuzzing"): clang, each target for
-# SF_FUZZ_SECONDS (15 by default) over its seed corpus; only the fuzz executables are built.
+# SF_FUZZ_SECONDS (15 by default) over its seed corpus. The whole tree is built there, so that
+# it also compiles with clang's warnings (-Werror), not only gcc's.
 CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DSF_FUZZ=ON \
 	-DSF_SFPEER_BIN="$PWD/build/release/sfpeer/sfpeer"
-cmake --build build/fuzz --target fuzz_all -j "$jobs"
+cmake --build build/fuzz -j "$jobs"
 ctest --test-dir build/fuzz -L fuzz --output-on-failure -j "$jobs"
 
 sh scripts/package-test.sh

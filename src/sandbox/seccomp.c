@@ -54,7 +54,7 @@ static int argument_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
 	int rc = 0;
 	for (size_t i = 0; i < sizeof families / sizeof *families && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i], 0));
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 				      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NAMESPACE_FLAGS, 0));

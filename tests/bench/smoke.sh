@@ -98,6 +98,9 @@ for r in runs:
 table = open(md).read()
 assert "| sessions | metric | ours | reference | ours / reference |" in table, table
 assert "Medians of 2 repetitions per cell" in table, table
+# each run waits for its own load generator's ready file, not one an earlier run left behind
+ready = {r["loadgen_cmd"].split("--ready-file ")[1].split()[0] for r in runs}
+assert len(ready) == 4, ready
 for row in ("| 20 | server RSS per idle session (KiB) |", "| 20 | server descriptors |",
             "| 20 | ping p99 (ms) |"):
     assert row in table, f"no row {row!r} in the ratio table"

@@ -23,9 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../unit/shard_test_util.h"
 #include "net/conn.h"
 #include "shard/shard.h"
-#include "ws/ws.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,20 +34,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct sf_tor_target tor_target;
 static int tor_listener = -1;
-
-static void noop_data(void *user, const uint8_t *p, size_t n)
-{
-	(void)user, (void)p, (void)n;
-}
-
-static void noop_close(void *user, uint16_t code)
-{
-	(void)user, (void)code;
-}
-
-static const struct sf_ws_callbacks no_ws_callbacks = {
-	.on_data = noop_data, .on_output = noop_data, .on_close = noop_close,
-};
 
 static void setup_once(void)
 {
@@ -105,18 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sf_shard *sh = sf_shard_start(&p, 0, err, sizeof err);
 	if (!sh)
 		abort();
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	int client_fd = shard_test_hand_over(sh, (const uint8_t *)"fuzzlive", NULL, 0);
+	if (client_fd < 0)
 		abort();
-	struct sf_handover *h = calloc(1, sizeof *h);
-	if (!h)
-		abort();
-	h->conn = sf_conn_new(NULL, sv[0], NULL, NULL); /* detached, as the front leaves it */
-	h->ws = sf_ws_new(&no_ws_callbacks, NULL);
-	if (!h->conn || !h->ws)
-		abort();
-	memcpy(h->clientid, "fuzzlive", 8);
-	sf_shard_post(sh, h);
 
 	int tor_fds[MAX_TOR];
 	size_t tor_sent[MAX_TOR];
@@ -125,9 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool client_open = true;
 	for (int round = 0; round < ROUNDS; round++) {
 		if (client_open && client_sent < client_len)
-			client_sent += send_some(sv[1], client + client_sent, client_len - client_sent);
+			client_sent += send_some(client_fd, client + client_sent, client_len - client_sent);
 		if (client_open)
-			client_open = drain(sv[1]);
+			client_open = drain(client_fd);
 		while (ntor < MAX_TOR) {
 			int fd = accept4(tor_listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd < 0)
@@ -144,11 +121,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				tor_fds[i] = -1;
 			}
 		}
-		struct pollfd pf = { .fd = sv[1], .events = POLLIN };
+		struct pollfd pf = { .fd = client_fd, .events = POLLIN };
 		poll(&pf, 1, 1);
 	}
 	sf_shard_stop(sh);
-	close(sv[1]);
+	close(client_fd);
 	for (int i = 0; i < ntor; i++)
 		if (tor_fds[i] >= 0)
 			close(tor_fds[i]);

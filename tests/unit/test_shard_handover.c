@@ -36,6 +36,8 @@
 #include "turbotunnel/encap.h"
 #include "ws/ws.h"
 
+#include "shard_test_util.h"
+
 #define CONV 0x5eed1234u
 #define WAIT_MS 3000
 
@@ -111,40 +113,13 @@ static size_t ws_frame(const uint8_t *p, size_t n, uint8_t *out)
 	return 6 + n;
 }
 
-static void noop_data(void *user, const uint8_t *p, size_t n)
-{
-	(void)user, (void)p, (void)n;
-}
-
-static void noop_close(void *user, uint16_t code)
-{
-	(void)user, (void)code;
-}
-
-static const struct sf_ws_callbacks no_ws_callbacks = {
-	.on_data = noop_data, .on_output = noop_data, .on_close = noop_close,
-};
-
-/* Hands the server end of a new socket pair to the shard, as the front does once the preamble
- * of clientid was read; pending: the payload bytes that followed the preamble. Returns the
- * client end. */
+/* The client end of a WebSocket handed over to sh (shard_test_util.h). */
 static int hand_over(struct sf_shard *sh, const uint8_t clientid[8], const uint8_t *pending,
 		     size_t pending_len)
 {
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	struct sf_handover *h = calloc(1, sizeof *h + pending_len);
-	assert_non_null(h);
-	h->conn = sf_conn_new(NULL, sv[0], NULL, NULL); /* detached, as the front leaves it */
-	assert_non_null(h->conn);
-	h->ws = sf_ws_new(&no_ws_callbacks, NULL);
-	assert_non_null(h->ws);
-	memcpy(h->clientid, clientid, 8);
-	h->pending_len = pending_len;
-	if (pending_len)
-		memcpy(h->pending, pending, pending_len);
-	sf_shard_post(sh, h);
-	return sv[1];
+	int fd = shard_test_hand_over(sh, clientid, pending, pending_len);
+	assert_true(fd >= 0);
+	return fd;
 }
 
 /* ---- what the shard writes back ---- */
