@@ -21,10 +21,10 @@ latency at M's packet rate with N sessions' state; the server's own NOP (once a 
 session) still comes from N sessions only, and RSS is N's (docs/performance.md).
 
 With --reference (the Go snowflake-server, bench/README.md), every N runs against our server and
-against the reference, the same way (with --reps R, R times each, in the order ours-reference,
-reference-ours, ...; the tables then give medians) (each serves wss:// from the same certificate through
-its autocert cache, and opens its HTTP-01 listener on port 80 of a random 127.x.y.z), and a
-second table gives the ratios ours / reference.
+against the reference, the same way: each serves wss:// from the same certificate through its
+autocert cache, and opens its HTTP-01 listener on port 80 of a random 127.x.y.z. A second table
+gives the ratios ours / reference. With --reps R each server runs R times per N, in the order
+ours-reference, reference-ours, ..., and the tables give medians.
 
 The server needs 2 descriptors per session (WebSocket + ORPort): with a hard RLIMIT_NOFILE of L,
 about L/2 sessions is the most one host can show. Timings decide nothing here; a run whose
@@ -257,7 +257,7 @@ def main():
                          "M/10 pings a second over min(N, M/10) streams (overrides the three above)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
     ap.add_argument("--server")
-    ap.add_argument("--reference", help="a second server run the same way after ours for every N (Go's)")
+    ap.add_argument("--reference", help="a second server run the same way for every N (Go's)")
     ap.add_argument("--loadgen")
     ap.add_argument("--sfpeer", default=os.environ.get("SFPEER"))
     ap.add_argument("--reps", type=int, default=1,

@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lib/clock.h"
 #include "http/upgrade.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "metrics/endpoint.h"
 #include "net/listener.h"

@@ -16,7 +16,7 @@
 #define SF_WS_MAX_FRAME (1u << 24)
 
 #define SF_WS_CLOSE_NO_STATUS 1005
-#define SF_WS_CLOSE_TRY_AGAIN_LATER 1013	/* RFC 6455 7.4.1 (IANA registry): overloaded */
+#define SF_WS_CLOSE_TRY_AGAIN_LATER 1013	/* IANA close code registry: overloaded, retry */
 
 /* Callbacks may send (sf_ws_send_binary, sf_ws_close) but must not free the object. */
 struct sf_ws_callbacks {
