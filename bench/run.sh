@@ -6,7 +6,8 @@
 # `bench/bench.py --table FILE` prints the tables of such a file again.
 #
 #   bench/run.sh [--build DIR] [--reference GO_BIN] [--modes ws,wss] [--reps N]
-#                [--sfpeer BIN] [--transport-options OPTS] [--label NAME] [SCENARIO...]
+#                [--sfpeer BIN] [--transport-options OPTS] [--label NAME] [--dry-run]
+#                [SCENARIO...]
 #
 # SCENARIO: bulk<MB> multi50x2 ping200 ping200short setup idle<N> (default: bulk200
 # multi50x2 ping200 ping200short setup idle1000), and scale<N>[,<N>...]: that many idle wss://
@@ -23,7 +24,8 @@
 # build v2.9.2). --modes: ws (default), wss, or ws,wss. --reps: repetitions of each scenario
 # (default 3 for bench.py's, 1 for the scale ones; given, it applies to both, and the scale
 # runs alternate ours-reference, reference-ours). --sfpeer: default $SFPEER, else the tree's
-# SF_SFPEER_BIN, else <build>/sfpeer/sfpeer.
+# SF_SFPEER_BIN, else <build>/sfpeer/sfpeer. --dry-run: print the bench.py and loadgen-scale.py
+# command lines, one per line, and do nothing else.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +38,7 @@ SCENARIOS=()
 SCALE=""
 DENSE=()	# N:M of every scale<N>as<M>
 SCALE_REPS=()
+DRY_RUN=""
 DENSE_NAMES=()
 REFERENCE=()
 
@@ -49,6 +52,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--build) BUILD=$2; shift;;
 	--label) LABEL=$2; shift;;
+	--dry-run) DRY_RUN=1;;
 	--sfpeer) SFPEER_BIN=$2; shift;;
 	--reference) PASS+=("$1" "$2"); REFERENCE=("$1" "$2"); shift;;
 	--reps) PASS+=("$1" "$2"); SCALE_REPS=("$1" "$2"); shift;;
@@ -69,76 +73,96 @@ done
 [ -n "$LABEL" ] || LABEL=snowflake-server
 [[ $LABEL =~ ^[A-Za-z0-9._-]+$ ]] || { echo "run.sh: --label: letters, digits, . _ - only" >&2; exit 2; }
 
-# Sanitizers make every number meaningless.
-if grep -q '^SF_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
-	echo "run.sh: $BUILD is a sanitizer build (SF_SANITIZE=ON); benchmark a normal build" >&2
-	exit 1
-fi
-need=(snowflake-server)
-[ -z "$SCALE" ] || need+=(snowflake-loadgen)
-if [ ! -x "$BUILD/src/snowflake-server" ] ||
-	{ [ -n "$SCALE" ] && [ ! -x "$BUILD/tools/loadgen/snowflake-loadgen" ]; }; then
-	echo "run.sh: building ${need[*]} (Release) in $BUILD" >&2
-	[ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >&2
-	cmake --build "$BUILD" -j2 --target "${need[@]}" >&2
-fi
-build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-if [ "$build_type" != Release ]; then
-	echo "run.sh: note: $BUILD is a ${build_type:-default (RelWithDebInfo)} build, not Release" >&2
-fi
-if [ -z "$SFPEER_BIN" ]; then
-	# A tree configured with -DSF_SFPEER_BIN=... uses that prebuilt peer; else the sfpeer
-	# target builds one into <build>/sfpeer.
-	SFPEER_BIN=$(sed -n 's/^SF_SFPEER_BIN:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+# --dry-run: the commands below are printed, not run; nothing is built, checked or written.
+prepare()
+{
+	# Sanitizers make every number meaningless.
+	if grep -q '^SF_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+		echo "run.sh: $BUILD is a sanitizer build (SF_SANITIZE=ON); benchmark a normal build" >&2
+		exit 1
+	fi
+	need=(snowflake-server)
+	loadgen=""
+	{ [ -z "$SCALE" ] && [ ${#DENSE[@]} -eq 0 ]; } || { loadgen=1; need+=(snowflake-loadgen); }
+	if [ ! -x "$BUILD/src/snowflake-server" ] ||
+		{ [ -n "$loadgen" ] && [ ! -x "$BUILD/tools/loadgen/snowflake-loadgen" ]; }; then
+		echo "run.sh: building ${need[*]} (Release) in $BUILD" >&2
+		[ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >&2
+		cmake --build "$BUILD" -j2 --target "${need[@]}" >&2
+	fi
+	build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+	if [ "$build_type" != Release ]; then
+		echo "run.sh: note: $BUILD is a ${build_type:-default (RelWithDebInfo)} build, not Release" >&2
+	fi
 	if [ -z "$SFPEER_BIN" ]; then
-		SFPEER_BIN=$BUILD/sfpeer/sfpeer
-		if [ ! -x "$SFPEER_BIN" ]; then
-			echo "run.sh: building sfpeer into $BUILD/sfpeer" >&2
-			cmake --build "$BUILD" --target sfpeer >&2
+		# A tree configured with -DSF_SFPEER_BIN=... uses that prebuilt peer; else the sfpeer
+		# target builds one into <build>/sfpeer.
+		SFPEER_BIN=$(sed -n 's/^SF_SFPEER_BIN:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+		if [ -z "$SFPEER_BIN" ]; then
+			SFPEER_BIN=$BUILD/sfpeer/sfpeer
+			if [ ! -x "$SFPEER_BIN" ]; then
+				echo "run.sh: building sfpeer into $BUILD/sfpeer" >&2
+				cmake --build "$BUILD" --target sfpeer >&2
+			fi
 		fi
 	fi
+
+	mkdir -p "$HERE/results"
+	OUT=$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)-$LABEL.jsonl
+
+	# First record: what was measured, on what.
+	rev=$(git -C "$SRC" rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
+	[ -n "$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev*"
+	python3 - "$OUT" "$LABEL" "$rev" "${build_type:-RelWithDebInfo}" "${PASS[@]}" \
+		"${SCENARIOS[@]}" ${SCALE:+"scale$SCALE"} ${DENSE_NAMES[@]+"${DENSE_NAMES[@]}"} <<-'EOF'
+	import json, os, platform, sys, time
+	out, label, rev, build_type, *args = sys.argv[1:]
+	cpu = "unknown"
+	try:
+	    with open("/proc/cpuinfo") as f:
+	        cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+	except (OSError, StopIteration):
+	    pass
+	with open("/proc/loadavg") as f:
+	    load = f.read().split()[:3]
+	meta = {"label": label, "git_rev": rev, "build_type": build_type, "args": args,
+	        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+	        "cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "loadavg": load}
+	with open(out, "a") as f:
+	    f.write(json.dumps({"meta": meta}) + "\n")
+	EOF
+}
+if [ -n "$DRY_RUN" ]; then
+	SFPEER_BIN=${SFPEER_BIN:-SFPEER}
+	OUT=$HERE/results/TIME-$LABEL.jsonl
+else
+	prepare
 fi
 
-mkdir -p "$HERE/results"
-OUT=$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)-$LABEL.jsonl
-
-# First record: what was measured, on what.
-rev=$(git -C "$SRC" rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
-[ -n "$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev*"
-python3 - "$OUT" "$LABEL" "$rev" "${build_type:-RelWithDebInfo}" "${PASS[@]}" \
-	"${SCENARIOS[@]}" ${SCALE:+"scale$SCALE"} ${DENSE_NAMES[@]+"${DENSE_NAMES[@]}"} <<'EOF'
-import json, os, platform, sys, time
-out, label, rev, build_type, *args = sys.argv[1:]
-cpu = "unknown"
-try:
-    with open("/proc/cpuinfo") as f:
-        cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-except (OSError, StopIteration):
-    pass
-with open("/proc/loadavg") as f:
-    load = f.read().split()[:3]
-meta = {"label": label, "git_rev": rev, "build_type": build_type, "args": args,
-        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-        "cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "loadavg": load}
-with open(out, "a") as f:
-    f.write(json.dumps({"meta": meta}) + "\n")
-EOF
-
-echo "run.sh: results in $OUT" >&2
+[ -n "$DRY_RUN" ] || echo "run.sh: results in $OUT" >&2
 rc=0
+# run CMD...: runs it (a failure sets the exit status, the next command still runs), or prints it.
+run()
+{
+	if [ -n "$DRY_RUN" ]; then
+		echo "$*"
+	else
+		"$@" || rc=$?
+	fi
+}
 if [ ${#SCENARIOS[@]} -gt 0 ] || { [ -z "$SCALE" ] && [ ${#DENSE[@]} -eq 0 ]; }; then
-	python3 "$HERE/bench.py" --server "$BUILD/src/snowflake-server" --sfpeer "$SFPEER_BIN" \
-		--out "$OUT" "${PASS[@]}" "${SCENARIOS[@]}" || rc=$?
+	run python3 "$HERE/bench.py" --server "$BUILD/src/snowflake-server" --sfpeer "$SFPEER_BIN" \
+		--out "$OUT" "${PASS[@]}" "${SCENARIOS[@]}"
 fi
 if [ -n "$SCALE" ]; then
 	# Its records (one per N and server) go to a file of their own: another shape.
-	python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
+	run python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
 		--sessions "$SCALE" --out "${OUT%.jsonl}-scale.jsonl" ${REFERENCE[@]+"${REFERENCE[@]}"} \
-		${SCALE_REPS[@]+"${SCALE_REPS[@]}"} || rc=$?
+		${SCALE_REPS[@]+"${SCALE_REPS[@]}"}
 fi
 for d in ${DENSE[@]+"${DENSE[@]}"}; do
-	python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
+	run python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
 		--sessions "${d%%:*}" --rate-of "${d#*:}" --out "${OUT%.jsonl}-scale.jsonl" \
-		${REFERENCE[@]+"${REFERENCE[@]}"} ${SCALE_REPS[@]+"${SCALE_REPS[@]}"} || rc=$?
+		${REFERENCE[@]+"${REFERENCE[@]}"} ${SCALE_REPS[@]+"${SCALE_REPS[@]}"}
 done
 exit "$rc"

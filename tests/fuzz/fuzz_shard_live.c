@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "../unit/shard_test_util.h"
-#include "net/conn.h"
 #include "shard/shard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

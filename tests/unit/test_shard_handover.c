@@ -31,10 +31,8 @@
 
 #include "kcp/codec.h"
 #include "lib/clock.h"
-#include "net/conn.h"
 #include "shard/shard.h"
 #include "turbotunnel/encap.h"
-#include "ws/ws.h"
 
 #include "shard_test_util.h"
 
