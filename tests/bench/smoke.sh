@@ -4,8 +4,9 @@
 # and asserts that it wrote one complete, verified record per run and a table without failures;
 # then that a server that accepts nobody gives an error record and exit status 1, not a number.
 # Then loadgen-scale.py with 20 sessions, our server standing in as the reference too, 2
-# repetitions: four complete records in the order A B B A, and the ratio table of medians; and with --rate-of (scale<N>as<M>): the keepalive and
-# ping rates it derives reach the load generator. No timing is asserted.
+# repetitions: four complete records in the order A B B A, and the ratio table of medians; and
+# with --rate-of (scale<N>as<M>): the keepalive and ping rates it derives reach the load
+# generator. No timing is asserted.
 # Needs SF_SERVER, SFPEER, SF_LOADGEN, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
 set -euo pipefail
 : "${SF_SERVER:?}" "${SFPEER:?}" "${SF_LOADGEN:?}" "${SF_SOURCE_DIR:?}"

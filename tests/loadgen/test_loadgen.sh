@@ -31,6 +31,13 @@ lg_run()
 }
 LG_ARGS=()
 
+# lg_get EXPR — the value of EXPR (Python over j) in the last run's result.
+lg_get()
+{
+	python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
+		"$LG_JSON" "$1"
+}
+
 # lg_expect_ok SESSIONS STREAMS [EXPR...] — exit 0, every session and stream done, nothing
 # failed, and each EXPR (Python over j, the result) true. One python per run: a loaded machine
 # takes seconds to start one.
@@ -99,11 +106,10 @@ lg_expect_ok 4 2 "j['pings']['ok'] >= 8" "j['pings']['ok'] == j['pings']['sent']
 # Go client's 10 s period and about 10 each with 200 ms; a period under two ticks is refused.
 lg_run ka-default idle --sessions 2 --duration 2
 lg_expect_ok 2 1 "j['keepalive_ms'] == 10000"
-ka_base=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wire"]["pkts_out"])' "$LG_JSON")
+ka_base=$(lg_get "j['wire']['pkts_out']")
 lg_run ka-200 idle --sessions 2 --duration 2 --keepalive 200
 lg_expect_ok 2 1 "j['keepalive_ms'] == 200" "j['wire']['pkts_out'] >= $ka_base + 2 * 6"
-dp_say "--keepalive 200: $ka_base packets out with the default period, $(python3 -c \
-	'import json,sys; print(json.load(open(sys.argv[1]))["wire"]["pkts_out"])' "$LG_JSON") with 200 ms"
+dp_say "--keepalive 200: $ka_base packets out with the default period, $(lg_get "j['wire']['pkts_out']") with 200 ms"
 lg_run ka-bad idle --sessions 1 --keepalive 5
 [ "$LG_RC" = 2 ] || dp_fail "--keepalive 5: loadgen exited with $LG_RC, want 2 (usage)"
 lg_run setup setup --sessions 10 --ramp 50
