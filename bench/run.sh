@@ -44,7 +44,7 @@ REFERENCE=()
 
 usage()
 {
-	sed -n '2,22s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -154,15 +154,16 @@ if [ ${#SCENARIOS[@]} -gt 0 ] || { [ -z "$SCALE" ] && [ ${#DENSE[@]} -eq 0 ]; };
 	run python3 "$HERE/bench.py" --server "$BUILD/src/snowflake-server" --sfpeer "$SFPEER_BIN" \
 		--out "$OUT" "${PASS[@]}" "${SCENARIOS[@]}"
 fi
-if [ -n "$SCALE" ]; then
-	# Its records (one per N and server) go to a file of their own: another shape.
+# loadgen-scale.py once for the scale<N> lists, once per scale<N>as<M> (N:M); its records (one
+# per N and server) go to a file of their own: another shape.
+SCALE_RUNS=()
+[ -z "$SCALE" ] || SCALE_RUNS+=("$SCALE")
+SCALE_RUNS+=(${DENSE[@]+"${DENSE[@]}"})
+for r in ${SCALE_RUNS[@]+"${SCALE_RUNS[@]}"}; do
+	rate=()
+	[[ $r != *:* ]] || rate=(--rate-of "${r#*:}")
 	run python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
-		--sessions "$SCALE" --out "${OUT%.jsonl}-scale.jsonl" ${REFERENCE[@]+"${REFERENCE[@]}"} \
-		${SCALE_REPS[@]+"${SCALE_REPS[@]}"}
-fi
-for d in ${DENSE[@]+"${DENSE[@]}"}; do
-	run python3 "$HERE/loadgen-scale.py" --build "$BUILD" --sfpeer "$SFPEER_BIN" \
-		--sessions "${d%%:*}" --rate-of "${d#*:}" --out "${OUT%.jsonl}-scale.jsonl" \
+		--sessions "${r%%:*}" ${rate[@]+"${rate[@]}"} --out "${OUT%.jsonl}-scale.jsonl" \
 		${REFERENCE[@]+"${REFERENCE[@]}"} ${SCALE_REPS[@]+"${SCALE_REPS[@]}"}
 done
 exit "$rc"

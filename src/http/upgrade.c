@@ -316,7 +316,6 @@ static void accept_response(struct sf_http_upgrade *u)
 	unsigned int mdlen = 0;
 	memcpy(in, u->key, KEY_LEN);
 	memcpy(in + KEY_LEN, WS_GUID, sizeof WS_GUID - 1);
-	sf_http_upgrade_init();
 	EVP_Digest(in, KEY_LEN + sizeof WS_GUID - 1, md, &mdlen, sha1_md ? sha1_md : EVP_sha1(), NULL);
 	EVP_EncodeBlock(b64, md, (int)mdlen);
 	int n = snprintf(u->response, sizeof u->response,

@@ -23,8 +23,9 @@ enum sf_http_upgrade_status {
 struct sf_http_upgrade;
 
 /* Fetches the SHA-1 implementation the accept key needs (and so loads OpenSSL's configuration):
- * at start-up rather than on the first client. Idempotent; 0, or -1 if SHA-1 is unavailable (the
- * accept key then takes the slower implicit fetch). */
+ * at start-up rather than on the first client. Idempotent; 0, or -1 if SHA-1 is unavailable.
+ * Until it succeeds (or where it is never called: tests, fuzzers) the accept key takes OpenSSL's
+ * slower implicit fetch, with the same result. */
 int sf_http_upgrade_init(void);
 
 struct sf_http_upgrade *sf_http_upgrade_new(void);
