@@ -164,6 +164,11 @@ static void write_relay(struct sf_expo *e, const struct sf_metrics_snapshot *s)
 		sf_expo_printf(e, "snowflake_kcp_retransmissions_total{shard=\"%zu\",cause=\"early\"} %llu\n",
 			       i, (unsigned long long)s->shards[i].kcp_retrans_early);
 	}
+	sf_expo_family(e, "snowflake_kcp_duplicate_segments_total", "counter",
+		       "KCP data segments received again: the client resent what had arrived.");
+	for (size_t i = 0; i < s->nshards; i++)
+		sf_expo_printf(e, "snowflake_kcp_duplicate_segments_total{shard=\"%zu\"} %llu\n", i,
+			       (unsigned long long)s->shards[i].kcp_dup_segs);
 }
 
 static void write_rtt(struct sf_expo *e, const struct sf_metrics_snapshot *s)

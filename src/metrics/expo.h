@@ -47,6 +47,7 @@ struct sf_metrics_shard_snap {
 	uint64_t streams_opened, streams_closed, streams_with_addr;
 	uint64_t bytes_to_tor, bytes_from_tor;
 	uint64_t kcp_retrans_rto, kcp_retrans_early;
+	uint64_t kcp_dup_segs;
 	uint64_t queue_drops;
 	uint64_t mem_budget, mem_used;		/* bytes: the shard's slice, what it holds */
 	uint64_t mem_refused, mem_evicted;

@@ -28,6 +28,7 @@ static void read_shard(const struct sf_shard *sh, struct sf_metrics_shard_snap *
 	x->bytes_from_tor = sf_counter_get(&m->bytes_from_tor);
 	x->kcp_retrans_rto = sf_counter_get(&m->kcp_retrans_rto);
 	x->kcp_retrans_early = sf_counter_get(&m->kcp_retrans_early);
+	x->kcp_dup_segs = sf_counter_get(&m->kcp_dup_segs);
 	x->queue_drops = sf_counter_get(&m->queue_drops);
 	x->mem_budget = sf_counter_get(&m->mem_budget);
 	x->mem_used = sf_counter_get(&m->mem_used);

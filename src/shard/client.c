@@ -170,6 +170,10 @@ static void kcp_metrics_fold(struct sf_client *c)
 		sf_counter_add(&m->kcp_retrans_early, ks->retrans_early - c->kcp_early_seen);
 		c->kcp_early_seen = ks->retrans_early;
 	}
+	if (ks->in_dup_segs != c->kcp_dup_seen) {
+		sf_counter_add(&m->kcp_dup_segs, ks->in_dup_segs - c->kcp_dup_seen);
+		c->kcp_dup_seen = ks->in_dup_segs;
+	}
 }
 
 void sf_client_flush(struct sf_client *c)

@@ -135,7 +135,7 @@ struct sf_client {
 	uint64_t progress_ms;			/* last byte to or from tor, from KCP, or read by
 						 * the client's WebSocket (the eviction's "stalled") */
 	/* The KCP session's counters already added to the shard's metrics. */
-	uint64_t kcp_rtt_seen, kcp_rto_seen, kcp_early_seen;
+	uint64_t kcp_rtt_seen, kcp_rto_seen, kcp_early_seen, kcp_dup_seen;
 };
 
 /* client.c */

@@ -29,6 +29,7 @@ struct sf_shard_metrics {
 	sf_counter streams_with_addr;			/* ... of which with a client address */
 	sf_counter bytes_to_tor, bytes_from_tor;	/* stream payload */
 	sf_counter kcp_retrans_rto, kcp_retrans_early;
+	sf_counter kcp_dup_segs;			/* PUSHes received again (client resends) */
 	sf_counter queue_drops;				/* downstream packets dropped by a queue */
 	sf_counter mem_budget, mem_used;		/* gauges (bytes), set by sf_counter_set */
 	sf_counter mem_refused;				/* WebSockets of new ClientIDs refused */

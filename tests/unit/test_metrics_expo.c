@@ -69,6 +69,10 @@ static const char expected_page[] =
 	"snowflake_kcp_retransmissions_total{shard=\"0\",cause=\"early\"} 12\n"
 	"snowflake_kcp_retransmissions_total{shard=\"1\",cause=\"timeout\"} 0\n"
 	"snowflake_kcp_retransmissions_total{shard=\"1\",cause=\"early\"} 0\n"
+	"# HELP snowflake_kcp_duplicate_segments_total KCP data segments received again: the client resent what had arrived.\n"
+	"# TYPE snowflake_kcp_duplicate_segments_total counter\n"
+	"snowflake_kcp_duplicate_segments_total{shard=\"0\"} 17\n"
+	"snowflake_kcp_duplicate_segments_total{shard=\"1\"} 0\n"
 	"# HELP snowflake_kcp_rtt_seconds KCP round-trip time samples (one per packet carrying ACKs).\n"
 	"# TYPE snowflake_kcp_rtt_seconds histogram\n"
 	"snowflake_kcp_rtt_seconds_bucket{shard=\"0\",le=\"0.005\"} 4\n"
@@ -129,7 +133,7 @@ static void fill(struct sf_metrics_snapshot *s, struct sf_metrics_shard_snap sha
 		.sessions_opened = 6, .sessions_closed = 4,
 		.streams_opened = 9, .streams_closed = 8, .streams_with_addr = 7,
 		.bytes_to_tor = 123456789012ull, .bytes_from_tor = 987,
-		.kcp_retrans_rto = 11, .kcp_retrans_early = 12,
+		.kcp_retrans_rto = 11, .kcp_retrans_early = 12, .kcp_dup_segs = 17,
 		.queue_drops = 13,
 		.mem_budget = 16777216, .mem_used = 1048576, .mem_refused = 15, .mem_evicted = 16,
 		.rtt_sum_ms = 1234,

@@ -278,6 +278,35 @@ static void test_session_outlives_its_websocket(void **state)
 	close(b);
 }
 
+static bool got_two_acks(const struct downstream *d)
+{
+	return d->acks >= 2;
+}
+
+/* A PUSH the session already has (the client resent it: our ACK was lost or late) is ACKed again
+ * and counted, so an operator sees how much of the upstream traffic is resent. */
+static void test_duplicate_push_is_counted(void **state)
+{
+	(void)state;
+	struct sf_shard *sh = start_shard();
+	static const uint8_t id[8] = { 'd', 'u', 'p', 'l', 'i', 'c', 'a', 't' };
+	const struct sf_shard_metrics *m = sf_shard_metrics(sh);
+
+	struct downstream d;
+	int fd = hand_over_live(sh, id, &d);
+	assert_int_equal(sf_counter_get(&m->kcp_dup_segs), 0);
+
+	uint8_t pkt[64], frame[80];
+	size_t n = ws_frame(pkt, encap_push(0, pkt, sizeof pkt), frame);
+	assert_int_equal(send(fd, frame, n, MSG_NOSIGNAL), (ssize_t)n);
+	read_until(fd, &d, got_two_acks);
+	assert_true(got_two_acks(&d));
+	assert_int_equal(d.last_ack_sn, 0);
+	assert_int_equal(sf_counter_get(&m->kcp_dup_segs), 1);
+	sf_shard_stop(sh);
+	close(fd);
+}
+
 static void test_bad_handover_closes_alone(void **state)
 {
 	(void)state;
@@ -493,6 +522,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_session_outlives_its_websocket),
+		cmocka_unit_test(test_duplicate_push_is_counted),
 		cmocka_unit_test(test_bad_handover_closes_alone),
 		cmocka_unit_test(test_stop_closes_live_websockets),
 		cmocka_unit_test(test_full_shard_refuses_with_try_again_later),
