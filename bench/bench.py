@@ -375,12 +375,28 @@ def tables(records):
                     row.append(text)
                 if len(impls) == 2:
                     a, b = meds
-                    row.append("-" if a is None or not b else f"{a / b:.2f}")
+                    cell = "-" if a is None or not b else f"{a / b:.2f}"
+                    pairs = paired_ratios(runs[impls[0]], runs[impls[1]], key)
+                    if cell != "-" and len(pairs) >= 2:
+                        cell += f" ({min(pairs):.2f}–{max(pairs):.2f})"
+                    row.append(cell)
                 lines.append("| " + " | ".join(row) + " |")
         n = max(len([r for r in recs if r["impl"] == i and r["scenario"] == recs[0]["scenario"]]) for i in impls)
         lines += ["", f"Medians of {n} repetitions per cell; ratio < 1 means ours is lower "
-                  "(better for CPU, RSS, latency; worse for MB/s).", ""]
+                  "(better for CPU, RSS, latency; worse for MB/s)."]
+        if len(impls) == 2 and n >= 2:
+            lines.append("In brackets: the lowest and highest ratio of one repetition to the "
+                         "other server's repetition of the same number (the two ran back to back).")
+        lines.append("")
     return "\n".join(lines)
+
+
+def paired_ratios(runs_a, runs_b, key):
+    """a/b for every repetition number both servers completed (b not 0)."""
+    def by_rep(runs):
+        return {r["rep"]: r["metrics"][key] for r in runs if r["ok"] and key in r.get("metrics", {})}
+    a, b = by_rep(runs_a), by_rep(runs_b)
+    return [a[k] / b[k] for k in sorted(a.keys() & b.keys()) if b[k]]
 
 
 def load_records(path):

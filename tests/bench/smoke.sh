@@ -2,7 +2,8 @@
 # bench-smoke: keeps bench/bench.py and bench/loadgen-scale.py from rotting. Runs bench.py on
 # tiny scenarios (1 session x 2 MB, 5 idle sessions) over ws:// and wss:// against our server,
 # and asserts that it wrote one complete, verified record per run and a table without failures;
-# then that a server that accepts nobody gives an error record and exit status 1, not a number.
+# that the ratio table of a two-server results file gives the per-repetition ranges; then that a
+# server that accepts nobody gives an error record and exit status 1, not a number.
 # Then loadgen-scale.py with 20 sessions, our server standing in as the reference too, 2
 # repetitions: four complete records in the order A B B A, and the ratio table of medians; and
 # with --rate-of (scale<N>as<M>): the keepalive and ping rates it derives reach the load
@@ -45,6 +46,28 @@ for row in ("| bulk2 | MB/s |", "| bulk2 | server CPU-s per GB relayed |", "| id
     assert table.count(row) == 2, f"row {row!r} not in both tables"
 assert "failed" not in table, table
 print("bench-smoke: 4 complete, verified records and both tables")
+PY
+
+# The ratio table of a two-server results file (bench.py --table, nothing run): the ratio of the
+# medians, and in brackets the range of the per-repetition ratios, only where two or more pairs
+# exist (a pair whose reference repetition failed does not count).
+python3 - "$BENCH" "$work/pairs.jsonl" <<'PY'
+import json, subprocess, sys
+bench, path = sys.argv[1], sys.argv[2]
+def rec(impl, rep, cpu, ok=True, scen="bulk2"):
+    m = {"mb_per_s": 10.0, "cpu_s_per_gb": cpu, "peak_rss_mb": 5.0} if ok else {}
+    return {"impl": impl, "mode": "ws", "scenario": scen, "rep": rep, "ok": ok, "metrics": m}
+recs = [rec("ours", 0, 1.2), rec("go", 0, 6.0), rec("ours", 1, 1.8), rec("go", 1, 6.0),
+        rec("ours", 0, 2.0, scen="bulk3"), rec("go", 0, 4.0, scen="bulk3"),
+        rec("ours", 1, 3.2, scen="bulk3"), rec("go", 1, 0, ok=False, scen="bulk3")]
+with open(path, "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in recs)
+table = subprocess.run([sys.executable, bench, "--table", path], check=True,
+                       capture_output=True, text=True).stdout
+for row in ("| bulk2 | server CPU-s per GB relayed | 1.50 | 6.00 | 0.25 (0.20–0.30) |",
+            "| bulk3 | server CPU-s per GB relayed | 2.60 | 4.00 (1 of 2 failed) | 0.65 |"):
+    assert row in table, f"no row {row!r} in:\n{table}"
+print("bench-smoke: the ratio table gives the per-repetition range only for complete pairs")
 PY
 
 # A "server" that announces a listener nobody serves: the client fails, so the driver must
