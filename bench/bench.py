@@ -375,10 +375,12 @@ def tables(records):
                     row.append(text)
                 if len(impls) == 2:
                     a, b = meds
-                    cell = "-" if a is None or not b else f"{a / b:.2f}"
-                    pairs = paired_ratios(runs[impls[0]], runs[impls[1]], key)
-                    if cell != "-" and len(pairs) >= 2:
-                        cell += f" ({min(pairs):.2f}–{max(pairs):.2f})"
+                    cell = "-"
+                    if a is not None and b:
+                        cell = f"{a / b:.2f}"
+                        pairs = paired_ratios(runs[impls[0]], runs[impls[1]], key)
+                        if len(pairs) >= 2:
+                            cell += f" ({min(pairs):.2f}–{max(pairs):.2f})"
                     row.append(cell)
                 lines.append("| " + " | ".join(row) + " |")
         n = max(len([r for r in recs if r["impl"] == i and r["scenario"] == recs[0]["scenario"]]) for i in impls)

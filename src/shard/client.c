@@ -152,6 +152,15 @@ static void kcp_output(const uint8_t *pkt, size_t len, void *arg)
 		sf_counter_add(&sh->metrics->queue_drops, 1);
 }
 
+/* Adds to a shard counter what a session's own counter gained since *seen. */
+static void fold_counter(sf_counter *shard, uint64_t now, uint64_t *seen)
+{
+	if (now != *seen) {
+		sf_counter_add(shard, now - *seen);
+		*seen = now;
+	}
+}
+
 /* Adds what the KCP session counted since the last call to the shard's metrics: a few loads
  * and compares, after each input packet and each flush. */
 static void kcp_metrics_fold(struct sf_client *c)
@@ -162,18 +171,9 @@ static void kcp_metrics_fold(struct sf_client *c)
 		c->kcp_rtt_seen = ks->rtt_samples;
 		sf_shard_metrics_rtt(m, ks->rtt_last);
 	}
-	if (ks->retrans_rto != c->kcp_rto_seen) {
-		sf_counter_add(&m->kcp_retrans_rto, ks->retrans_rto - c->kcp_rto_seen);
-		c->kcp_rto_seen = ks->retrans_rto;
-	}
-	if (ks->retrans_early != c->kcp_early_seen) {
-		sf_counter_add(&m->kcp_retrans_early, ks->retrans_early - c->kcp_early_seen);
-		c->kcp_early_seen = ks->retrans_early;
-	}
-	if (ks->in_dup_segs != c->kcp_dup_seen) {
-		sf_counter_add(&m->kcp_dup_segs, ks->in_dup_segs - c->kcp_dup_seen);
-		c->kcp_dup_seen = ks->in_dup_segs;
-	}
+	fold_counter(&m->kcp_retrans_rto, ks->retrans_rto, &c->kcp_rto_seen);
+	fold_counter(&m->kcp_retrans_early, ks->retrans_early, &c->kcp_early_seen);
+	fold_counter(&m->kcp_dup_segs, ks->in_dup_segs, &c->kcp_dup_seen);
 }
 
 void sf_client_flush(struct sf_client *c)
