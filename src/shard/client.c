@@ -345,11 +345,45 @@ static int by_held_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+static void kcp_budget_sweep(struct sf_shard_state *sh);
+
+static void sweep_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sf_shard_state *sh = arg;
+	sh->now_ms = sf_clock_ms();
+	kcp_budget_sweep(sh);
+	sf_link_free_dead(sh);
+}
+
+/* One timer per shard, made the first time a sweep leaves the pressure unresolved. */
+static void arm_sweep_timer(struct sf_shard_state *sh, uint64_t delay_ms)
+{
+	if (!sh->kcp_sweep_timer)
+		sh->kcp_sweep_timer = evtimer_new(sh->base, sweep_timer_cb, sh);
+	if (!sh->kcp_sweep_timer || evtimer_pending(sh->kcp_sweep_timer, NULL))
+		return;
+	struct timeval tv = { 0, (suseconds_t)(delay_ms + 1) * 1000 };
+	evtimer_add(sh->kcp_sweep_timer, &tv);
+}
+
+void sf_client_sweep_stop(struct sf_shard_state *sh)
+{
+	if (sh->kcp_sweep_timer)
+		event_free(sh->kcp_sweep_timer);
+	sh->kcp_sweep_timer = NULL;
+}
+
 static void kcp_budget_sweep(struct sf_shard_state *sh)
 {
 	uint64_t drops = sf_kcp_thread_over_budget();
-	if (drops == sh->kcp_over_budget_seen || sh->now_ms - sh->kcp_sweep_ms < KCP_SWEEP_GAP_MS)
+	if (drops == sh->kcp_over_budget_seen)
 		return;
+	if (sh->now_ms - sh->kcp_sweep_ms < KCP_SWEEP_GAP_MS) {
+		arm_sweep_timer(sh, KCP_SWEEP_GAP_MS - (sh->now_ms - sh->kcp_sweep_ms));
+		return;
+	}
 	sh->kcp_sweep_ms = sh->now_ms;
 	/* The sessions stalled long enough, the biggest holders first, and only until memory is
 	 * back under 7/8 of the budget: an innocent session whose packets were dropped while the
@@ -379,9 +413,13 @@ static void kcp_budget_sweep(struct sf_shard_state *sh)
 	}
 	free(v);
 	/* The pressure is over once something was closed or memory went well below the budget;
-	 * until then, sweep again: the hoarders may not have been stalled long enough yet. */
+	 * until then, sweep again: the hoarders may not have been stalled long enough yet. Input
+	 * would sweep again, but hoarders that filled the budget and went quiet send none, and
+	 * nor need anyone else: the timer looks again without it. */
 	if (closed || sf_kcp_thread_seg_bytes() < target)
 		sh->kcp_over_budget_seen = drops;
+	else
+		arm_sweep_timer(sh, KCP_SWEEP_GAP_MS);
 	if (closed)
 		sf_logf("KCP memory over budget: closed %u sessions holding %llu bytes without "
 			"progress for %u ms or more", closed, (unsigned long long)freed,

@@ -55,9 +55,10 @@ struct sf_shard_state {
 	size_t nstreams;			/* relay streams alive in the shard */
 	struct sf_tor_balance extor_balance;	/* this shard's streams per ExtORPort */
 	/* KCP budget enforcement: the thread's over-budget drop count last seen, and when
-	 * stalled sessions were last looked for (sf_client_pump). */
+	 * stalled sessions were last looked for (sf_client_pump, client and sweep timers). */
 	uint64_t kcp_over_budget_seen;
 	uint64_t kcp_sweep_ms;
+	struct event *kcp_sweep_timer;		/* sweeps again while the pressure lasts */
 	/* Memory budget (shard/membudget.h): this shard's slice, what its clients hold, the
 	 * periodic check, and the refusals/evictions not logged yet (one line per period). */
 	struct sf_mem_slice mem;
@@ -152,6 +153,8 @@ void sf_client_flush(struct sf_client *c);
 /* Forgets the open batch if it is meant for l (l is closing; KCP will retransmit). */
 void sf_client_batch_cancel(struct sf_shard_state *sh, const struct sf_link *l);
 void sf_client_reschedule(struct sf_client *c);
+/* Frees the shard's KCP sweep timer (at stop: a pending timer would hold the drain loop). */
+void sf_client_sweep_stop(struct sf_shard_state *sh);
 /* What c holds (KCP, bytes for tor, queued packets, its links), for the memory budget. */
 uint64_t sf_client_mem_held(const struct sf_client *c);
 

@@ -150,8 +150,9 @@ static void shard_close_clients(struct sf_shard *sh)
 	if (!st->table)
 		return;
 	st->now_ms = sf_clock_ms();
-	/* Its timer would keep the drain below waiting for its bound. */
+	/* Their timers would keep the drain below waiting for its bound. */
 	sf_shard_mem_stop(st);
+	sf_client_sweep_stop(st);
 	for (size_t i = 0; i <= st->table_mask; i++)
 		while (st->table[i])
 			sf_client_free(st->table[i]);
@@ -178,6 +179,7 @@ static void shard_free_state(struct sf_shard *sh)
 	struct sf_shard_state *st = &sh->st;
 	shard_close_clients(sh); /* a shard whose thread never started */
 	sf_shard_mem_stop(st);
+	sf_client_sweep_stop(st);
 	if (st->clientmap)
 		sf_tt_clientmap_free(st->clientmap);
 	if (st->pool)

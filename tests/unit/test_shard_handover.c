@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "kcp/codec.h"
+#include "kcp/kcp.h"
 #include "lib/clock.h"
 #include "shard/shard.h"
 #include "turbotunnel/encap.h"
@@ -520,6 +521,77 @@ static void test_vanished_client_is_freed(void **state)
 	close(lfd);
 }
 
+/* ---- hoarders that go quiet ---- */
+
+/* A masked client Binary frame with a 16-bit length around p (126 <= n < 65536). */
+static size_t ws_frame16(const uint8_t *p, size_t n, uint8_t *out)
+{
+	static const uint8_t key[4] = { 0x5a, 0xa5, 0x3c, 0xc3 };
+	assert_true(n >= 126 && n < 65536);
+	out[0] = 0x82;
+	out[1] = 0x80 | 126;
+	out[2] = (uint8_t)(n >> 8);
+	out[3] = (uint8_t)n;
+	memcpy(out + 4, key, 4);
+	for (size_t i = 0; i < n; i++)
+		out[8 + i] = p[i] ^ key[i % 4];
+	return 8 + n;
+}
+
+/* One KCP PUSH of conv CONV at sn carrying a full segment of filler, encapsulated. */
+static size_t encap_full_push(uint32_t sn, uint8_t *out, size_t cap)
+{
+	static uint8_t pkt[24 + SF_KCP_MSS];
+	struct sf_kcp_hdr h = { .conv = CONV, .cmd = SF_KCP_CMD_PUSH, .wnd = 128, .ts = 1000 + sn,
+				.sn = sn, .una = 0, .len = SF_KCP_MSS };
+	sf_kcp_hdr_encode(pkt, &h);
+	memset(pkt + 24, 'h', SF_KCP_MSS);
+	size_t n = sf_tt_encode_packet(pkt, sizeof pkt, out, cap);
+	assert_true(n > 0);
+	return n;
+}
+
+/* Attacker first: sessions that fill the thread's KCP budget with data that can never be
+ * delivered (sn 0 is never sent), all at once, and then fall silent. Nothing else arrives, so
+ * no input would ever look for them; the shard must still close the stalled ones (biggest
+ * first) once they have held their memory without progress for the stall period. */
+static void test_quiet_hoarders_are_closed(void **state)
+{
+	(void)state;
+	enum { HOARDERS = 12, SEGS = 120, GIVE_UP_MS = 8000 };
+	/* 1 MiB of KCP memory for the thread: a session may hold an eighth of it (128 KiB), so
+	 * twelve hoarders of 165 KB each spend it all, and the later ones are dropped. */
+	assert_int_equal(setenv("SF_KCP_BUDGET_MB", "1", 1), 0);
+	struct sf_shard *sh = start_shard();
+	const struct sf_shard_metrics *m = sf_shard_metrics(sh);
+	int fds[HOARDERS];
+	static uint8_t pkt[2 * SF_KCP_MTU], frame[2 * SF_KCP_MTU + 16];
+	for (int i = 0; i < HOARDERS; i++) {
+		const uint8_t id[8] = { 'h', 'o', 'a', 'r', 'd', 'e', 'r', (uint8_t)('a' + i) };
+		fds[i] = hand_over(sh, id, pkt, encap_full_push(1, pkt, sizeof pkt));
+		for (uint32_t sn = 2; sn <= SEGS; sn++) {
+			size_t n = ws_frame16(pkt, encap_full_push(sn, pkt, sizeof pkt), frame);
+			assert_int_equal(send(fds[i], frame, n, MSG_NOSIGNAL), (ssize_t)n);
+		}
+	}
+	for (int i = 0; i < 2 * WAIT_MS / 10 && sf_counter_get(&m->sessions_opened) < HOARDERS; i++)
+		usleep(10000);
+	assert_int_equal(sf_counter_get(&m->sessions_opened), HOARDERS);
+	assert_int_equal(sf_counter_get(&m->sessions_closed), 0);
+
+	/* silence from every client from here on */
+	uint64_t start = sf_clock_ms();
+	while (sf_counter_get(&m->sessions_closed) == 0 && sf_clock_ms() - start < GIVE_UP_MS)
+		usleep(20000);
+	uint64_t closed = sf_counter_get(&m->sessions_closed);
+	sf_shard_stop(sh);
+	assert_int_equal(unsetenv("SF_KCP_BUDGET_MB"), 0);
+	for (int i = 0; i < HOARDERS; i++)
+		close(fds[i]);
+	assert_true(closed >= 1);
+	assert_true(closed < HOARDERS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -530,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_full_shard_refuses_with_try_again_later),
 		cmocka_unit_test(test_vanished_client_is_freed),
 		cmocka_unit_test(test_thread_is_named),
+		cmocka_unit_test(test_quiet_hoarders_are_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
