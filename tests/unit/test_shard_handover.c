@@ -10,7 +10,9 @@
  *  - the shard's thread is named sf-shard-<index>;
  *  - a client that vanishes without a close (its WebSocket silent, never closed) loses its
  *    session, its stream's tor connection and then its WebSocket, while a client that keeps
- *    talking keeps all three (the idle periods shortened through sf_shard_params).
+ *    talking keeps all three (the idle periods shortened through sf_shard_params);
+ *  - sessions that fill the thread's KCP budget with undeliverable data and then fall silent
+ *    are still swept: the biggest stalled one is closed without any further input.
  * tor is a listening socket of the test (plain ORPort). Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
