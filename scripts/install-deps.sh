@@ -4,6 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config libevent-dev libssl-dev libwslay-dev libhttp-parser-dev
 libcmocka-dev libcurl4-openssl-dev libjansson-dev libseccomp-dev tor haproxy iproute2 python3 openssl curl procps
+tcpdump
 golang-go golang-github-xtaci-kcp-dev golang-github-xtaci-smux-dev
 golang-github-gorilla-websocket-dev golang-snowflake-dev golang-goptlib-dev pebble
 python3-cryptography prometheus gnuplot-nox

@@ -7,8 +7,11 @@
 # Then loadgen-scale.py with 20 sessions, our server standing in as the reference too, 2
 # repetitions: four complete records in the order A B B A, and the ratio table of medians; and
 # with --rate-of (scale<N>as<M>): the keepalive and ping rates it derives reach the load
-# generator. No timing is asserted.
-# Needs SF_SERVER, SFPEER, SF_LOADGEN, SF_SOURCE_DIR (tests/CMakeLists.txt sets them).
+# generator. Last, latency_breakdown.py: its split of a capture written here with known times,
+# then a real capture of 3 setups and 3 sessions pinging (every session and ping found in it).
+# No timing is asserted.
+# Needs SF_SERVER, SFPEER, SF_LOADGEN, SF_SOURCE_DIR (tests/CMakeLists.txt sets them), and
+# tcpdump with the right to capture on lo (root or CAP_NET_RAW): without them it fails.
 set -euo pipefail
 : "${SF_SERVER:?}" "${SFPEER:?}" "${SF_LOADGEN:?}" "${SF_SOURCE_DIR:?}"
 BENCH=$SF_SOURCE_DIR/bench/bench.py
@@ -153,4 +156,79 @@ assert res["pings"]["sent"] > 0 and res["pings"]["ok"] == res["pings"]["sent"], 
 assert res["wire"]["pkts_out"] >= res["pings"]["sent"] + 10 * 3, res["wire"]
 assert "| 10 (500) |" in open(md).read(), open(md).read()
 print("bench-smoke: loadgen-scale.py --rate-of 200 with 10 sessions: NOPs every 500 ms, pings every 0.5 s")
+PY
+
+# bench/latency_breakdown.py. First its arithmetic, on a capture written here with known times
+# (µs): one session's setup and one ping, each packet where the comments say.
+python3 - "$SF_SOURCE_DIR/bench/latency_breakdown.py" "$work/synthetic.pcap" <<'PY'
+import json, struct, subprocess, sys
+tool, path = sys.argv[1:]
+WS, OR, CLI, DIAL = 8080, 9000, 40000, 50000
+def pkt(t_us, sport, dport, flags, payload=b""):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 5 << 4, flags, 65535, 0, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), 0, 0, 64, 6, 0,
+                     bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+    frame = bytes(12) + b"\x08\x00" + ip + tcp + payload
+    return struct.pack("<IIII", 1000 + t_us // 1000000, t_us % 1000000, len(frame), len(frame)) + frame
+def masked(body, key=b"\x11\x22\x33\x44"):
+    return b"\x82\xfe" + struct.pack("!H", len(body)) + key + bytes(b ^ key[i & 3] for i, b in enumerate(body))
+ping = bytes((7 * i + 3) & 0xFF for i in range(1024))
+S, SA, A, PA = 0x02, 0x12, 0x10, 0x18
+pkts = [
+    pkt(0, CLI, WS, S), pkt(100, WS, CLI, SA), pkt(150, CLI, WS, A),
+    pkt(300, CLI, WS, PA, b"G" * 100),         # connect 300
+    pkt(500, WS, CLI, PA, b"H" * 129),         # upgrade 200
+    pkt(800, CLI, WS, PA, b"p" * 28),
+    pkt(1000, CLI, WS, PA, b"k" * 79),         # client 500
+    pkt(1300, DIAL, OR, S),                    # dial 300
+    pkt(1400, OR, DIAL, SA), pkt(1450, DIAL, OR, A),
+    pkt(1600, DIAL, OR, PA, b"x"),             # dial_to_data 300
+    pkt(1700, OR, DIAL, PA, b"x"),             # orport 100
+    pkt(1750, WS, CLI, PA, b"r" * 36),         # back 50, total 1750
+    # a ping: the client's message at 10 000, written to the ORPort 200 later; back from the
+    # ORPort at 10 300 and in the server's message 80 later
+    pkt(10000, CLI, WS, PA, masked(b"h" * 40 + ping)),
+    pkt(10200, DIAL, OR, PA, ping),
+    pkt(10300, OR, DIAL, PA, ping),
+    pkt(10380, WS, CLI, PA, b"\x82\x7e" + struct.pack("!H", 1064) + b"s" * 40 + ping),
+]
+with open(path, "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + b"".join(pkts))
+def analyze(kind):
+    out = subprocess.run([sys.executable, tool, "--analyze", path, "--ws-port", str(WS),
+                          "--orport", str(OR), kind], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+setup = analyze("setup")
+want = {"connect": 300, "upgrade": 200, "client": 500, "dial": 300, "dial_to_data": 300,
+        "orport": 100, "back": 50, "total": 1750}
+assert setup["n"] == 1 and setup["parts_us"] == want, setup
+ping_parts = analyze("ping")
+assert ping_parts["n"] == {"up": 1, "down": 1}, ping_parts
+assert ping_parts["parts_us"]["up_p50"] == 200 and ping_parts["parts_us"]["down_p99"] == 80, ping_parts
+print("bench-smoke: latency_breakdown.py splits a synthetic capture into the parts it was built from")
+PY
+
+# Then for real (tcpdump on lo: needs root or CAP_NET_RAW, and fails without): 3 sessions' setup
+# and 3 sessions pinging for 2 s against our server, every session and every ping found in the
+# capture.
+rc=0
+python3 "$SF_SOURCE_DIR/bench/latency_breakdown.py" --server "$SF_SERVER" --sfpeer "$SFPEER" \
+	--reps 1 --workdir "$work/latency" --out "$work/latency.jsonl" setup3 ping3x2 \
+	>"$work/latency.md" 2>"$work/latency.log" || rc=$?
+python3 - "$work/latency.jsonl" "$work/latency.md" "$rc" "$work/latency.log" <<'PY'
+import json, sys
+path, md, rc, log = sys.argv[1:]
+assert rc == "0", f"latency_breakdown.py exit status {rc}: {open(log).read()[-2000:]}"
+setup, ping = [json.loads(l) for l in open(path)]
+assert setup["ok"] and setup["sessions_seen"] == 3, setup
+assert set(setup["parts_us"]) == {"connect", "upgrade", "client", "dial", "dial_to_data", "orport",
+                                  "back", "total"}, setup
+assert all(v >= 0 for v in setup["parts_us"].values()), setup
+assert ping["ok"] and ping["pings_ok"] > 0, ping
+assert ping["pings_matched"] == {"up": ping["pings_ok"], "down": ping["pings_ok"]}, ping
+assert ping["pings_unmatched"] == 0, ping
+table = open(md).read()
+for row in ("#### setup3", "| dial |", "#### ping3x2", "| down_p99 |"):
+    assert row in table, f"no {row!r} in:\n{table}"
+print(f"bench-smoke: latency_breakdown.py found 3 setups and all {ping['pings_ok']} pings in a real capture")
 PY
