@@ -169,6 +169,8 @@ void sf_shard_mem_stop(struct sf_shard_state *sh);
 
 /* link.c */
 void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h);
+/* A hand-over that came as the shard stops: an empty Close frame, as live WebSockets get. */
+void sf_link_close_unadopted(struct sf_shard_state *sh, struct sf_handover *h);
 int sf_link_send(struct sf_link *l, const uint8_t *msg, size_t len);
 bool sf_link_has_room(const struct sf_link *l);
 void sf_link_close(struct sf_link *l, const char *why);

@@ -130,17 +130,32 @@ static void refused_ws_output(void *user, const uint8_t *p, size_t n)
 
 static const struct sf_ws_callbacks refused_ws_callbacks = { .on_output = refused_ws_output };
 
-/* A WebSocket the shard cannot take still gets a Close, 1013 (Try Again Later), flushed for at
- * most CLOSE_FLUSH_MS: its proxy sees an overloaded bridge rather than a broken connection. */
-static void refuse(struct sf_shard_state *sh, struct sf_handover *h)
+/* Closes a handed-over WebSocket without adopting it: a Close frame (with code, or upstream's
+ * empty one for 0), flushed for at most CLOSE_FLUSH_MS on the shard's loop. */
+static void turn_away(struct sf_shard_state *sh, struct sf_handover *h, uint16_t code)
 {
 	if (sf_conn_attach(h->conn, sh->base) == 0) {
 		sf_ws_set_callbacks(h->ws, &refused_ws_callbacks, h->conn);
-		sf_ws_close_code(h->ws, SF_WS_CLOSE_TRY_AGAIN_LATER);
+		if (code)
+			sf_ws_close_code(h->ws, code);
+		else
+			sf_ws_close(h->ws);
 		sf_conn_close_flush(h->conn, CLOSE_FLUSH_MS);
 		h->conn = NULL;
 	}
 	sf_handover_free(h);
+}
+
+/* A WebSocket the shard cannot take still gets a Close, 1013 (Try Again Later): its proxy sees
+ * an overloaded bridge rather than a broken connection. */
+static void refuse(struct sf_shard_state *sh, struct sf_handover *h)
+{
+	turn_away(sh, h, SF_WS_CLOSE_TRY_AGAIN_LATER);
+}
+
+void sf_link_close_unadopted(struct sf_shard_state *sh, struct sf_handover *h)
+{
+	turn_away(sh, h, 0);
 }
 
 void sf_link_adopt(struct sf_shard_state *sh, struct sf_handover *h)

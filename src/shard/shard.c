@@ -65,7 +65,7 @@ static void shard_wake_cb(evutil_socket_t fd, short what, void *arg)
 		struct sf_handover *h = ordered;
 		ordered = h->next;
 		if (stopping)
-			sf_handover_free(h);
+			sf_link_close_unadopted(&sh->st, h);
 		else
 			sf_link_adopt(&sh->st, h);
 	}

@@ -5,7 +5,8 @@
  *    same session (the ACK's una counts the segment sent over the first one);
  *  - a WebSocket closed while its hand-over is being adopted (a malformed packet in the bytes
  *    that came with the preamble) goes alone: the client's other WebSocket carries on;
- *  - stopping the shard with live WebSockets sends each a Close frame and closes it;
+ *  - stopping the shard with live WebSockets sends each a Close frame and closes it, and so
+ *    does stopping it with WebSockets still in its inbox;
  *  - a WebSocket refused (the shard full) gets a Close 1013 (Try Again Later);
  *  - the shard's thread is named sf-shard-<index>;
  *  - a client that vanishes without a close (its WebSocket silent, never closed) loses its
@@ -369,6 +370,34 @@ static void test_stop_closes_live_websockets(void **state)
 	}
 }
 
+/* WebSockets handed over just as the shard stops — some adopted, the rest still in its inbox
+ * when the stop comes — each get a Close frame before their socket closes, like live ones: the
+ * proxy sees the bridge going away, not a broken connection. */
+static void test_stop_closes_websockets_in_the_inbox(void **state)
+{
+	(void)state;
+	enum { N = 48 };
+	struct sf_shard *sh = start_shard();
+	int fds[N];
+	uint8_t pkt[64];
+	size_t n = encap_push(0, pkt, sizeof pkt);
+	for (int i = 0; i < N; i++) {
+		uint8_t id[8] = { 'i', 'n', 'b', 'o', 'x', 0, 0, (uint8_t)i };
+		fds[i] = hand_over(sh, id, pkt, n);
+	}
+	sf_shard_stop(sh);
+	int without_close = 0;
+	for (int i = 0; i < N; i++) {
+		struct downstream d;
+		downstream_init(&d);
+		read_until(fds[i], &d, got_close);
+		assert_true(d.eof);
+		without_close += !d.close_frame;
+		close(fds[i]);
+	}
+	assert_int_equal(without_close, 0);
+}
+
 /* A WebSocket the shard cannot take (a new ClientID while the shard is full) gets a Close with
  * 1013, Try Again Later, before its socket closes, and nothing else; the client already in
  * carries on. */
@@ -601,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_duplicate_push_is_counted),
 		cmocka_unit_test(test_bad_handover_closes_alone),
 		cmocka_unit_test(test_stop_closes_live_websockets),
+		cmocka_unit_test(test_stop_closes_websockets_in_the_inbox),
 		cmocka_unit_test(test_full_shard_refuses_with_try_again_later),
 		cmocka_unit_test(test_vanished_client_is_freed),
 		cmocka_unit_test(test_thread_is_named),
