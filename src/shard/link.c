@@ -123,19 +123,21 @@ static void links_within_share(struct sf_client *c, struct sf_link *l)
 	}
 }
 
-static void refused_ws_output(void *user, const uint8_t *p, size_t n)
+static void turned_away_ws_output(void *user, const uint8_t *p, size_t n)
 {
 	(void)sf_conn_write(user, p, n); /* if the connection has ended, no Close goes out */
 }
 
-static const struct sf_ws_callbacks refused_ws_callbacks = { .on_output = refused_ws_output };
+static const struct sf_ws_callbacks turned_away_ws_callbacks = {
+	.on_output = turned_away_ws_output,
+};
 
 /* Closes a handed-over WebSocket without adopting it: a Close frame (with code, or upstream's
  * empty one for 0), flushed for at most CLOSE_FLUSH_MS on the shard's loop. */
 static void turn_away(struct sf_shard_state *sh, struct sf_handover *h, uint16_t code)
 {
 	if (sf_conn_attach(h->conn, sh->base) == 0) {
-		sf_ws_set_callbacks(h->ws, &refused_ws_callbacks, h->conn);
+		sf_ws_set_callbacks(h->ws, &turned_away_ws_callbacks, h->conn);
 		if (code)
 			sf_ws_close_code(h->ws, code);
 		else
