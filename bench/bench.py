@@ -156,6 +156,23 @@ def stop(proc):
 
 # ---------------------------------------------------------------------------- one repetition
 
+def start_echo(sfpeer):
+    """A fresh ORPort: `sfpeer echo` on a free loopback port, once it listens. (proc, port)"""
+    orport = free_port("127.0.0.1")
+    echo = subprocess.Popen([sfpeer, "echo", "--listen", f"127.0.0.1:{orport}", "--lifetime", "30m"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    read_line_starting(echo, "{", 15)
+    return echo, orport
+
+
+def pt_env(host, port, orport, state):
+    """The environment tor gives a managed server transport: snowflake on host:port, the ORPort
+    on loopback, the state directory."""
+    return dict(os.environ, TOR_PT_MANAGED_TRANSPORT_VER="1", TOR_PT_SERVER_TRANSPORTS="snowflake",
+                TOR_PT_SERVER_BINDADDR=f"snowflake-{host}:{port}", TOR_PT_ORPORT=f"127.0.0.1:{orport}",
+                TOR_PT_STATE_LOCATION=state)
+
+
 def server_command(binary, mode):
     if mode == "ws":
         return [binary, "--disable-tls"]
@@ -174,14 +191,9 @@ def run_once(opts, impl, binary, mode, scen, rep, workdir):
            "transport_options": opts.transport_options, "failures": []}
     echo = srv = None
     try:
-        orport = free_port("127.0.0.1")
-        echo = subprocess.Popen([opts.sfpeer, "echo", "--listen", f"127.0.0.1:{orport}", "--lifetime", "30m"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        read_line_starting(echo, "{", 15)
+        echo, orport = start_echo(opts.sfpeer)
         port = free_port(host)
-        env = dict(os.environ, TOR_PT_MANAGED_TRANSPORT_VER="1", TOR_PT_SERVER_TRANSPORTS="snowflake",
-                   TOR_PT_SERVER_BINDADDR=f"snowflake-{host}:{port}", TOR_PT_ORPORT=f"127.0.0.1:{orport}",
-                   TOR_PT_STATE_LOCATION=state)
+        env = pt_env(host, port, orport, state)
         if opts.transport_options:
             env["TOR_PT_SERVER_TRANSPORT_OPTIONS"] = "snowflake:" + opts.transport_options
         if mode == "wss":

@@ -35,6 +35,7 @@ ours and the reference (ours first in even repetitions). Needs tcpdump and the r
 on lo (root or CAP_NET_RAW).
 """
 import argparse
+import bisect
 import json
 import os
 import re
@@ -48,7 +49,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402  (free_port, read_line_starting, stop, default_sfpeer)
+import bench  # noqa: E402  (start_echo, pt_env, free_port, read_line_starting, stop, default_sfpeer)
 
 SETUP_PARTS = ["connect", "upgrade", "client", "dial", "dial_to_data", "orport", "back", "total"]
 PING_PARTS = ["up", "down"]
@@ -189,7 +190,7 @@ def analyze_ping(packets, ws_port, orport, key_len=24, window=400):
             key = payload[:key_len]
             if len(key) < key_len:
                 continue
-            lo = bisect_left(times, t)
+            lo = bisect.bisect_left(times, t)
             cand = range(lo, min(lo + window, len(ws_list))) if after else range(lo - 1, max(lo - window, 0) - 1, -1)
             for j in cand:
                 if key in ws_list[j][1]:
@@ -200,20 +201,9 @@ def analyze_ping(packets, ws_port, orport, key_len=24, window=400):
     return res
 
 
-def bisect_left(a, x):
-    lo, hi = 0, len(a)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-def pct(values, q):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(q * len(v)))] if v else None
+def pct(ordered, q):
+    """The q-quantile of an ascending list (the value at rank q * n)."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def summarize(kind, analysis):
@@ -223,9 +213,10 @@ def summarize(kind, analysis):
             if analysis else {}
     out = {}
     for part in PING_PARTS:
+        ordered = sorted(analysis[part])
         for q, name in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99")):
-            if analysis[part]:
-                out[f"{part}_{name}"] = round(pct(analysis[part], q) * 1e6)
+            if ordered:
+                out[f"{part}_{name}"] = round(pct(ordered, q) * 1e6)
     return out
 
 
@@ -256,14 +247,9 @@ def run_once(opts, impl, binary, name, rep, workdir):
     rec = {"impl": impl, "scenario": name, "kind": kind, "rep": rep, "server": binary, "failures": []}
     echo = srv = dump = None
     try:
-        orport = bench.free_port("127.0.0.1")
-        echo = subprocess.Popen([opts.sfpeer, "echo", "--listen", f"127.0.0.1:{orport}", "--lifetime", "30m"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        bench.read_line_starting(echo, "{", 15)
+        echo, orport = bench.start_echo(opts.sfpeer)
         port = bench.free_port("127.0.0.1")
-        env = dict(os.environ, TOR_PT_MANAGED_TRANSPORT_VER="1", TOR_PT_SERVER_TRANSPORTS="snowflake",
-                   TOR_PT_SERVER_BINDADDR=f"snowflake-127.0.0.1:{port}", TOR_PT_ORPORT=f"127.0.0.1:{orport}",
-                   TOR_PT_STATE_LOCATION=state)
+        env = bench.pt_env("127.0.0.1", port, orport, state)
         with open(os.path.join(workdir, f"server-{tag}.log"), "w") as log:
             srv = subprocess.Popen([binary, "--disable-tls"], env=env, stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=log, text=True)

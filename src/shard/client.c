@@ -329,8 +329,10 @@ static void resume_paused_streams(struct sf_client *c)
 
 /* The thread's KCP budget was hit (a PUSH was dropped for it): close the sessions that hold
  * received memory without progress, the likely hoarders, so that the others get room again.
- * At most once per KCP_SWEEP_GAP_MS; a session stalled for less than KCP_STALL_CLOSE_MS is left
- * alone (a lost segment is normally resent well within it). */
+ * Drops happen only on input, and every input ends in sf_client_pump, which calls this; while
+ * the pressure lasts, the shard's sweep timer calls it again. At most once per
+ * KCP_SWEEP_GAP_MS; a session stalled for less than KCP_STALL_CLOSE_MS is left alone (a lost
+ * segment is normally resent well within it). */
 #define KCP_SWEEP_GAP_MS 500
 #define KCP_STALL_CLOSE_MS 2000
 
@@ -533,7 +535,6 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 		else
 			sf_client_flush(c);
 	}
-	kcp_budget_sweep(sh);
 	if (!c->kcp && sf_tt_queue_idle_ms(&c->queue, sh->now_ms) >= record_idle_ms(sh)) {
 		/* Upstream closes the queue, and with it every WebSocket waiting on it. */
 		sf_client_free(c);

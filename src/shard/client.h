@@ -55,7 +55,7 @@ struct sf_shard_state {
 	size_t nstreams;			/* relay streams alive in the shard */
 	struct sf_tor_balance extor_balance;	/* this shard's streams per ExtORPort */
 	/* KCP budget enforcement: the thread's over-budget drop count last seen, and when
-	 * stalled sessions were last looked for (sf_client_pump, client and sweep timers). */
+	 * stalled sessions were last looked for (sf_client_pump, the sweep timer). */
 	uint64_t kcp_over_budget_seen;
 	uint64_t kcp_sweep_ms;
 	struct event *kcp_sweep_timer;		/* sweeps again while the pressure lasts */

@@ -80,20 +80,28 @@ static struct sf_shard *start_shard(void)
 #define SMUX_SYN 0
 #define SMUX_NOP 3
 
-/* One KCP PUSH of conv CONV carrying one empty smux v2 frame (ver 2, cmd, len 0, sid little
- * endian), encapsulated (length prefix). Returns the encoded length. */
-static size_t encap_smux(uint32_t sn, uint8_t cmd, uint32_t sid, uint8_t *out, size_t cap)
+/* One KCP PUSH of conv CONV at sn carrying data (at most an MSS), encapsulated (length
+ * prefix). Returns the encoded length. */
+static size_t encap_kcp_push(uint32_t sn, const uint8_t *data, uint32_t len, uint8_t *out,
+			     size_t cap)
 {
-	uint8_t pkt[24 + 8];
+	static uint8_t pkt[24 + SF_KCP_MSS];
+	assert_true(len <= SF_KCP_MSS);
 	struct sf_kcp_hdr h = { .conv = CONV, .cmd = SF_KCP_CMD_PUSH, .wnd = 128, .ts = 1000 + sn,
-				.sn = sn, .una = 0, .len = 8 };
+				.sn = sn, .una = 0, .len = len };
 	sf_kcp_hdr_encode(pkt, &h);
-	const uint8_t frame[8] = { 2, cmd, 0, 0, (uint8_t)sid, (uint8_t)(sid >> 8),
-				   (uint8_t)(sid >> 16), (uint8_t)(sid >> 24) };
-	memcpy(pkt + 24, frame, sizeof frame);
-	size_t n = sf_tt_encode_packet(pkt, sizeof pkt, out, cap);
+	memcpy(pkt + 24, data, len);
+	size_t n = sf_tt_encode_packet(pkt, 24 + len, out, cap);
 	assert_true(n > 0);
 	return n;
+}
+
+/* A PUSH carrying one empty smux v2 frame (ver 2, cmd, len 0, sid little endian). */
+static size_t encap_smux(uint32_t sn, uint8_t cmd, uint32_t sid, uint8_t *out, size_t cap)
+{
+	const uint8_t frame[8] = { 2, cmd, 0, 0, (uint8_t)sid, (uint8_t)(sid >> 8),
+				   (uint8_t)(sid >> 16), (uint8_t)(sid >> 24) };
+	return encap_kcp_push(sn, frame, sizeof frame, out, cap);
 }
 
 /* A PUSH carrying a smux NOP. */
@@ -102,17 +110,25 @@ static size_t encap_push(uint32_t sn, uint8_t *out, size_t cap)
 	return encap_smux(sn, SMUX_NOP, 0, out, cap);
 }
 
-/* A masked client Binary frame (payload < 126 bytes) around p. */
+/* A masked client Binary frame around p (a 7-bit length, or a 16-bit one from 126 bytes). */
 static size_t ws_frame(const uint8_t *p, size_t n, uint8_t *out)
 {
 	static const uint8_t key[4] = { 0x11, 0x22, 0x33, 0x44 };
-	assert_true(n < 126);
+	assert_true(n < 65536);
+	size_t hdr = 2;
 	out[0] = 0x82;
-	out[1] = (uint8_t)(0x80 | n);
-	memcpy(out + 2, key, 4);
+	if (n < 126) {
+		out[1] = (uint8_t)(0x80 | n);
+	} else {
+		out[1] = 0x80 | 126;
+		out[2] = (uint8_t)(n >> 8);
+		out[3] = (uint8_t)n;
+		hdr = 4;
+	}
+	memcpy(out + hdr, key, 4);
 	for (size_t i = 0; i < n; i++)
-		out[6 + i] = p[i] ^ key[i % 4];
-	return 6 + n;
+		out[hdr + 4 + i] = p[i] ^ key[i % 4];
+	return hdr + 4 + n;
 }
 
 /* The client end of a WebSocket handed over to sh (shard_test_util.h). */
@@ -554,32 +570,12 @@ static void test_vanished_client_is_freed(void **state)
 
 /* ---- hoarders that go quiet ---- */
 
-/* A masked client Binary frame with a 16-bit length around p (126 <= n < 65536). */
-static size_t ws_frame16(const uint8_t *p, size_t n, uint8_t *out)
-{
-	static const uint8_t key[4] = { 0x5a, 0xa5, 0x3c, 0xc3 };
-	assert_true(n >= 126 && n < 65536);
-	out[0] = 0x82;
-	out[1] = 0x80 | 126;
-	out[2] = (uint8_t)(n >> 8);
-	out[3] = (uint8_t)n;
-	memcpy(out + 4, key, 4);
-	for (size_t i = 0; i < n; i++)
-		out[8 + i] = p[i] ^ key[i % 4];
-	return 8 + n;
-}
-
-/* One KCP PUSH of conv CONV at sn carrying a full segment of filler, encapsulated. */
+/* One KCP PUSH at sn carrying a full segment of filler, encapsulated. */
 static size_t encap_full_push(uint32_t sn, uint8_t *out, size_t cap)
 {
-	static uint8_t pkt[24 + SF_KCP_MSS];
-	struct sf_kcp_hdr h = { .conv = CONV, .cmd = SF_KCP_CMD_PUSH, .wnd = 128, .ts = 1000 + sn,
-				.sn = sn, .una = 0, .len = SF_KCP_MSS };
-	sf_kcp_hdr_encode(pkt, &h);
-	memset(pkt + 24, 'h', SF_KCP_MSS);
-	size_t n = sf_tt_encode_packet(pkt, sizeof pkt, out, cap);
-	assert_true(n > 0);
-	return n;
+	static uint8_t filler[SF_KCP_MSS];
+	memset(filler, 'h', sizeof filler);
+	return encap_kcp_push(sn, filler, sizeof filler, out, cap);
 }
 
 /* Attacker first: sessions that fill the thread's KCP budget with data that can never be
@@ -601,7 +597,7 @@ static void test_quiet_hoarders_are_closed(void **state)
 		const uint8_t id[8] = { 'h', 'o', 'a', 'r', 'd', 'e', 'r', (uint8_t)('a' + i) };
 		fds[i] = hand_over(sh, id, pkt, encap_full_push(1, pkt, sizeof pkt));
 		for (uint32_t sn = 2; sn <= SEGS; sn++) {
-			size_t n = ws_frame16(pkt, encap_full_push(sn, pkt, sizeof pkt), frame);
+			size_t n = ws_frame(pkt, encap_full_push(sn, pkt, sizeof pkt), frame);
 			assert_int_equal(send(fds[i], frame, n, MSG_NOSIGNAL), (ssize_t)n);
 		}
 	}
